@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+
+class Command(BaseCommand):
+    help = "Create the demo users (alice, bob, admin); safe to run again."
+
+    @transaction.atomic
+    def handle(self, *args: Any, **options: Any) -> None:
+        password = os.environ.get("DEMO_PASSWORD", "demo")
+        User = get_user_model()
+        for username, staff in (("alice", False), ("bob", False), ("admin", True)):
+            user, created = User.objects.get_or_create(username=username)
+            user.is_staff = staff
+            user.is_superuser = staff
+            user.is_active = True
+            user.set_password(password)
+            user.save()
+            self.stdout.write(f"{'created' if created else 'updated'} user {username}")

@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from project import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+    path("sse/", include("sse.urls")),
+    path("api/sse/", include("sse.api_urls")),
+]

@@ -1,0 +1,83 @@
+"""publish() / apublish(): log the event, then hand it to every process's hub."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.core.serializers.json import DjangoJSONEncoder
+
+from sse.conf import conf
+from sse.cursor import channel_tag
+from sse.encoding import Event
+from sse.hub import ChannelHub, group_name, layer_message
+from sse.registry import is_ephemeral, validate_channel_name
+from sse.storage import get_event_log
+
+__all__ = ["apublish", "publish"]
+
+logger = logging.getLogger("sse.publish")
+
+_MAX_EVENT_NAME = 100
+
+
+def _prepare(channel: str, data: Any, event: str | None) -> tuple[str, str | None, str]:
+    validate_channel_name(channel)
+    if event is not None:
+        if not isinstance(event, str):
+            raise ValueError("event must be a string")
+        if len(event) > _MAX_EVENT_NAME:
+            raise ValueError(f"event name longer than {_MAX_EVENT_NAME} characters")
+    try:
+        text = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"data is not JSON-serialisable: {exc}") from exc
+    # Building the Event validates every field the way the stream will write it.
+    Event(data=text, event=event)
+    if len(text.encode()) > conf.MAX_EVENT_BYTES:
+        raise ValueError(f"event data larger than SSE_MAX_EVENT_BYTES ({conf.MAX_EVENT_BYTES})")
+    return channel, event, text
+
+
+def publish(channel: str, data: Any, *, event: str | None = None) -> str:
+    """Send ``data`` (as JSON) to every stream on ``channel``; return the event id.
+
+    Inside ``transaction.atomic()`` the event goes out when the transaction
+    commits, and never if it rolls back.
+    """
+    channel, event, text = _prepare(channel, data, event)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("publish() was called from async code: use 'await sse.apublish(...)'")
+    log = get_event_log()
+    seq = log.append(channel, event, text, ephemeral=is_ephemeral(channel))
+    log.on_commit(lambda: _deliver(channel, seq, event, text))
+    return f"{channel_tag((channel,))}:{seq}"
+
+
+async def apublish(channel: str, data: Any, *, event: str | None = None) -> str:
+    """Async form of :func:`publish`."""
+    _prepare(channel, data, event)  # fail fast, before a thread hop
+    return await sync_to_async(publish)(channel, data, event=event)
+
+
+def _deliver(channel: str, seq: int, event: str | None, data: str) -> None:
+    hub = ChannelHub.running()
+    if hub is not None:
+        hub.deliver_threadsafe(channel, seq, event, data)
+    layer = get_channel_layer(conf.CHANNEL_LAYER)
+    if layer is None or isinstance(layer, InMemoryChannelLayer):
+        # The in-memory layer reaches no other process: their hubs read the log.
+        return
+    try:
+        async_to_sync(layer.group_send)(group_name(channel), layer_message(channel, seq, event, data))
+    except Exception as exc:
+        # Logged already: hubs find it in the log when the layer lets them down.
+        logger.warning("channel layer send to %s failed (%s); hubs will read it from the log", channel, exc)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    channel: str
+    seq: int
+    event: str | None
+    data: str
+
+
+class EventLog(ABC):
+    """Storage for published events. Sync API: callers wrap it for async use.
+
+    ``append`` runs inside the caller's transaction where there is one, so an
+    event whose transaction rolls back is never logged, and per channel the
+    sequence order is the commit order.
+    """
+
+    #: Other processes on this machine can read what this process appended.
+    shared_between_processes: bool = True
+
+    @abstractmethod
+    def append(self, channel: str, event: str | None, data: str, *, ephemeral: bool) -> int:
+        """Store one event and return its sequence number on ``channel`` (1, 2, ...)."""
+
+    @abstractmethod
+    def heads(self, channels: Iterable[str]) -> dict[str, int]:
+        """The last sequence number of each channel (0 when nothing was published)."""
+
+    @abstractmethod
+    def first_seqs(self, channels: Iterable[str]) -> dict[str, int]:
+        """The oldest sequence number still kept per channel (absent: none kept)."""
+
+    @abstractmethod
+    def read(self, channel: str, after: int, limit: int) -> list[LoggedEvent]:
+        """Events of ``channel`` with seq > ``after``, oldest first."""
+
+    @abstractmethod
+    def trim(self, *, max_age_seconds: float, max_events_per_channel: int) -> int:
+        """Delete events past retention; return how many went."""
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once what ``append`` wrote is committed."""
+        callback()
+
+    def close(self) -> None:
+        """Release connections held by the calling thread."""

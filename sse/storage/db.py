@@ -1,0 +1,115 @@
+"""The default event log: two tables in the Django database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+
+from django.db import close_old_connections, connections, router, transaction
+from django.db.models import Count, Max, Min
+from django.utils import timezone
+
+from sse.models import ChannelHead, StoredEvent
+from sse.storage.base import EventLog, LoggedEvent
+
+_CHUNK = 500
+
+
+class DatabaseEventLog(EventLog):
+    def __init__(self, using: str | None = None) -> None:
+        self._using = using
+
+    @property
+    def using(self) -> str:
+        return self._using or router.db_for_write(StoredEvent)
+
+    def append(self, channel: str, event: str | None, data: str, *, ephemeral: bool) -> int:
+        using = self.using
+        connection = connections[using]
+        head_table = connection.ops.quote_name(ChannelHead._meta.db_table)
+        with transaction.atomic(using=using):
+            # The row lock taken here is held until commit, so per channel the
+            # sequence order is the commit order, across processes.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {head_table} SET last_seq = last_seq + 1 "
+                    "WHERE name = %s RETURNING last_seq",
+                    [channel],
+                )
+                row = cursor.fetchone()
+            if row is None:
+                with transaction.atomic(using=using):
+                    head, created = ChannelHead.objects.using(using).get_or_create(
+                        name=channel, defaults={"last_seq": 1}
+                    )
+                if created:
+                    seq = 1
+                else:
+                    return self._bump_existing(channel, event, data, ephemeral=ephemeral)
+            else:
+                seq = int(row[0])
+            StoredEvent.objects.using(using).create(
+                channel=channel, seq=seq, event=event or "", data=data
+            )
+            if ephemeral and seq > 1:
+                StoredEvent.objects.using(using).filter(channel=channel, seq__lt=seq).delete()
+        return seq
+
+    def _bump_existing(self, channel: str, event: str | None, data: str, *, ephemeral: bool) -> int:
+        # Lost the race to create the head row: it exists now, so the UPDATE path works.
+        return self.append(channel, event, data, ephemeral=ephemeral)
+
+    def heads(self, channels: Iterable[str]) -> dict[str, int]:
+        names = list(channels)
+        result = dict.fromkeys(names, 0)
+        qs = ChannelHead.objects.using(self.using)
+        for i in range(0, len(names), _CHUNK):
+            chunk = names[i : i + _CHUNK]
+            result.update(qs.filter(name__in=chunk).values_list("name", "last_seq"))
+        return result
+
+    def first_seqs(self, channels: Iterable[str]) -> dict[str, int]:
+        names = list(channels)
+        result: dict[str, int] = {}
+        qs = StoredEvent.objects.using(self.using)
+        for i in range(0, len(names), _CHUNK):
+            rows = (
+                qs.filter(channel__in=names[i : i + _CHUNK])
+                .values("channel")
+                .annotate(first=Min("seq"))
+                .values_list("channel", "first")
+            )
+            result.update(rows)
+        return result
+
+    def read(self, channel: str, after: int, limit: int) -> list[LoggedEvent]:
+        rows = (
+            StoredEvent.objects.using(self.using)
+            .filter(channel=channel, seq__gt=after)
+            .order_by("seq")
+            .values_list("seq", "event", "data")[:limit]
+        )
+        return [LoggedEvent(channel, seq, event or None, data) for seq, event, data in rows]
+
+    def trim(self, *, max_age_seconds: float, max_events_per_channel: int) -> int:
+        qs = StoredEvent.objects.using(self.using)
+        deleted = 0
+        if max_age_seconds > 0:
+            cutoff = timezone.now() - timedelta(seconds=max_age_seconds)
+            deleted += qs.filter(created__lt=cutoff).delete()[0]
+        if max_events_per_channel > 0:
+            over = (
+                qs.values("channel")
+                .annotate(n=Count("id"), last=Max("seq"))
+                .filter(n__gt=max_events_per_channel)
+                .values_list("channel", "last")
+            )
+            for channel, last in list(over):
+                deleted += qs.filter(channel=channel, seq__lte=last - max_events_per_channel).delete()[0]
+        return deleted
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        transaction.on_commit(callback, using=self.using)
+
+    def close(self) -> None:
+        close_old_connections()

@@ -1,0 +1,233 @@
+"""Open a hub-backed stream for a request: who is asking, may they, from where."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
+from django.db import connections
+from django.http import HttpRequest, HttpResponse
+
+from sse.conf import conf
+from sse.cursor import InvalidCursor, parse_cursor
+from sse.hub import ChannelHub, OverCapacity, Subscriber, encode_body
+from sse.registry import ChannelNotFound, check_access, is_ephemeral, validate_channel_name
+from sse.response import EventStreamResponse
+from sse.storage import get_event_log
+from sse.tokens import InvalidToken, verify_token
+
+__all__ = ["StreamRefused", "authenticate_stream", "open_stream", "stream_response"]
+
+logger = logging.getLogger("sse.stream")
+
+MAX_CHANNELS_PER_STREAM = 32
+_MAX_LAST_EVENT_ID = 1024
+_REPLAY_PAGE = 500
+
+
+class StreamRefused(Exception):
+    """Turns into a plain-text 4xx answer; never a redirect, never a 500."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def response(self) -> HttpResponse:
+        response = HttpResponse(
+            self.message + "\n", status=self.status, content_type="text/plain; charset=utf-8"
+        )
+        if self.status == 401:
+            response["WWW-Authenticate"] = 'Bearer realm="sse"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+def _token_from(request: HttpRequest) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise StreamRefused(401, "Authorization header must be 'Bearer <token>'")
+        return value.strip()
+    values = request.GET.getlist("token")
+    if len(values) > 1:
+        raise StreamRefused(400, "give one token, not several")
+    if values:
+        if not values[0]:
+            raise StreamRefused(401, "empty token")
+        return values[0]
+    return None
+
+
+async def authenticate_stream(request: HttpRequest, channels: Sequence[str]) -> Any:
+    """The user asking for ``channels``: from a stream token, else the session."""
+    token_value = _token_from(request)
+    if token_value is not None:
+        try:
+            token = verify_token(token_value)
+        except InvalidToken as exc:
+            raise StreamRefused(401, f"{exc}: ask POST /api/sse/tokens/ for a new one") from None
+        missing = set(channels) - token.channels
+        if missing:
+            raise StreamRefused(403, "the token does not cover channel " + sorted(missing)[0])
+        User = get_user_model()
+        try:
+            user = await User._default_manager.aget(pk=token.user_pk)
+        except (User.DoesNotExist, ValueError, TypeError):
+            raise StreamRefused(401, "the token's user no longer exists") from None
+        if not user.is_active:
+            raise StreamRefused(401, "the token's user is inactive")
+        return user
+    auser = getattr(request, "auser", None)
+    if auser is None:
+        raise StreamRefused(401, "sign in, or pass a stream token")
+    user = await auser()
+    if not user.is_authenticated:
+        raise StreamRefused(401, "sign in, or pass a stream token")
+    return user
+
+
+async def authorize(user: Any, channels: Sequence[str]) -> None:
+    for name in channels:
+        try:
+            allowed = await check_access(user, name)
+        except ChannelNotFound as exc:
+            raise StreamRefused(404, str(exc) or f"channel {name} not found") from None
+        if not allowed:
+            raise StreamRefused(403, f"not allowed to read channel {name}")
+
+
+def channels_from_query(request: HttpRequest) -> list[str]:
+    names = request.GET.getlist("channel")
+    if not names:
+        raise StreamRefused(400, "name at least one channel: ?channel=NAME")
+    if len(names) > MAX_CHANNELS_PER_STREAM:
+        raise StreamRefused(400, f"at most {MAX_CHANNELS_PER_STREAM} channels per stream")
+    for name in names:
+        try:
+            validate_channel_name(name)
+        except ValueError as exc:
+            raise StreamRefused(400, str(exc)) from None
+    return names
+
+
+def last_event_id(request: HttpRequest) -> str | None:
+    value = request.headers.get("Last-Event-ID")
+    if value is None:
+        value = request.GET.get("lastEventId")
+    if value is None or value == "":
+        return None
+    if len(value) > _MAX_LAST_EVENT_ID or not value.isascii() or not value.isprintable():
+        raise StreamRefused(400, "Last-Event-ID is not an id this server sent")
+    return value
+
+
+async def open_stream(
+    request: HttpRequest, channels: Sequence[str], *, user: Any = None
+) -> HttpResponse:
+    """Authenticate, authorize and stream ``channels``; errors become 4xx answers."""
+    try:
+        names = sorted(set(channels))
+        for name in names:
+            validate_channel_name(name)
+        if user is None:
+            user = await authenticate_stream(request, names)
+        await authorize(user, names)
+        resume_from = last_event_id(request)
+    except StreamRefused as refused:
+        return refused.response()
+    return await stream_response(names, user_key=str(user.pk), resume_from=resume_from)
+
+
+async def stream_response(
+    channels: Sequence[str], *, user_key: str | None, resume_from: str | None = None
+) -> HttpResponse:
+    """A stream of already-authorized ``channels`` (sorted, distinct)."""
+    # Streams are long: give the DB connection of this request back first.
+    await sync_to_async(connections.close_all)()
+    hub = ChannelHub.current()
+    try:
+        sub = await hub.subscribe(channels, user_key=user_key)
+    except OverCapacity as exc:
+        # 200 + retry + end: the browser comes back later. Any 4xx/5xx stops it for good.
+        retry = conf.OVER_CAPACITY_RETRY_MS
+        return EventStreamResponse(
+            None, retry_ms=retry, first=f": {exc}\n".encode(), heartbeat=None
+        )
+    try:
+        plan = await _plan_resume(hub, sub, resume_from)
+    except BaseException:
+        hub.unsubscribe(sub)
+        raise
+
+    def on_close() -> None:
+        if not hub.loop.is_closed():
+            hub.loop.call_soon_threadsafe(hub.unsubscribe, sub)
+
+    return EventStreamResponse(
+        _events(hub, sub, plan),
+        heartbeat=None,
+        first=b"id: " + sub.cursor.encode() + b"\n" if plan.reset is None and not plan.replay else b"",
+        on_close=on_close,
+    )
+
+
+class _ResumePlan:
+    __slots__ = ("replay", "reset")
+
+    def __init__(self, reset: str | None, replay: bool) -> None:
+        self.reset = reset
+        self.replay = replay
+
+
+async def _plan_resume(hub: ChannelHub, sub: Subscriber, resume_from: str | None) -> _ResumePlan:
+    live = [hub.head(name) for name in sub.channels]
+    if resume_from is None:
+        sub.positions = live
+        return _ResumePlan(None, False)
+    try:
+        seqs = parse_cursor(resume_from, sub.tag, len(sub.channels))
+    except InvalidCursor as exc:
+        sub.positions = live
+        return _ResumePlan(str(exc), False)
+    log = get_event_log()
+    heads = await hub.run_db(log.heads, sub.channels)
+    firsts = await hub.run_db(log.first_seqs, sub.channels)
+    for name, seq in zip(sub.channels, seqs):
+        if seq > heads[name]:
+            sub.positions = live
+            return _ResumePlan("unknown-id", False)
+        kept_from = firsts.get(name, heads[name] + 1)
+        if not is_ephemeral(name) and seq < kept_from - 1:
+            sub.positions = live
+            return _ResumePlan("expired", False)
+    sub.positions = seqs
+    return _ResumePlan(None, True)
+
+
+async def _events(hub: ChannelHub, sub: Subscriber, plan: _ResumePlan) -> AsyncIterator[bytes]:
+    if plan.reset is not None:
+        yield b"id: " + sub.cursor.encode() + b"\n" + encode_body(
+            "reset", json.dumps({"reason": plan.reset})
+        )
+    if plan.replay:
+        log = get_event_log()
+        for index, name in enumerate(sub.channels):
+            while True:
+                events = await hub.run_db(log.read, name, sub.positions[index], _REPLAY_PAGE)
+                frames = []
+                for ev in events:
+                    sub.positions[index] = ev.seq
+                    frames.append(b"id: " + sub.cursor.encode() + b"\n" + encode_body(ev.event, ev.data))
+                if frames:
+                    yield b"".join(frames)
+                if len(events) < _REPLAY_PAGE:
+                    break
+    sub.release()
+    async for chunk in sub.chunks():
+        yield chunk
