@@ -24,7 +24,9 @@ def _env_int(name: str, default: int) -> int:
 
 DEBUG = _env_bool("DEBUG")
 SECRET_KEY = os.environ.get("SECRET_KEY") or "insecure-development-key-set-SECRET_KEY-in-production"
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()
+]
 
 INSTALLED_APPS = [
     "daphne",
@@ -36,6 +38,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "sse",
+    "notifications",
+    "chat",
+    "jobs",
     "project.apps.ProjectConfig",
 ]
 

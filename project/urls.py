@@ -9,4 +9,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("sse/", include("sse.urls")),
     path("api/sse/", include("sse.api_urls")),
+    path("notifications/", include("notifications.urls")),
+    path("api/notifications/", include("notifications.api_urls")),
+    path("chat/", include("chat.urls")),
+    path("api/chat/", include("chat.api_urls")),
+    path("jobs/", include("jobs.urls")),
+    path("api/jobs/", include("jobs.api_urls")),
 ]

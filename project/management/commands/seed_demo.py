@@ -3,6 +3,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from importlib import import_module
+
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -23,3 +26,11 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
             self.stdout.write(f"{'created' if created else 'updated'} user {username}")
+        # Each demo app may seed its own data: a module-level seed(stdout) in <app>/seed.py.
+        for app in ("notifications", "chat", "jobs"):
+            if apps.is_installed(app):
+                try:
+                    module = import_module(f"{app}.seed")
+                except ModuleNotFoundError:
+                    continue
+                module.seed(self.stdout)
