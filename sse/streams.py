@@ -198,7 +198,7 @@ async def _plan_resume(hub: ChannelHub, sub: Subscriber, resume_from: str | None
     log = get_event_log()
     heads = await hub.run_db(log.heads, sub.channels)
     firsts = await hub.run_db(log.first_seqs, sub.channels)
-    for name, seq in zip(sub.channels, seqs):
+    for name, seq in zip(sub.channels, seqs, strict=True):
         if seq > heads[name]:
             sub.positions = live
             return _ResumePlan("unknown-id", False)

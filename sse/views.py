@@ -117,7 +117,8 @@ class StatsView(APIView):
     def get(self, request: Request) -> Response:
         hub = ChannelHub.running()
         if hub is None:
-            return Response({"streams": 0, "groups": 0, "queued_frames": 0, "queued_bytes": 0, "running": False})
+            empty = {"streams": 0, "groups": 0, "queued_frames": 0, "queued_bytes": 0}
+            return Response({**empty, "running": False})
         stats = async_to_sync(_stats_on_loop)(hub)
         return Response({**stats, "running": True})
 

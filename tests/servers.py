@@ -86,7 +86,7 @@ class DaphneServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> DaphneServer:
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(
             [PYTHON, "-m", "sse.daphne", "-b", "127.0.0.1", "-p", str(self.port), self.asgi],
             cwd=ROOT,

@@ -48,5 +48,5 @@ class EventLog(ABC):
         """Run ``callback`` once what ``append`` wrote is committed."""
         callback()
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook)
         """Release connections held by the calling thread."""

@@ -39,7 +39,7 @@ class DatabaseEventLog(EventLog):
                 row = cursor.fetchone()
             if row is None:
                 with transaction.atomic(using=using):
-                    head, created = ChannelHead.objects.using(using).get_or_create(
+                    _head, created = ChannelHead.objects.using(using).get_or_create(
                         name=channel, defaults={"last_seq": 1}
                     )
                 if created:

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any
-
 from importlib import import_module
+from typing import Any
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
