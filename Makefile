@@ -5,7 +5,7 @@ VENV := .venv
 VENV52 := .venv-django52
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint venv venv52 clean
+.PHONY: run test lint venv venv52 clean bench cluster bench-venv
 
 $(VENV)/.installed: pyproject.toml
 	@PYTHON=$$(scripts/find-python) && echo "using $$PYTHON" && \
@@ -37,7 +37,31 @@ test: venv venv52
 	scripts/system-packages
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
+	# tests/sse has its own pytest.ini: the sse app alone (tests/sse_app), on both Django lines.
+	$(VENV)/bin/pytest -p no:cacheprovider tests/sse
 	$(VENV52)/bin/pytest -p no:cacheprovider tests/sse
+
+# The benchmark's own environment: the peers never enter .venv.
+VENVBENCH := .venv-bench
+$(VENVBENCH)/.installed: bench/requirements.txt
+	@PYTHON=$$(scripts/find-python) && { [ -x $(VENVBENCH)/bin/python ] || $$PYTHON -m venv $(VENVBENCH); }
+	$(VENVBENCH)/bin/python -m pip install -q --upgrade pip
+	$(VENVBENCH)/bin/python -m pip install -q -r bench/requirements.txt
+	@touch $@
+
+bench-venv: $(VENVBENCH)/.installed
+
+# make bench [BENCH_QUICK=1] [BENCH_SYSTEMS=project,sse-starlette] [BENCH_CLUSTER=2]
+bench: venv bench-venv
+	scripts/system-packages
+	$(VENVBENCH)/bin/python -m bench.run $(if $(BENCH_QUICK),--quick) \
+	  $(if $(BENCH_SYSTEMS),--systems $(BENCH_SYSTEMS)) $(if $(BENCH_CLUSTER),--cluster $(BENCH_CLUSTER))
+
+# nginx in front of CLUSTER_PROCESSES Daphnes sharing a redis-server (Ctrl-C stops).
+CLUSTER_PROCESSES ?= 2
+cluster: venv
+	scripts/system-packages
+	DEBUG=0 $(PY) -m bench.cluster --processes $(CLUSTER_PROCESSES) $(if $(CLUSTER_PORT),--port $(CLUSTER_PORT))
 
 clean:
 	rm -rf $(VENV) $(VENV52) db.sqlite3* staticfiles

@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from chat import api
+
+# <str:slug>: any other slug is a JSON 404 from the view, like a missing room.
+urlpatterns = [
+    path("rooms/", api.RoomList.as_view(), name="chat-api-rooms"),
+    path("<str:slug>/messages/", api.MessageList.as_view(), name="chat-api-messages"),
+    path("<str:slug>/presence/", api.PresenceView.as_view(), name="chat-api-presence"),
+]

@@ -1,0 +1,1 @@
+"""Background jobs with live progress: kinds, a runner, and their streams."""

@@ -1,3 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from notifications import api
+
+app_name = "notifications-api"
+
+urlpatterns = [
+    path("", api.NotificationListView.as_view(), name="list"),
+    path("<int:pk>/read/", api.MarkReadView.as_view(), name="read"),
+    path("read-all/", api.ReadAllView.as_view(), name="read-all"),
+]

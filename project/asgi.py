@@ -2,9 +2,10 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+
+# Django's handler, except that event streams share one thread instead of one each.
+from sse.asgi import get_asgi_application
 
 django_application = get_asgi_application()
 

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "notifications",
     "chat",
     "jobs",
+    "django_tasks_db",
     "project.apps.ProjectConfig",
 ]
 
@@ -97,6 +98,16 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Jobs (docs/jobs.md): with Redis they run in separate `manage.py db_worker` processes
+# (django-tasks-db); without, on threads inside the server process.
+if REDIS_URL:
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+else:
+    TASKS = {"default": {"BACKEND": "jobs.backends.EmbeddedBackend"}}
+JOBS_PROGRESS_INTERVAL = float(os.environ.get("JOBS_PROGRESS_INTERVAL", "0.25"))
+JOBS_STALE_SECONDS = float(os.environ.get("JOBS_STALE_SECONDS", "30"))
+JOBS_EMBEDDED_WORKERS = _env_int("JOBS_EMBEDDED_WORKERS", 2)
 
 SSE_MAX_STREAMS_PER_USER = _env_int("SSE_MAX_STREAMS_PER_USER", 50)
 SSE_MAX_STREAMS_PER_PROCESS = _env_int("SSE_MAX_STREAMS_PER_PROCESS", 20000)

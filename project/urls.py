@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/sse/", include("sse.api_urls")),
     path("notifications/", include("notifications.urls")),
     path("api/notifications/", include("notifications.api_urls")),
+    path("", include("notifications.dashboard_urls")),  # /dashboard/, /metrics
     path("chat/", include("chat.urls")),
     path("api/chat/", include("chat.api_urls")),
     path("jobs/", include("jobs.urls")),

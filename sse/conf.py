@@ -49,6 +49,17 @@ class Settings:
     def QUEUE_MAX_BYTES(self) -> int:
         return int(getattr(settings, "SSE_QUEUE_MAX_BYTES", 4 * 1024 * 1024))
 
+    # Seconds a client may leave a stream's socket buffer full before it is cut
+    # off (under ``python -m sse.daphne``); it then resumes from its last id.
+    @property
+    def SEND_TIMEOUT_SECONDS(self) -> float:
+        return float(getattr(settings, "SSE_SEND_TIMEOUT_SECONDS", 30.0))
+
+    # On SIGTERM/SIGINT, seconds to let ended streams and other responses finish.
+    @property
+    def SHUTDOWN_GRACE_SECONDS(self) -> float:
+        return float(getattr(settings, "SSE_SHUTDOWN_GRACE_SECONDS", 5.0))
+
     # Lifetime of a stream token, in seconds.
     @property
     def TOKEN_MAX_AGE(self) -> int:

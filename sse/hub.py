@@ -12,11 +12,12 @@ import functools
 import logging
 import random
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import connections
@@ -35,6 +36,11 @@ T = TypeVar("T")
 
 _HEARTBEAT = encode_comment("ping")
 _LOG_PAGE = 1000
+# About this much event data is read from the log at once, and written per chunk:
+# a few large events must not become one huge allocation.
+_PAGE_BYTES = 1024 * 1024
+CHUNK_BYTES = 64 * 1024
+_RETRY_SECONDS = 1.0
 MESSAGE_TYPE = "sse.event"
 
 
@@ -77,6 +83,7 @@ class Subscriber:
         "deadline",
         "frames",
         "held",
+        "held_bytes",
         "hub",
         "last_write",
         "nbytes",
@@ -99,6 +106,7 @@ class Subscriber:
         self.close_reason: str | None = None
         # Live events wait here until the stream has replayed what it missed.
         self.held: list[tuple[int, int, bytes]] | None = []
+        self.held_bytes = 0
         self.last_write = hub.loop.time()
         self.deadline: float | None = None
 
@@ -111,7 +119,12 @@ class Subscriber:
             return
         if self.held is not None:
             self.held.append((index, seq, body))
-            if len(self.held) > conf.QUEUE_MAX_FRAMES:
+            self.held_bytes += len(body)
+            if len(self.held) > conf.QUEUE_MAX_FRAMES or self.held_bytes > conf.QUEUE_MAX_BYTES:
+                # Live events outran the replay: the client resumes from where replay got to.
+                self.hub.counters["slow_disconnects"] += 1
+                self.held = []
+                self.held_bytes = 0
                 self.close("slow-consumer")
             return
         if seq <= self.positions[index]:
@@ -125,6 +138,7 @@ class Subscriber:
     def release(self) -> None:
         """Stop holding: deliver what arrived during replay, minus what replay sent."""
         held, self.held = self.held, None
+        self.held_bytes = 0
         for index, seq, body in held or ():
             self.offer(index, seq, body)
 
@@ -156,13 +170,24 @@ class Subscriber:
             waiter.set_result(None)
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """Queued frames, coalesced into one chunk per wake-up, until closed."""
+        """Queued frames, coalesced into chunks of about CHUNK_BYTES, until closed."""
         loop = self.hub.loop
         while True:
             if self.frames:
-                chunk = b"".join(self.frames)
-                self.frames.clear()
-                self.nbytes = 0
+                if self.nbytes <= CHUNK_BYTES:
+                    chunk = b"".join(self.frames)
+                    self.frames.clear()
+                    self.nbytes = 0
+                else:
+                    # A backlog goes out in bounded chunks, so the server's write buffer
+                    # holds little beyond this bounded queue.
+                    size = count = 0
+                    while count < len(self.frames) and (count == 0 or size < CHUNK_BYTES):
+                        size += len(self.frames[count])
+                        count += 1
+                    chunk = b"".join(self.frames[:count])
+                    del self.frames[:count]
+                    self.nbytes -= size
                 self.last_write = loop.time()
                 yield chunk
                 continue
@@ -194,6 +219,9 @@ class _Group:
 class ChannelHub:
     _instance: ChannelHub | None = None
     _instance_lock = threading.Lock()
+    #: Called with the hub when it starts in a process: apps hang per-process
+    #: background work here (the notifications dashboard's metrics publisher).
+    start_hooks: ClassVar[list[Callable[[ChannelHub], None]]] = []
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -208,12 +236,17 @@ class ChannelHub:
         self.subscribers: set[Subscriber] = set()
         self.per_user: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()
+        # Seconds from publish (commit) to fan-out, for events that carry a publish time.
+        self.lag_samples: deque[float] = deque(maxlen=10000)
         self.layer_members: set[str] = set()
         self._membership: asyncio.Queue[tuple[str, str, asyncio.Future[None]]] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sse-log")
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
         self._stopping = False
+        self.page = PageSize()
+        # When each group was last re-added because the log had what the layer had not.
+        self._rejoined: dict[str, float] = {}
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -264,6 +297,11 @@ class ChannelHub:
             self._trim_loop(),
         ):
             self._tasks.append(self.loop.create_task(coro))
+        for hook in list(self.start_hooks):
+            try:
+                hook(self)
+            except Exception:
+                logger.exception("hub start hook %r failed", hook)
 
     async def stop(self) -> None:
         """End every stream cleanly (server shutdown): clients reconnect and resume."""
@@ -330,6 +368,7 @@ class ChannelHub:
             group.members.pop(sub, None)
             if not group.members:
                 del self.groups[name]
+                self._rejoined.pop(name, None)
                 if group.ready is not None and not group.ready.done():
                     group.ready.cancel()
                 self._queue_membership("discard", name)
@@ -357,6 +396,9 @@ class ChannelHub:
             except Exception as exc:  # layer down: the log keeps streams fed
                 self.counters["layer_errors"] += 1
                 logger.warning("channel layer %s of %s failed: %s", op, name, exc)
+                if op == "add":
+                    # Keep trying: until the layer is back, this group lives on log polls.
+                    self.loop.call_later(_RETRY_SECONDS * 2, self._retry_add, name)
             if not done.done():
                 done.set_result(None)
 
@@ -381,6 +423,10 @@ class ChannelHub:
         for name in list(self.groups):
             self._queue_membership("add", name)
 
+    def _retry_add(self, name: str) -> None:
+        if name in self.groups and not self._stopping:
+            self._queue_membership("add", name)
+
     # -- receiving ---------------------------------------------------------
 
     async def _receive_loop(self) -> None:
@@ -403,19 +449,30 @@ class ChannelHub:
             if message.get("type") == MESSAGE_TYPE:
                 try:
                     self.on_event(
-                        message["channel"], int(message["seq"]), message.get("event"), message["data"]
+                        message["channel"],
+                        int(message["seq"]),
+                        message.get("event"),
+                        message["data"],
+                        message.get("ts"),
                     )
                 except (KeyError, TypeError, ValueError):
                     logger.warning("ignored a malformed %s message", MESSAGE_TYPE)
 
-    def deliver_threadsafe(self, channel: str, seq: int, event: str | None, data: str) -> None:
+    def deliver_threadsafe(
+        self, channel: str, seq: int, event: str | None, data: str, ts: float | None = None
+    ) -> None:
         try:
-            self.loop.call_soon_threadsafe(self.on_event, channel, seq, event, data)
+            self.loop.call_soon_threadsafe(self.on_event, channel, seq, event, data, ts)
         except RuntimeError:  # loop closed meanwhile
             pass
 
-    def on_event(self, channel: str, seq: int, event: str | None, data: str) -> None:
-        """An event with its log sequence number, from the layer or this process."""
+    def on_event(
+        self, channel: str, seq: int, event: str | None, data: str, ts: float | None = None
+    ) -> None:
+        """An event with its log sequence number, from the layer or this process.
+
+        ``ts`` is its publish time (``time.time()`` at commit) when known, for lag figures.
+        """
         group = self.groups.get(channel)
         if group is None or seq <= group.last_seq:
             return
@@ -423,16 +480,21 @@ class ChannelHub:
             group.pending[seq] = (event, data)
             return
         if seq == group.last_seq + 1 or group.ephemeral:
-            self._fan_out(group, seq, event, data)
+            self._fan_out(group, seq, event, data, ts)
             return
         # A gap: the layer dropped or reordered something. Fill it from the log.
         group.pending[seq] = (event, data)
         self._heal(group)
 
-    def _fan_out(self, group: _Group, seq: int, event: str | None, data: str) -> None:
+    def _fan_out(
+        self, group: _Group, seq: int, event: str | None, data: str, ts: float | None = None
+    ) -> None:
         group.last_seq = seq
+        self.counters["events"] += 1
         if not group.members:
             return
+        if ts is not None:
+            self.lag_samples.append(max(0.0, time.time() - ts))
         body = encode_body(event, data)
         single_id = b"id: " + f"{group.tag}:{seq}".encode() + b"\n"
         for sub, index in list(group.members.items()):
@@ -449,15 +511,19 @@ class ChannelHub:
         log = get_event_log()
         try:
             while self.groups.get(group.name) is group:
-                events = await self.run_db(log.read, group.name, group.last_seq, _LOG_PAGE)
+                limit = self.page.limit()
+                events = await self.run_db(log.read, group.name, group.last_seq, limit)
+                self.page.observe(events)
                 for ev in events:
                     if ev.seq > group.last_seq:
                         self._fan_out(group, ev.seq, ev.event, ev.data)
                         self.counters["caught_up_events"] += 1
-                if len(events) < _LOG_PAGE:
+                if len(events) < limit:
                     break
         except Exception as exc:
             logger.warning("reading the event log for %s failed: %s", group.name, exc)
+            # The database is unwell: do not spin on it (pending events retry this).
+            await asyncio.sleep(_RETRY_SECONDS)
         finally:
             self._finish_healing(group)
 
@@ -486,6 +552,17 @@ class ChannelHub:
                 group = self.groups.get(name)
                 if group is not None and head > group.last_seq:
                     self._heal(group)
+                    if not self.layer_is_local:
+                        self._rejoin_lagging(name)
+
+    def _rejoin_lagging(self, name: str) -> None:
+        # The log had events the layer did not bring. Usually just in flight, but the
+        # layer may have lost this membership (a Redis restart the receive loop did not
+        # see, expiry): adding again is idempotent, so do it now and then.
+        now = self.loop.time()
+        if now - self._rejoined.get(name, -1e9) >= 10 * _RETRY_SECONDS:
+            self._rejoined[name] = now
+            self._queue_membership("add", name)
 
     # -- timers ------------------------------------------------------------
 
@@ -530,6 +607,24 @@ class ChannelHub:
         )
 
 
+class PageSize:
+    """How many events to read from the log at once: about _PAGE_BYTES of data.
+
+    Starts cautious (events may be large) and follows the sizes it sees.
+    """
+
+    def __init__(self) -> None:
+        self.average = 16 * 1024.0
+
+    def limit(self) -> int:
+        return max(1, min(_LOG_PAGE, int(_PAGE_BYTES / self.average)))
+
+    def observe(self, events: Sequence[Any]) -> None:
+        if events:
+            size = sum(len(ev.data) for ev in events) / len(events)
+            self.average = max(64.0, (self.average + size) / 2)
+
+
 def _db_call(fn: Callable[..., T], *args: Any) -> T:
     try:
         return fn(*args)
@@ -546,5 +641,10 @@ def trim_log() -> int:
     )
 
 
-def layer_message(channel: str, seq: int, event: str | None, data: str) -> dict[str, Any]:
-    return {"type": MESSAGE_TYPE, "channel": channel, "seq": seq, "event": event, "data": data}
+def layer_message(
+    channel: str, seq: int, event: str | None, data: str, ts: float | None = None
+) -> dict[str, Any]:
+    message = {"type": MESSAGE_TYPE, "channel": channel, "seq": seq, "event": event, "data": data}
+    if ts is not None:
+        message["ts"] = ts  # publish time, optional: older senders leave it out
+    return message

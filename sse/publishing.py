@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
+import os
+import threading
+import time
+from collections.abc import Coroutine
 from typing import Any
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 
@@ -23,6 +28,40 @@ __all__ = ["apublish", "publish"]
 logger = logging.getLogger("sse.publish")
 
 _MAX_EVENT_NAME = 100
+# A layer send that takes longer is given up: the event is in the log, hubs find it there.
+_LAYER_SEND_TIMEOUT = 5.0
+
+
+class _LayerSender:
+    """Channel-layer sends from sync code, on one event-loop thread per process.
+
+    ``async_to_sync`` would start an event loop per call, and channels_redis keeps
+    its connections per loop: that is a new Redis connection for every event.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float) -> None:
+        future = asyncio.run_coroutine_threadsafe(coro, self._ensure_loop())
+        try:
+            future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"no answer in {timeout}s") from None
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():  # a forked child needs its own
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="sse-publish", daemon=True).start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+
+_sender = _LayerSender()
 
 
 def _prepare(channel: str, data: Any, event: str | None) -> tuple[str, str | None, str]:
@@ -33,7 +72,10 @@ def _prepare(channel: str, data: Any, event: str | None) -> tuple[str, str | Non
         if len(event) > _MAX_EVENT_NAME:
             raise ValueError(f"event name longer than {_MAX_EVENT_NAME} characters")
     try:
-        text = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":"))
+        # allow_nan=False: NaN and Infinity are not JSON; JSON.parse in the browser rejects them.
+        text = json.dumps(
+            data, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        )
     except (TypeError, ValueError) as exc:
         raise ValueError(f"data is not JSON-serialisable: {exc}") from exc
     # Building the Event validates every field the way the stream will write it.
@@ -69,15 +111,19 @@ async def apublish(channel: str, data: Any, *, event: str | None = None) -> str:
 
 
 def _deliver(channel: str, seq: int, event: str | None, data: str) -> None:
+    ts = time.time()  # publish time, carried for the delivery-lag figures
     hub = ChannelHub.running()
     if hub is not None:
-        hub.deliver_threadsafe(channel, seq, event, data)
+        hub.deliver_threadsafe(channel, seq, event, data, ts)
     layer = get_channel_layer(conf.CHANNEL_LAYER)
     if layer is None or isinstance(layer, InMemoryChannelLayer):
         # The in-memory layer reaches no other process: their hubs read the log.
         return
     try:
-        async_to_sync(layer.group_send)(group_name(channel), layer_message(channel, seq, event, data))
+        _sender.run(
+            layer.group_send(group_name(channel), layer_message(channel, seq, event, data, ts)),
+            _LAYER_SEND_TIMEOUT,
+        )
     except Exception as exc:
         # Logged already: hubs find it in the log when the layer lets them down.
         logger.warning("channel layer send to %s failed (%s); hubs will read it from the log", channel, exc)

@@ -14,9 +14,10 @@ from django.http import HttpRequest, HttpResponse
 
 from sse.conf import conf
 from sse.cursor import InvalidCursor, parse_cursor
-from sse.hub import ChannelHub, OverCapacity, Subscriber, encode_body
+from sse.hub import CHUNK_BYTES, ChannelHub, OverCapacity, Subscriber, encode_body
 from sse.registry import ChannelNotFound, check_access, is_ephemeral, validate_channel_name
 from sse.response import EventStreamResponse
+from sse.signals import stream_closed, stream_opened
 from sse.storage import get_event_log
 from sse.tokens import InvalidToken, verify_token
 
@@ -164,10 +165,17 @@ async def stream_response(
     except BaseException:
         hub.unsubscribe(sub)
         raise
+    if plan.reset is not None:
+        hub.counters["resets"] += 1
+    elif plan.replay:
+        hub.counters["resumes"] += 1
+
+    # Apps watch who is connected through these (sse.signals; chat presence uses them).
+    stream_opened.send_robust(ChannelHub, channels=sub.channels, user_key=user_key, stream=sub)
 
     def on_close() -> None:
         if not hub.loop.is_closed():
-            hub.loop.call_soon_threadsafe(hub.unsubscribe, sub)
+            hub.loop.call_soon_threadsafe(_closed, hub, sub)
 
     return EventStreamResponse(
         _events(hub, sub, plan),
@@ -175,6 +183,11 @@ async def stream_response(
         first=b"id: " + sub.cursor.encode() + b"\n" if plan.reset is None and not plan.replay else b"",
         on_close=on_close,
     )
+
+
+def _closed(hub: ChannelHub, sub: Subscriber) -> None:
+    hub.unsubscribe(sub)
+    stream_closed.send_robust(ChannelHub, channels=sub.channels, user_key=sub.user_key, stream=sub)
 
 
 class _ResumePlan:
@@ -218,15 +231,25 @@ async def _events(hub: ChannelHub, sub: Subscriber, plan: _ResumePlan) -> AsyncI
     if plan.replay:
         log = get_event_log()
         for index, name in enumerate(sub.channels):
-            while True:
-                events = await hub.run_db(log.read, name, sub.positions[index], _REPLAY_PAGE)
-                frames = []
+            while not sub.closed:
+                # Pages of about a megabyte, chunks of about CHUNK_BYTES: a long
+                # replay of large events never sits in memory at once.
+                limit = min(_REPLAY_PAGE, hub.page.limit())
+                events = await hub.run_db(log.read, name, sub.positions[index], limit)
+                hub.page.observe(events)
+                frames: list[bytes] = []
+                size = 0
                 for ev in events:
                     sub.positions[index] = ev.seq
-                    frames.append(b"id: " + sub.cursor.encode() + b"\n" + encode_body(ev.event, ev.data))
+                    frame = b"id: " + sub.cursor.encode() + b"\n" + encode_body(ev.event, ev.data)
+                    frames.append(frame)
+                    size += len(frame)
+                    if size >= CHUNK_BYTES:
+                        yield b"".join(frames)
+                        frames, size = [], 0
                 if frames:
                     yield b"".join(frames)
-                if len(events) < _REPLAY_PAGE:
+                if len(events) < limit:
                     break
     sub.release()
     async for chunk in sub.chunks():

@@ -1,0 +1,3 @@
+from project.settings import *  # noqa: F403
+
+ROOT_URLCONF = "bench.projectbench.urls"

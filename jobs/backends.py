@@ -1,0 +1,99 @@
+"""EmbeddedBackend: django.tasks run on daemon threads inside the server process.
+
+The embedded default of ``make run``: no worker process to start, and the
+server's event loop never waits for a job (ImmediateBackend would run it
+inside the request). Jobs do not survive the process; see docs/jobs.md for
+running them in separate workers.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+from django.tasks.backends.immediate import ImmediateBackend
+from django.tasks.base import TaskResult, TaskResultStatus
+from django.utils.crypto import get_random_string
+
+from jobs.conf import conf
+
+__all__ = ["EmbeddedBackend"]
+
+logger = logging.getLogger("jobs")
+
+
+class _Pool:
+    """Daemon threads fed from one queue: Ctrl-C never waits for a long job."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[EmbeddedBackend, TaskResult[Any, Any]]] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self.busy = 0
+
+    def submit(self, backend: EmbeddedBackend, result: TaskResult[Any, Any], workers: int) -> None:
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            while len(self._threads) < max(1, workers):
+                thread = threading.Thread(target=self._work, name=f"jobs-{len(self._threads)}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+        self._queue.put((backend, result))
+
+    def _work(self) -> None:
+        while True:
+            backend, result = self._queue.get()
+            with self._lock:
+                self.busy += 1
+            try:
+                backend._execute_task(result)
+            except BaseException:  # the task's own errors are recorded on its result
+                logger.exception("embedded task %s crashed", result.id)
+            finally:
+                with self._lock:
+                    self.busy -= 1
+
+
+_pool = _Pool()
+
+
+class EmbeddedBackend(ImmediateBackend):
+    supports_get_result = False
+
+    def enqueue(self, task: Any, args: Any, kwargs: Any) -> TaskResult[Any, Any]:
+        self.validate_task(task)
+        result: TaskResult[Any, Any] = TaskResult(
+            task=task,
+            id=get_random_string(32),
+            status=TaskResultStatus.READY,
+            enqueued_at=None,
+            started_at=None,
+            last_attempted_at=None,
+            finished_at=None,
+            args=args,
+            kwargs=kwargs,
+            backend=self.alias,
+            errors=[],
+            worker_ids=[],
+        )
+        _pool.submit(self, result, int(self.options.get("WORKERS", conf.EMBEDDED_WORKERS)))
+        from jobs.sweeper import ensure_sweeper
+
+        ensure_sweeper()
+        return result
+
+
+@atexit.register
+def _stop_jobs() -> None:
+    # Running jobs stop at their next report and are marked failed, so they do
+    # not stay "running" until the stale timeout after a restart.
+    from jobs.progress import shutting_down
+
+    shutting_down.set()
+    deadline = time.monotonic() + 5
+    while _pool.busy and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -1,0 +1,267 @@
+"""The job kinds the demo ships: primes (CONTRACT §4), a CSV report, a column sum."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from jobs.kinds import JobError, ParamsForm, job_kind
+from jobs.models import Job
+from jobs.progress import JobContext
+
+# -- primes ----------------------------------------------------------------
+
+PRIMES_MAX = 10**9
+
+
+class PrimesForm(ParamsForm):
+    below = forms.IntegerField(
+        min_value=2,
+        max_value=PRIMES_MAX,
+        initial=10_000_000,
+        help_text="count the primes below this number (2 to 1,000,000,000)",
+    )
+
+
+def _small_primes(limit: int) -> list[int]:
+    if limit < 2:
+        return []
+    sieve = bytearray([1]) * (limit + 1)
+    sieve[0] = sieve[1] = 0
+    for i in range(2, math.isqrt(limit) + 1):
+        if sieve[i]:
+            sieve[i * i :: i] = bytes(len(range(i * i, limit + 1, i)))
+    return [i for i, flag in enumerate(sieve) if flag]
+
+
+def count_primes_between(lo: int, hi: int, base: list[int]) -> int:
+    """Primes in [lo, hi), given every prime up to sqrt(hi) in ``base``."""
+    if hi <= lo:
+        return 0
+    segment = bytearray([1]) * (hi - lo)
+    for p in base:
+        if p * p >= hi:
+            break
+        start = max(p * p, -(-lo // p) * p)
+        if start < hi:
+            segment[start - lo :: p] = bytes((hi - 1 - start) // p + 1)
+    for n in range(lo, min(2, hi)):
+        segment[n - lo] = 0
+    return segment.count(1)
+
+
+def primes_chunks(below: int) -> Iterator[tuple[int, int]]:
+    # About 200 chunks: smooth progress without a report per number.
+    size = max(10_000, min(1_000_000, -(-below // 200)))
+    for lo in range(0, below, size):
+        yield lo, min(below, lo + size)
+
+
+@job_kind("primes", title="Count primes", form=PrimesForm)
+def count_primes(job: JobContext, params: dict[str, Any]) -> dict[str, int]:
+    """Counts the primes below N with a segmented sieve, one chunk at a time."""
+    below = params["below"]
+    base = _small_primes(math.isqrt(below))
+    count = 0
+    job.report(0, below, f"sieving below {below:,}")
+    for lo, hi in primes_chunks(below):
+        count += count_primes_between(lo, hi, base)
+        job.report(hi, below, f"{count:,} primes below {hi:,}")
+    return {"count": count}
+
+
+# -- CSV report of the site's own data ---------------------------------------
+
+REPORT_CHUNK = 100
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    # Spreadsheets run cells that start like a formula: keep them text.
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        text = "'" + text
+    return text
+
+
+def _jobs_rows(user: Any) -> tuple[list[str], Any]:
+    qs = Job.objects.select_related("owner").order_by("created")
+    if not user.is_staff:
+        qs = qs.filter(owner_id=user.pk)
+    header = [
+        "id",
+        "owner",
+        "kind",
+        "status",
+        "percent",
+        "created",
+        "started",
+        "finished",
+        "seconds",
+        "error",
+    ]
+
+    def row(job: Job) -> list[Any]:
+        seconds = (job.finished - job.started).total_seconds() if job.finished and job.started else None
+        return [
+            job.id,
+            job.owner.username,
+            job.kind,
+            job.status,
+            job.percent,
+            job.created.isoformat(),
+            job.started.isoformat() if job.started else "",
+            job.finished.isoformat() if job.finished else "",
+            f"{seconds:.3f}" if seconds is not None else "",
+            job.error,
+        ]
+
+    return header, (qs, row)
+
+
+def _users_rows(user: Any) -> tuple[list[str], Any]:
+    qs = get_user_model().objects.annotate(job_count=Count("jobs")).order_by("pk")
+    header = ["id", "username", "staff", "active", "joined", "last_login", "jobs"]
+
+    def row(u: Any) -> list[Any]:
+        return [
+            u.pk,
+            u.get_username(),
+            u.is_staff,
+            u.is_active,
+            u.date_joined.isoformat(),
+            u.last_login.isoformat() if u.last_login else "",
+            u.job_count,
+        ]
+
+    return header, (qs, row)
+
+
+def _events_rows(user: Any) -> tuple[list[str], Any]:
+    from sse.models import StoredEvent
+
+    qs = (
+        StoredEvent.objects.values("channel")
+        .annotate(events=Count("id"), last_seq=Max("seq"), last_at=Max("created"))
+        .order_by("channel")
+    )
+    header = ["channel", "events_kept", "last_seq", "last_event_at"]
+
+    def row(r: dict[str, Any]) -> list[Any]:
+        return [r["channel"], r["events"], r["last_seq"], r["last_at"].isoformat() if r["last_at"] else ""]
+
+    return header, (qs, row)
+
+
+DATASETS = {
+    "jobs": ("Jobs (yours; every job for staff)", _jobs_rows, False),
+    "users": ("Users and their job counts (staff)", _users_rows, True),
+    "events": ("Event log per channel (staff)", _events_rows, True),
+}
+
+
+class ReportForm(ParamsForm):
+    dataset = forms.ChoiceField(choices=(), initial="jobs", help_text="what the CSV file lists")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        staff = bool(self.user is not None and self.user.is_staff)
+        self.fields["dataset"].choices = [
+            (name, label) for name, (label, _rows, staff_only) in DATASETS.items() if staff or not staff_only
+        ]
+
+
+@job_kind("report", title="CSV report", form=ReportForm)
+def build_report(job: JobContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Builds a CSV file of the site's own data (jobs; users and the event log for staff) to download."""
+    _label, rows_of, staff_only = DATASETS[params["dataset"]]
+    if staff_only and not job.owner.is_staff:
+        raise JobError("only staff may build this report")
+    header, (qs, row) = rows_of(job.owner)
+    total = qs.count()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    job.report(0, total, f"0 of {total} rows")
+    written = 0
+    for start in range(0, total, REPORT_CHUNK):
+        for item in qs[start : start + REPORT_CHUNK]:
+            writer.writerow([_cell(v) for v in row(item)])
+            written += 1
+        job.report(written, total, f"{written} of {total} rows")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    job.attach_file(f"{params['dataset']}-{stamp}.csv", out.getvalue().encode(), "text/csv; charset=utf-8")
+    return {"rows": written, "dataset": params["dataset"]}
+
+
+# -- sum a column of pasted CSV (fails on the first bad value it meets) ------
+
+CSV_MAX_CHARS = 1_000_000
+SUM_CHUNK = 200
+
+
+def _csv_rows(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text)))
+
+
+class ColumnSumForm(ParamsForm):
+    csv = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=CSV_MAX_CHARS,
+        strip=False,
+        initial="item,amount\ntea,2.50\ncake,4.25\n",
+        help_text="CSV text with a header row",
+    )
+    column = forms.CharField(max_length=100, initial="amount", help_text="the header of the column to add up")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        text, column = data.get("csv"), data.get("column")
+        if text is None or column is None:
+            return data
+        try:
+            rows = _csv_rows(text)
+        except csv.Error as exc:
+            raise forms.ValidationError({"csv": f"not CSV: {exc}"}) from None
+        if not rows:
+            raise forms.ValidationError({"csv": "empty: give a header row and data rows"})
+        if column not in rows[0]:
+            raise forms.ValidationError(
+                {"column": f"no column {column!r}; the header has {', '.join(rows[0])}"}
+            )
+        return data
+
+
+@job_kind("column_sum", title="Sum a CSV column", form=ColumnSumForm)
+def sum_column(job: JobContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Adds up one column of CSV text row by row; the first value that is not a number fails the job."""
+    rows = _csv_rows(params["csv"])
+    header, body = rows[0], rows[1:]
+    index = header.index(params["column"])
+    total = Decimal(0)
+    job.report(0, len(body), f"0 of {len(body)} rows")
+    for number, row in enumerate(body, start=1):
+        if not row:
+            continue
+        value = row[index].strip() if index < len(row) else ""
+        try:
+            amount = Decimal(value)
+            if not amount.is_finite():
+                raise InvalidOperation
+        except InvalidOperation:
+            raise JobError(
+                f"row {number + 1}: {value!r} in column {params['column']!r} is not a number"
+            ) from None
+        total += amount
+        if number % SUM_CHUNK == 0:
+            job.report(number, len(body), f"{number} of {len(body)} rows")
+    job.report(len(body), len(body), f"{len(body)} of {len(body)} rows")
+    return {"rows": len(body), "column": params["column"], "sum": str(total)}

@@ -1,0 +1,45 @@
+"""Settings of the jobs app, read live so ``override_settings`` works."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+
+class Settings:
+    # Seconds between two published progress events of one job (the final state always goes out).
+    @property
+    def PROGRESS_INTERVAL(self) -> float:
+        return float(getattr(settings, "JOBS_PROGRESS_INTERVAL", 0.25))
+
+    # A running job whose worker gave no sign of life for this long is marked failed.
+    @property
+    def STALE_SECONDS(self) -> float:
+        return float(getattr(settings, "JOBS_STALE_SECONDS", 30.0))
+
+    # How often a running job's worker says it is alive: well inside STALE_SECONDS.
+    @property
+    def HEARTBEAT_SECONDS(self) -> float:
+        return max(0.2, min(10.0, self.STALE_SECONDS / 4))
+
+    # How often a server process looks for stale jobs.
+    @property
+    def SWEEP_SECONDS(self) -> float:
+        return max(0.2, min(10.0, self.STALE_SECONDS / 4))
+
+    # Threads of the embedded backend (jobs run inside the server process).
+    @property
+    def EMBEDDED_WORKERS(self) -> int:
+        return int(getattr(settings, "JOBS_EMBEDDED_WORKERS", 2))
+
+    # Unfinished jobs one user may have at once.
+    @property
+    def MAX_ACTIVE_PER_USER(self) -> int:
+        return int(getattr(settings, "JOBS_MAX_ACTIVE_PER_USER", 20))
+
+    # Largest file a job may attach (bytes).
+    @property
+    def MAX_FILE_BYTES(self) -> int:
+        return int(getattr(settings, "JOBS_MAX_FILE_BYTES", 20 * 1024 * 1024))
+
+
+conf = Settings()

@@ -1,0 +1,97 @@
+"""The registry of job kinds: what each one is called, takes, and does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+
+if TYPE_CHECKING:
+    from jobs.progress import JobContext
+
+__all__ = ["JobError", "JobKind", "ParamsForm", "all_kinds", "describe", "get_kind", "job_kind"]
+
+
+class JobError(Exception):
+    """Raised by a job's code to fail it with a message its owner can read."""
+
+
+class ParamsForm(forms.Form):
+    """A kind's parameters; ``user`` is who submits (some choices depend on it)."""
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+
+Runner = Callable[["JobContext", dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    title: str
+    description: str
+    form_class: type[ParamsForm]
+    run: Runner
+
+    def form(self, data: Any = None, *, user: Any, prefix: str | None = None) -> ParamsForm:
+        return self.form_class(data, user=user, prefix=prefix)
+
+
+_kinds: dict[str, JobKind] = {}
+
+
+def job_kind(name: str, *, title: str, form: type[ParamsForm]) -> Callable[[Runner], Runner]:
+    """Register ``run(job, params) -> result`` as the kind ``name``; the docstring describes it."""
+
+    def decorator(run: Runner) -> Runner:
+        description = " ".join((run.__doc__ or "").split())
+        _kinds[name] = JobKind(name, title, description, form, run)
+        return run
+
+    return decorator
+
+
+def get_kind(name: object) -> JobKind | None:
+    return _kinds.get(name) if isinstance(name, str) else None
+
+
+def all_kinds() -> list[JobKind]:
+    return list(_kinds.values())
+
+
+def _field_type(field: forms.Field) -> str:
+    if isinstance(field, forms.IntegerField):
+        return "integer"
+    if isinstance(field, forms.ChoiceField):
+        return "choice"
+    if isinstance(field.widget, forms.Textarea):
+        return "text"
+    return "string"
+
+
+def describe(kind: JobKind, user: Any) -> dict[str, Any]:
+    """A kind and its parameters as JSON (GET /api/jobs/kinds/)."""
+    form = kind.form(user=user)
+    params = []
+    for name, field in form.fields.items():
+        info: dict[str, Any] = {
+            "name": name,
+            "label": str(form[name].label),
+            "type": _field_type(field),
+            "required": field.required,
+            "help": str(field.help_text),
+        }
+        if field.initial is not None:
+            info["default"] = field.initial
+        for attr in ("min_value", "max_value", "max_length"):
+            value = getattr(field, attr, None)
+            if value is not None:
+                info[attr.removesuffix("_value")] = value
+        if isinstance(field, forms.ChoiceField):
+            info["choices"] = [value for value, _label in field.choices if value != ""]
+        params.append(info)
+    return {"name": kind.name, "title": kind.title, "description": kind.description, "params": params}

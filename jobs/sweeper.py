@@ -1,0 +1,49 @@
+"""One daemon thread per server process that fails jobs whose worker died."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.db import connections
+
+from jobs.conf import conf
+
+__all__ = ["ensure_sweeper", "sweep_once"]
+
+logger = logging.getLogger("jobs")
+
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+
+
+def ensure_sweeper() -> None:
+    """Start the sweeper of this process if it is not running (cheap to call often)."""
+    global _thread
+    if _thread is not None and _thread.is_alive():
+        return
+    with _lock:
+        if _thread is None or not _thread.is_alive():
+            _thread = threading.Thread(target=_sweep_forever, name="jobs-sweeper", daemon=True)
+            _thread.start()
+
+
+def sweep_once() -> int:
+    from jobs.services import fail_stale_jobs
+
+    try:
+        return fail_stale_jobs()
+    finally:
+        connections.close_all()
+
+
+def _sweep_forever() -> None:
+    stop = threading.Event()
+    while not stop.wait(conf.SWEEP_SECONDS):
+        try:
+            failed = sweep_once()
+        except Exception as exc:  # a busy or restarting database: next round
+            logger.warning("looking for stale jobs failed: %s", exc)
+            continue
+        if failed:
+            logger.warning("marked %d job(s) failed: their worker stopped responding", failed)

@@ -1,0 +1,12 @@
+"""The one task every job runs through (django.tasks; any backend of the TASKS setting)."""
+
+from __future__ import annotations
+
+from django.tasks import task
+
+from jobs.runner import execute
+
+
+@task()
+def run_job(job_id: str) -> None:
+    execute(job_id)

@@ -1,0 +1,31 @@
+"""Who may read the notification, broadcast and dashboard channels (CONTRACT §2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sse
+
+BROADCAST = "broadcast"
+DASHBOARD = "dashboard"
+
+
+def user_channel(pk: object) -> str:
+    return f"notifications.user.{pk}"
+
+
+@sse.channel(BROADCAST)
+def can_read_broadcast(user: Any) -> bool:
+    # Everyone-broadcasts only: a broadcast to staff, a group or chosen users goes to
+    # each member's own channel, so nobody outside the audience ever receives it.
+    return bool(user.is_authenticated)
+
+
+@sse.channel("notifications.user.{pk}")
+def can_read_own_notifications(user: Any, pk: str) -> bool:
+    return bool(user.is_authenticated and str(user.pk) == pk)
+
+
+@sse.channel(DASHBOARD, ephemeral=True)
+def can_read_dashboard(user: Any) -> bool:
+    return bool(user.is_authenticated and user.is_staff)

@@ -1,0 +1,176 @@
+"""Live staff dashboard: per-process stream figures, published once a second.
+
+Each server process samples its own hub once a second and publishes the figures
+on the ephemeral ``dashboard`` channel; the dashboard page adds up the latest
+figures of every process it hears from (with REDIS_URL, every process is heard).
+The same figures are served at /metrics in the Prometheus text format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import math
+import os
+import socket
+import time
+import weakref
+from collections import Counter, deque
+from typing import Any
+
+from django.db.models import Sum
+
+from notifications.channels import DASHBOARD
+from sse.hub import ChannelHub
+from sse.models import ChannelHead
+from sse.publishing import publish
+
+__all__ = ["PROCESS", "Sampler", "ensure_sampler", "install"]
+
+logger = logging.getLogger("notifications.dashboard")
+
+PROCESS = f"{socket.gethostname()}:{os.getpid()}"
+TICK_SECONDS = 1.0
+LAG_WINDOW_SECONDS = 10.0
+
+_samplers: weakref.WeakKeyDictionary[ChannelHub, Sampler] = weakref.WeakKeyDictionary()
+
+
+def _published_total() -> int:
+    # Every publish() anywhere (server, worker, shell) bumps one channel head: their
+    # sum counts published events across all processes sharing the database.
+    return int(ChannelHead.objects.aggregate(total=Sum("last_seq"))["total"] or 0)
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
+    return ordered[index]
+
+
+class Sampler:
+    """The dashboard figures of one hub (one server process). Lives on the hub's loop."""
+
+    def __init__(self, hub: ChannelHub) -> None:
+        self.hub = hub
+        self.task: asyncio.Task[None] | None = None
+        self.lags: deque[tuple[float, float]] = deque()
+        self.previous: tuple[float, int, int, int | None] | None = None
+        self.rates = {"published_per_s": 0.0, "received_per_s": 0.0, "delivered_per_s": 0.0}
+        self.published_total: int | None = None
+        # The last minute of published figures, so the page renders its charts on load.
+        self.history: deque[dict[str, Any]] = deque(maxlen=60)
+
+    def start(self) -> None:
+        if self.task is None or self.task.done():
+            self.task = self.hub.loop.create_task(self._run())
+
+    @property
+    def watched_here(self) -> bool:
+        return DASHBOARD in self.hub.groups
+
+    def should_publish(self) -> bool:
+        # In-memory layer: only this process's viewers can see the figures. With a
+        # shared layer a viewer may sit on another process, so publish while serving.
+        if self.watched_here:
+            return True
+        return not self.hub.layer_is_local and bool(self.hub.subscribers)
+
+    async def _run(self) -> None:
+        hub = self.hub
+        while not getattr(hub, "_stopping", False) and ChannelHub._instance is hub:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                if not self.should_publish():
+                    self.previous = None  # rates restart from the next watched tick
+                    continue
+                await self.refresh()
+                figures = self.figures()
+                self.history.append(
+                    {
+                        "streams": figures["streams"],
+                        "delivered": figures["delivered_per_s"],
+                        "lag": figures["lag_p99_ms"] or 0,
+                    }
+                )
+                await hub.run_db(functools.partial(publish, event="metrics"), DASHBOARD, figures)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a DB hiccup must not end the dashboard for good
+                logger.warning("publishing dashboard figures failed: %s", exc)
+
+    async def refresh(self, *, rates: bool = True) -> None:
+        """Take the counters (on the hub's loop); ``rates``: also advance the per-second rates
+        (only the once-a-second tick does, so a page view does not skew them)."""
+        hub = self.hub
+        try:
+            self.published_total = await hub.run_db(_published_total)
+        except Exception as exc:
+            logger.warning("counting published events failed: %s", exc)
+            self.published_total = None
+        now = hub.loop.time()
+        while hub.lag_samples:
+            self.lags.append((now, hub.lag_samples.popleft()))
+        while self.lags and self.lags[0][0] < now - LAG_WINDOW_SECONDS:
+            self.lags.popleft()
+        if not rates:
+            return
+        events, delivered = hub.counters["events"], hub.counters["delivered"]
+        if self.previous is not None:
+            then, old_events, old_delivered, old_published = self.previous
+            dt = max(now - then, 1e-6)
+            self.rates["received_per_s"] = (events - old_events) / dt
+            self.rates["delivered_per_s"] = (delivered - old_delivered) / dt
+            if old_published is not None and self.published_total is not None:
+                self.rates["published_per_s"] = max(0, self.published_total - old_published) / dt
+        self.previous = (now, events, delivered, self.published_total)
+
+    def figures(self) -> dict[str, Any]:
+        """This process's figures: the ``metrics`` event of the dashboard channel."""
+        hub = self.hub
+        by_kind: Counter[str] = Counter()
+        for sub in hub.subscribers:
+            by_kind.update({name.split(".", 1)[0] for name in sub.channels})
+        lags = [lag for _, lag in self.lags]
+        p50, p99 = _quantile(lags, 0.5), _quantile(lags, 0.99)
+        return {
+            "process": PROCESS,
+            "time": time.time(),
+            "streams": len(hub.subscribers),
+            "by_kind": dict(sorted(by_kind.items())),
+            "published_per_s": round(self.rates["published_per_s"], 2),
+            "received_per_s": round(self.rates["received_per_s"], 2),
+            "delivered_per_s": round(self.rates["delivered_per_s"], 2),
+            "lag_p50_ms": None if p50 is None else round(p50 * 1000, 2),
+            "lag_p99_ms": None if p99 is None else round(p99 * 1000, 2),
+            "lag_samples": len(lags),
+            "slow_disconnects": hub.counters["slow_disconnects"],
+            "resumes": hub.counters["resumes"],
+            "resets": hub.counters["resets"],
+            "published_total": self.published_total,
+            "received_total": hub.counters["events"],
+            "delivered_total": hub.counters["delivered"],
+        }
+
+
+def ensure_sampler(hub: ChannelHub) -> Sampler:
+    """The hub's sampler, started on first use. Call on the hub's loop."""
+    sampler = _samplers.get(hub)
+    if sampler is None:
+        sampler = _samplers[hub] = Sampler(hub)
+    sampler.start()
+    return sampler
+
+
+def _on_hub_start(hub: ChannelHub) -> None:
+    # With a shared layer every server process must report, even with no viewer of its own.
+    if not hub.layer_is_local:
+        ensure_sampler(hub)
+
+
+def install() -> None:
+    if _on_hub_start not in ChannelHub.start_hooks:
+        ChannelHub.start_hooks.append(_on_hub_start)

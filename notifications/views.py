@@ -1,0 +1,101 @@
+"""Pages and streams: /notifications/, its stream, and the staff dashboard."""
+
+from __future__ import annotations
+
+import hmac
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from notifications.channels import BROADCAST, DASHBOARD, user_channel
+from notifications.dashboard import ensure_sampler
+from notifications.metrics import render as render_metrics
+from notifications.models import Notification
+from notifications.services import unread_count
+from sse.hub import ChannelHub
+from sse.streams import StreamRefused, authenticate_stream, open_stream
+
+PAGE_SIZE = 50
+
+
+@require_GET
+@login_required
+def notification_list(request: HttpRequest) -> HttpResponse:
+    items = list(Notification.objects.filter(recipient=request.user)[:PAGE_SIZE])
+    return render(
+        request,
+        "notifications/list.html",
+        {"notifications": items, "unread": unread_count(request.user)},
+    )
+
+
+@require_GET
+async def stream(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's channel plus ``broadcast`` (CONTRACT §3)."""
+    try:
+        # Who is asking decides the channel; a token must then cover both channels.
+        user = await authenticate_stream(request, [])
+        channels = [user_channel(user.pk), BROADCAST]
+        user = await authenticate_stream(request, channels)
+    except StreamRefused as refused:
+        return refused.response()
+    return await open_stream(request, channels, user=user)
+
+
+async def _staff_or_refusal(request: HttpRequest, *, page: bool) -> HttpResponse | None:
+    user = await request.auser()
+    if not user.is_authenticated:
+        if page:
+            return redirect_to_login(request.get_full_path())
+        return HttpResponse("sign in as staff\n", status=401, content_type="text/plain; charset=utf-8")
+    if not user.is_staff:
+        return HttpResponse("staff only\n", status=403, content_type="text/plain; charset=utf-8")
+    return None
+
+
+@require_GET
+async def dashboard(request: HttpRequest) -> HttpResponse:
+    refusal = await _staff_or_refusal(request, page=True)
+    if refusal is not None:
+        return refusal
+    sampler = ensure_sampler(ChannelHub.current())
+    await sampler.refresh(rates=False)
+    context = {"figures": sampler.figures(), "history": list(sampler.history)}
+    return await sync_to_async(render)(request, "notifications/dashboard.html", context)
+
+
+@require_GET
+async def dashboard_stream(request: HttpRequest) -> HttpResponse:
+    response = await open_stream(request, [DASHBOARD])
+    if response.status_code == 200:
+        # The first viewer in this process starts its once-a-second figures.
+        ensure_sampler(ChannelHub.current())
+    return response
+
+
+def _metrics_allowed_by_token(request: HttpRequest) -> bool:
+    expected = getattr(settings, "DASHBOARD_METRICS_TOKEN", "")
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(value.strip(), expected)
+
+
+@require_GET
+async def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text: staff sessions, a bearer DASHBOARD_METRICS_TOKEN, or anyone if
+    DASHBOARD_METRICS_PUBLIC is set (for a scraper on a private network)."""
+    if not getattr(settings, "DASHBOARD_METRICS_PUBLIC", False) and not _metrics_allowed_by_token(request):
+        refusal = await _staff_or_refusal(request, page=False)
+        if refusal is not None:
+            return refusal
+    sampler = ensure_sampler(ChannelHub.current())
+    await sampler.refresh(rates=False)
+    body = render_metrics(sampler.figures())
+    response = HttpResponse(body, content_type="text/plain; version=0.0.4; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    return response

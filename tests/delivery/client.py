@@ -1,0 +1,281 @@
+"""A small asyncio SSE client over a raw socket, for tests that drive many streams.
+
+It speaks just enough HTTP/1.1 (one GET, chunked body) to see what a browser's
+EventSource sees: complete events only, comments, the ``id`` of id-only blocks,
+and whether the stream ended cleanly (the last chunk) or broke.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import httpx
+
+_CURSOR = re.compile(r"([0-9a-z]+):([0-9]+(?:\.[0-9]+)*)")
+
+
+class StreamBroken(Exception):
+    """The connection ended without the last chunk (a network error to a browser)."""
+
+
+@dataclass
+class Event:
+    id: str | None
+    event: str | None
+    data: str | None  # None: a block without data (nothing dispatched)
+
+    def json(self) -> object:
+        assert self.data is not None
+        return json.loads(self.data)
+
+
+@dataclass
+class Stream:
+    """One open GET: read ``items()`` until it ends; ``abort()`` drops the socket."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    status: int
+    headers: dict[str, str]
+    comments: list[float] = field(default_factory=list)
+    ended_cleanly: bool = False
+
+    def abort(self) -> None:
+        transport = self.writer.transport
+        if not transport.is_closing():
+            transport.abort()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        if self.headers.get("transfer-encoding", "").lower() != "chunked":
+            while data := await self.reader.read(65536):
+                yield data
+            self.ended_cleanly = True
+            return
+        while True:
+            try:
+                size_line = await self.reader.readuntil(b"\r\n")
+                size = int(size_line.split(b";")[0], 16)
+                if size == 0:
+                    await self.reader.readuntil(b"\r\n")
+                    self.ended_cleanly = True
+                    return
+                data = await self.reader.readexactly(size + 2)
+            except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
+                raise StreamBroken(str(exc) or type(exc).__name__) from None
+            yield data[:-2]
+
+    async def items(self) -> AsyncIterator[Event]:
+        """Blocks as the browser parses them; comments are counted, not yielded."""
+        buffer = b""
+        fields: dict[str, str] = {}
+        data: list[str] = []
+        async for chunk in self._chunks():
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for raw in lines:
+                line = raw.decode()
+                if line == "":
+                    if fields or data:
+                        yield Event(fields.get("id"), fields.get("event"), "\n".join(data) if data else None)
+                    fields, data = {}, []
+                elif line.startswith(":"):
+                    self.comments.append(time.monotonic())
+                else:
+                    name, _, value = line.partition(":")
+                    value = value.removeprefix(" ")
+                    if name == "data":
+                        data.append(value)
+                    else:
+                        fields[name] = value
+
+
+async def open_stream(
+    base_url: str,
+    channels: Sequence[str],
+    *,
+    cookie: str = "",
+    last_event_id: str | None = None,
+    timeout: float = 20.0,
+) -> Stream:
+    """GET /sse/stream/ for ``channels``; raises OSError when nothing listens."""
+    url = httpx.URL(base_url)
+    path = "/sse/stream/?" + urlencode([("channel", c) for c in channels])
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(url.host, url.port, limit=1 << 22), timeout
+    )
+    try:
+        lines = [f"GET {path} HTTP/1.1", f"Host: {url.host}:{url.port}", "Accept: text/event-stream"]
+        if cookie:
+            lines.append(f"Cookie: {cookie}")
+        if last_event_id is not None:
+            lines.append(f"Last-Event-ID: {last_event_id}")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+    except BaseException:
+        writer.transport.abort()
+        raise
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    return Stream(reader, writer, int(status_line.split()[1]), headers)
+
+
+def cursor_seqs(event_id: str) -> list[int]:
+    m = _CURSOR.fullmatch(event_id)
+    assert m, f"not a cursor: {event_id!r}"
+    return [int(s) for s in m.group(2).split(".")]
+
+
+async def wait_until(predicate: object, timeout: float, what: str, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def opened(*args: object, **kwargs: object) -> AsyncIterator[Stream]:
+    stream = await open_stream(*args, **kwargs)  # type: ignore[arg-type]
+    try:
+        yield stream
+    finally:
+        stream.abort()
+
+
+class Ledger:
+    """What one client got, checked as it arrives: each event once, in order per channel.
+
+    Every event's id is a cursor over the stream's channels; the one channel the
+    event belongs to must advance by exactly one and the others must not move.
+    """
+
+    def __init__(self, channels: Sequence[str]) -> None:
+        self.channels = list(channels)
+        self.last_id: str | None = None
+        self.positions: list[int] | None = None
+        self.got: list[tuple[str, str, int]] = []  # (channel, publisher tag, i)
+        self.arrivals: list[float] = []  # time.monotonic() of each of got
+        self.wall_arrivals: list[float] = []  # time.time() of each of got
+        self.payloads: list[dict[str, object]] = []
+        self.comments: list[float] = []  # time.monotonic() of each comment line (heartbeats)
+        self.problems: list[str] = []
+        self.connections = 0
+        self.clean_ends = 0
+        self.broken_ends = 0
+
+    def take(self, event: Event) -> None:
+        if event.id is None:
+            if event.data is not None:
+                self.problems.append(f"event without id: {event}")
+            return
+        seqs = cursor_seqs(event.id)
+        if event.data is None:  # the id-only opening block: where this stream starts
+            if self.positions is None:
+                self.positions = seqs
+                self.last_id = event.id
+            elif seqs != self.positions:
+                self.problems.append(f"stream restarted at {seqs}, client was at {self.positions}")
+            return
+        if event.event == "reset":
+            self.problems.append(f"reset {event.data} after {self.last_id}")
+            return
+        if self.positions is None:
+            self.problems.append(f"first event {event.id} came before any position")
+            self.positions = [0] * len(self.channels)
+        payload = event.json()
+        assert isinstance(payload, dict)
+        k = self.channels.index(payload["c"])
+        expected = list(self.positions)
+        expected[k] += 1
+        if seqs != expected:
+            self.problems.append(f"id {seqs} after {self.positions} for an event of channel {k}")
+        self.positions = seqs
+        self.last_id = event.id
+        self.got.append((payload["c"], payload["p"], payload["i"]))
+        self.arrivals.append(time.monotonic())
+        self.wall_arrivals.append(time.time())
+        self.payloads.append(payload)
+
+    def per_channel(self) -> dict[str, list[tuple[str, int]]]:
+        out: dict[str, list[tuple[str, int]]] = {c: [] for c in self.channels}
+        for channel, tag, i in self.got:
+            out[channel].append((tag, i))
+        return out
+
+    def check(self, expected: set[tuple[str, int]]) -> None:
+        """Every expected (tag, i) exactly once; each publisher's events in its own order."""
+        assert not self.problems, self.problems[:5]
+        pairs = [(tag, i) for _, tag, i in self.got]
+        dupes = len(pairs) - len(set(pairs))
+        assert dupes == 0, f"{dupes} duplicates"
+        missing = expected - set(pairs)
+        assert not missing, f"{len(missing)} missing, e.g. {sorted(missing)[:5]}"
+        assert set(pairs) <= expected, f"unexpected events {sorted(set(pairs) - expected)[:5]}"
+        for channel, events in self.per_channel().items():
+            by_tag: dict[str, int] = {}
+            for tag, i in events:
+                assert i > by_tag.get(tag, -1), f"{channel}: {tag} #{i} after #{by_tag[tag]}"
+                by_tag[tag] = i
+
+
+async def follow(
+    base_url: str,
+    channels: Sequence[str],
+    ledger: Ledger,
+    *,
+    cookie: str,
+    done: object,
+    chaos: object = None,
+) -> None:
+    """Keep a stream open, resuming with the last id, until ``done()``.
+
+    With ``chaos`` (a ``random.Random``) every connection is dropped at a random
+    moment: after a random time or a random number of events, mid-chunk or not.
+    """
+    import random
+
+    rng: random.Random | None = chaos  # type: ignore[assignment]
+    while not done():  # type: ignore[operator]
+        try:
+            stream = await open_stream(base_url, channels, cookie=cookie, last_event_id=ledger.last_id)
+        except (OSError, TimeoutError, asyncio.IncompleteReadError):
+            await asyncio.sleep(0.1)  # the server is down or restarting
+            continue
+        ledger.connections += 1
+        stream.comments = ledger.comments
+        lifetime = rng.uniform(0.05, 2.5) if rng else None
+        budget = int(rng.expovariate(1 / 250)) if rng else -1
+        try:
+            if stream.status != 200:
+                ledger.problems.append(f"status {stream.status}")
+                await asyncio.sleep(0.5)
+                continue
+            async with asyncio.timeout(lifetime):
+                async for event in stream.items():
+                    ledger.take(event)
+                    if done():  # type: ignore[operator]
+                        break
+                    if event.data is not None and budget >= 0:
+                        budget -= 1
+                        if budget < 0:
+                            break
+        except TimeoutError:
+            pass
+        except StreamBroken:
+            ledger.broken_ends += 1
+        finally:
+            stream.abort()
+        if stream.ended_cleanly:
+            ledger.clean_ends += 1
+        await asyncio.sleep(rng.uniform(0, 0.3) if rng else 0.05)

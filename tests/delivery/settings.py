@@ -1,0 +1,41 @@
+"""Settings for the delivery tests: the project's, with only the ``sse`` app.
+
+The delivery guarantees belong to ``sse``, so these servers run it alone (plus a
+rule for ``test.*`` channels): the demo apps can change without touching them.
+Knobs come from the environment so each test starts its server as it needs:
+``SSE_TEST_LAYER_CAPACITY`` (channels_redis capacity), and the SSE_* settings
+listed below.
+"""
+
+from __future__ import annotations
+
+import os
+
+from project.settings import *  # noqa: F403
+from project.settings import CHANNEL_LAYERS
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "sse",
+    "tests.delivery.apps.DeliveryTestsConfig",
+]
+ROOT_URLCONF = "tests.delivery.urls"
+
+# Sessions are made directly (tests.delivery.accounts): keep hashing cheap on a loaded machine.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if os.environ.get("SSE_TEST_LAYER_CAPACITY") and "CONFIG" in CHANNEL_LAYERS["default"]:
+    CHANNEL_LAYERS["default"]["CONFIG"]["capacity"] = int(os.environ["SSE_TEST_LAYER_CAPACITY"])
+
+for _name in ("SSE_QUEUE_MAX_BYTES", "SSE_QUEUE_MAX_FRAMES", "SSE_RETRY_MS"):
+    if os.environ.get(_name):
+        globals()[_name] = int(os.environ[_name])
+for _name in ("SSE_LOG_POLL_SECONDS", "SSE_SEND_TIMEOUT_SECONDS", "SSE_SHUTDOWN_GRACE_SECONDS"):
+    if os.environ.get(_name):
+        globals()[_name] = float(os.environ[_name])

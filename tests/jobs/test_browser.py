@@ -1,0 +1,90 @@
+"""Done-when item 7: a job started from /jobs/ in headless Chromium fills its bar live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.project.conftest import browser_login
+from tests.servers import DaphneServer
+
+pytestmark = pytest.mark.browser
+
+# Records every percent a job row shows, so the test sees the bar move, not just its end.
+WATCH_ROWS = """
+window.seenPercents = {};
+new MutationObserver((changes) => {
+  for (const c of changes) {
+    const row = c.target.closest && c.target.closest(".job-row");
+    if (row) (window.seenPercents[row.dataset.job] ||= []).push(Number(row.dataset.percent));
+  }
+}).observe(document.getElementById("job-rows"), {subtree: true, childList: true, attributes: true,
+                                                 attributeFilter: ["data-percent"]});
+"""
+
+
+def test_job_started_from_the_list_page_moves_to_100_and_shows_its_result(
+    browser, jobs_site: DaphneServer, docs_dir: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    try:
+        browser_login(page, jobs_site.url, "alice")
+        page.goto(f"{jobs_site.url}/jobs/")
+        page.locator("#live-state[data-state=live]").wait_for(timeout=20000)
+        page.evaluate(WATCH_ROWS)
+        before = page.locator("tr.job-row").count()
+
+        # A bad value first: the error appears next to the field, nothing starts.
+        form = page.locator("form.job-form[data-kind=primes]")
+        form.locator("input[name=primes-below]").fill("1")
+        form.locator("button[type=submit]").click()
+        form.locator('ul[data-errors-for="below"] li', has_text="greater than or equal to 2").wait_for()
+        assert page.locator("tr.job-row").count() == before
+
+        form.locator("input[name=primes-below]").fill("100000000")
+        form.locator("button[type=submit]").click()
+        page.wait_for_function(f"document.querySelectorAll('tr.job-row').length > {before}", timeout=20000)
+        row = page.locator("tr.job-row").first
+        job_id = row.get_attribute("data-job")
+        assert job_id
+
+        page.locator(f"#job-{job_id}[data-status=succeeded]").wait_for(timeout=120000)
+        assert row.locator(".percent").inner_text() == "100%"
+        assert row.locator("progress").evaluate("p => p.value") == 100
+        assert row.locator(".result").inner_text().strip() == "count: 5761455"
+        seen = page.evaluate(f"window.seenPercents[{job_id!r}] || []")
+        assert any(0 < p < 100 for p in seen), f"the bar should move through values below 100, saw {seen}"
+        assert seen == sorted(seen) and seen[-1] == 100
+        assert page.url == f"{jobs_site.url}/jobs/", "no reload, no navigation"
+
+        # A report next to it: its result is a download link, again without reload.
+        report = page.locator("form.job-form[data-kind=report]")
+        report.locator("button[type=submit]").click()
+        link = page.locator("tr.job-row .result a.download").first
+        link.wait_for(timeout=60000)
+        assert link.get_attribute("href").endswith("/download/")
+
+        # And a long one caught mid-way, for the picture.
+        form.locator("input[name=primes-below]").fill("1000000000")
+        form.locator("button[type=submit]").click()
+        long_row = page.locator("tr.job-row[data-status=running]").first
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('tr.job-row[data-status=running]')]"
+            ".some(r => Number(r.dataset.percent) >= 5)",
+            timeout=120000,
+        )
+        page.screenshot(path=str(docs_dir / "jobs.png"), full_page=True)
+        long_id = long_row.get_attribute("data-job")
+
+        # The job's own page: live bar, elapsed time, estimate, and a cancel button that works.
+        page.goto(f"{jobs_site.url}/jobs/{long_id}/")
+        page.locator("#live-state[data-state=live]").wait_for(timeout=20000)
+        page.wait_for_function("document.querySelector('#job .eta').textContent.includes('s')", timeout=30000)
+        assert page.locator("#job .elapsed").inner_text().endswith(" s")
+        page.locator("#job .cancel-form button").click()
+        page.locator("#job[data-status=cancelled]").wait_for(timeout=20000)
+        assert page.locator("#job .result").inner_text().strip() == "cancelled"
+    finally:
+        context.close()

@@ -1,0 +1,74 @@
+"""Reading server-sent events in tests: open a stream, wait for its first bytes, read events."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from tests.servers import manage
+
+
+class EventReader:
+    """Events of one open stream, parsed line by line (comments skipped)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self._lines = response.iter_lines()
+        # The opening block (retry: and id:) arrives at once: after it the stream is subscribed.
+        for line in self._lines:
+            if line == "":
+                break
+
+    def next(self, timeout: float = 20.0) -> dict[str, Any]:
+        """The next event with data: {"event", "id", "data" (parsed JSON)}."""
+        deadline = time.monotonic() + timeout
+        fields: dict[str, str] = {}
+        data: list[str] = []
+        for line in self._lines:
+            if line == "":
+                if data:
+                    event = {"event": fields.get("event", "message"), "id": fields.get("id")}
+                    event["data"] = json.loads("\n".join(data))
+                    return event
+                fields, data = {}, []
+            elif not line.startswith(":"):
+                name, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if name == "data":
+                    data.append(value)
+                else:
+                    fields[name] = value
+            if time.monotonic() > deadline:
+                break
+        raise TimeoutError(f"no event within {timeout}s")
+
+    def until(self, predicate: Any, timeout: float = 30.0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Read until an event matches; return it and every event read before it."""
+        deadline = time.monotonic() + timeout
+        seen: list[dict[str, Any]] = []
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no matching event within {timeout}s; saw {seen}")
+            event = self.next(remaining)
+            if predicate(event):
+                return event, seen
+            seen.append(event)
+
+
+@contextmanager
+def open_events(client: httpx.Client, url: str, **kwargs: Any) -> Iterator[EventReader]:
+    # Heartbeats every second (the site sets SSE_HEARTBEAT_SECONDS=1) keep reads from hanging.
+    with client.stream("GET", url, timeout=httpx.Timeout(30.0), **kwargs) as response:
+        assert response.status_code == 200, response.read()
+        yield EventReader(response)
+
+
+def shell(env: dict[str, str], code: str) -> str:
+    """Run Python in ``manage.py shell`` against the site's database; return its output."""
+    return manage(env, "shell", "-c", code).stdout

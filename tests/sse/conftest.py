@@ -1,0 +1,112 @@
+"""Fixtures for the sse tests: tests/sse_app served by Daphne over a real socket."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from django.conf import settings
+
+from tests.conftest import redis  # noqa: F401  (the real redis-server fixture)
+from tests.servers import DaphneServer, manage, project_env
+
+SSE_SETTINGS = "tests.sse_app.settings"
+
+# Under any other settings module (the project's main run collects this
+# directory too) these tests are skipped from collection: they belong to the
+# standalone app, and `make test` runs them with tests/sse/pytest.ini.
+if settings.SETTINGS_MODULE != SSE_SETTINGS:
+    collect_ignore_glob = ["test_*.py"]
+
+PASSWORD = "test"
+
+
+def sse_env(db_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a tests/sse_app process (server, publisher, manage)."""
+    env = project_env(
+        "", settings=SSE_SETTINGS, SSE_APP_DB=str(db_path), SECRET_KEY=settings.SECRET_KEY, **extra
+    )
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    if "REDIS_URL" in extra:
+        env["REDIS_URL"] = extra["REDIS_URL"]
+    return env
+
+
+def prepare(env: dict[str, str]) -> dict[str, int]:
+    """Migrate the SQLite file and create the test users; their pks by name."""
+    manage(env, "migrate", "--noinput", "-v0")
+    out = manage(env, "sse_app_users").stdout
+    return {name: int(pk) for name, pk in re.findall(r"^(\w+) (\d+)$", out, re.M)}
+
+
+@dataclass
+class Site:
+    server: DaphneServer
+    users: dict[str, int]
+    clients: list[httpx.Client] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.server.env
+
+    def client(self, username: str | None = None, **kwargs: object) -> httpx.Client:
+        """An httpx client, signed in (session + CSRF header) when a username is given."""
+        client = httpx.Client(base_url=self.url, timeout=30, **kwargs)  # type: ignore[arg-type]
+        self.clients.append(client)
+        if username is not None:
+            login(client, username)
+        return client
+
+
+def login(client: httpx.Client, username: str) -> None:
+    answer = client.post("/login/", data={"username": username, "password": PASSWORD})
+    assert answer.status_code == 200, f"sign-in of {username} failed: {answer.status_code}"
+    client.headers["X-CSRFToken"] = client.cookies["csrftoken"]
+
+
+def start_site(tmp: Path, **env: str) -> Site:
+    site_env = sse_env(tmp / "db.sqlite3", **env)
+    users = prepare(site_env)
+    server = DaphneServer(site_env, asgi="tests.sse_app.asgi:application", log_path=tmp / "daphne.log")
+    return Site(server.start(), users)
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """tests/sse_app under Daphne: its own SQLite file, the in-memory layer, 1 s heartbeats."""
+    running = start_site(tmp_path_factory.mktemp("sse-site"), SSE_HEARTBEAT_SECONDS="1")
+    try:
+        yield running
+    finally:
+        for client in running.clients:
+            client.close()
+        running.server.stop()
+
+
+@pytest.fixture
+def alice(site: Site) -> httpx.Client:
+    return site.client("alice")
+
+
+@pytest.fixture
+def bob(site: Site) -> httpx.Client:
+    return site.client("bob")
+
+
+@pytest.fixture
+def staff(site: Site) -> httpx.Client:
+    return site.client("staff")
+
+
+@pytest.fixture
+def anonymous(site: Site) -> httpx.Client:
+    return site.client()

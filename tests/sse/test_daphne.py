@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sse.daphne import _RedactingLogger, redact
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/sse/stream/?token=abc.def:ghi", "/sse/stream/?token=[redacted]"),
+        ("/sse/stream/?channel=a&token=abc&x=1", "/sse/stream/?channel=a&token=[redacted]&x=1"),
+        ("/s/?token=a&token=b", "/s/?token=[redacted]&token=[redacted]"),
+        ("/s/?TOKEN=abc", "/s/?TOKEN=[redacted]"),
+        ("/s/?Token=abc", "/s/?Token=[redacted]"),
+        ("/s/?access_token=abc", "/s/?access_token=[redacted]"),
+        ("/s/?token=", "/s/?token=[redacted]"),
+        ("/s/?token=abc#frag", "/s/?token=[redacted]#frag"),
+        ("?token=abc", "?token=[redacted]"),
+        ("token=abc", "token=[redacted]"),
+        ("/s/?token=a%26b", "/s/?token=[redacted]"),
+        # Look-alike names and paths are left alone.
+        ("/s/?mytoken=abc", "/s/?mytoken=abc"),
+        ("/s/?token_type=abc", "/s/?token_type=abc"),
+        ("/token=abc/", "/token=abc/"),
+        ("/sse/stream/?channel=public", "/sse/stream/?channel=public"),
+        ("", ""),
+    ],
+)
+def test_redact(path: str, expected: str) -> None:
+    assert redact(path) == expected
+
+
+def test_logger_wrapper_redacts_the_path_and_keeps_the_rest() -> None:
+    seen: list[tuple[str, str, dict[str, Any]]] = []
+    logger = _RedactingLogger(lambda *args: seen.append(args))
+    details = {"path": "/sse/stream/?token=secret", "status": 200, "client": "127.0.0.1:1"}
+    logger("http", "complete", details)
+    logger("websocket", "connecting", {"client": "x"})
+    assert seen == [
+        (
+            "http",
+            "complete",
+            {"path": "/sse/stream/?token=[redacted]", "status": 200, "client": "127.0.0.1:1"},
+        ),
+        ("websocket", "connecting", {"client": "x"}),
+    ]
+    assert details["path"] == "/sse/stream/?token=secret"  # the caller's dict is not changed

@@ -1,0 +1,39 @@
+"""The channels the sse tests stream: one per kind of access rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sse
+
+# Rooms that exist; any other slug is a 404, the way a real app looks one up.
+ROOMS = frozenset({"lobby", "quiet"})
+
+
+@sse.channel("public")
+def can_read_public(user: Any) -> bool:
+    return bool(user.is_authenticated)
+
+
+@sse.channel("user.{pk}")
+def can_read_own(user: Any, pk: str) -> bool:
+    return bool(user.is_authenticated and str(user.pk) == pk)
+
+
+@sse.channel("staff")
+async def can_read_staff(user: Any) -> bool:
+    # Async on purpose: the registry must accept both kinds of rule.
+    return bool(user.is_authenticated and user.is_staff)
+
+
+@sse.channel("room.{slug}")
+def can_read_room(user: Any, slug: str) -> bool:
+    if slug not in ROOMS:
+        raise sse.ChannelNotFound(f"no room {slug}")
+    return bool(user.is_authenticated)
+
+
+@sse.channel("scratch.{name}")
+def can_read_scratch(user: Any, name: str) -> bool:
+    # A fresh channel per test, so tests never see each other's events.
+    return bool(user.is_authenticated)

@@ -1,0 +1,9 @@
+from django.urls import include, path
+
+from tests.sse_app import views
+
+urlpatterns = [
+    path("login/", views.sign_in),
+    path("sse/", include("sse.urls")),
+    path("api/sse/", include("sse.api_urls")),
+]
