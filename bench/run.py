@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import json
 import os
 import platform
+import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -152,7 +156,7 @@ async def start_project(tmp: Path, max_streams: int) -> Server:
         "project",
         "this project (Daphne)",
         "/sse/stream/?channel=broadcast",
-        "/api/sse/publish/",
+        "/bench/publish/",
         "/bench/burst/",
         max_streams,
         [proc.pid],
@@ -200,7 +204,7 @@ async def start_cluster(tmp: Path, max_streams: int, processes: int) -> Server:
         "cluster",
         f"cluster: nginx + {processes} Daphne + Redis",
         "/sse/stream/?channel=broadcast",
-        "/api/sse/publish/",
+        "/bench/publish/",
         None,
         max_streams,
         pids,
@@ -296,11 +300,13 @@ async def broadcast(load: Load, server: Server, numbers: Counter, timeout: float
         "p50_ms": percentile(times, 50) * 1000 if times else None,
         "p99_ms": percentile(times, 99) * 1000 if times else None,
         "all_ms": max(times) * 1000 if complete and times else None,
+        # First to last client: the fan-out alone, without the publish request's own time.
+        "spread_ms": (max(times) - min(times)) * 1000 if complete and times else None,
     }
 
 
 async def measure_fanout(
-    server: Server, ns: list[int], broadcasts: int, timeout: float, numbers: Counter
+    server: Server, ns: list[int], broadcasts: int, timeout: float, numbers: Counter, deadline: float
 ) -> dict[str, Any]:
     load = Load()
     request = stream_request(HOST, server.port, server.stream_path, server.headers)
@@ -319,6 +325,10 @@ async def measure_fanout(
         out["baseline"] = {**base, "streams": base_streams}
         for n in ns:
             if n > server.max_streams:
+                break
+            if time.monotonic() > deadline:
+                out["stopped"] = f"time budget spent before N={n}"
+                print(f"  {server.key}: time budget spent, N={n} skipped", flush=True)
                 break
             want = n - load.open_count
             result = await load.connect(server.port, request, want, concurrency=50, timeout=300)
@@ -341,10 +351,15 @@ async def measure_fanout(
             }
             for _ in range(broadcasts):
                 point["broadcasts"].append(await broadcast(load, server, numbers, timeout))
+                # A system that takes seconds per broadcast (O(N^2)) gets fewer of them.
+                if (point["broadcasts"][-1]["all_ms"] or timeout * 1000) > 5000 and len(
+                    point["broadcasts"]
+                ) >= 2:
+                    break
                 await asyncio.sleep(0.3)
             done = [b for b in point["broadcasts"] if b["complete"]]
-            point["complete"] = len(done) == broadcasts and open_now >= n
-            for key in ("p50_ms", "p99_ms", "all_ms"):
+            point["complete"] = len(done) == len(point["broadcasts"]) and open_now >= n
+            for key in ("p50_ms", "p99_ms", "all_ms", "spread_ms"):
                 values = [b[key] for b in done if b[key] is not None]
                 point[key] = statistics.median(values) if values else None
             point["threads_end"] = server.status()["threads"]
@@ -498,8 +513,12 @@ def print_tables(report: dict[str, Any]) -> None:
             ratio = f" ({v / base:4.2f}x)" if v is not None and base and k != "project" else "        "
             cells.append(f"{_ms(v)}{ratio}".rjust(30))
         print(f"{n:>7} | " + " | ".join(cells))
-    for field_, title in (("p50_ms", "p50"), ("p99_ms", "p99")):
-        print(f"\n-- {title} receive time --")
+    for field_, title in (
+        ("p50_ms", "p50 receive time"),
+        ("p99_ms", "p99 receive time"),
+        ("spread_ms", "first to last client (the fan-out alone)"),
+    ):
+        print(f"\n-- {title} --")
         for n in ns:
             print(f"{n:>7} | " + " | ".join(_ms(at(k, n, field_)).rjust(30) for k in keys))
 
@@ -633,6 +652,28 @@ def chart(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def update_docs(report: dict[str, Any], tables: str) -> None:
+    """Put the tables and the chart between the markers of docs/performance.md."""
+    docs = ROOT / "docs" / "performance.md"
+    if not docs.exists():
+        return
+    image = ROOT / "docs" / "images" / "bench-time-to-all.png"
+    image.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(RESULTS / "time-to-all.png", image)
+    mode = "quick mode (`make bench BENCH_QUICK=1`)" if report["quick"] else "`make bench`"
+    m = report["machine"]
+    block = (
+        f"<!-- bench:begin -->\nRun of {report['started']} with {mode}, {report['seconds']:.0f} s, "
+        f"load average {m['loadavg_start'][0]:.2f} at the start and {m['loadavg_end'][0]:.2f} at the end.\n\n"
+        f"![time-to-all against N](images/bench-time-to-all.png)\n\n```text\n{tables.strip()}\n```\n"
+        "<!-- bench:end -->"
+    )
+    text = docs.read_text()
+    text = re.sub(r"<!-- bench:begin -->.*?<!-- bench:end -->", lambda _: block, text, flags=re.S)
+    docs.write_text(text)
+    print(f"updated {docs}")
+
+
 # -- main --------------------------------------------------------------------------
 
 STARTERS: dict[str, Callable[[Path, int], Awaitable[Server]]] = {
@@ -679,6 +720,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     numbers = Counter()
     with tempfile.TemporaryDirectory(prefix="sse-bench-") as tmpdir:
         tmp = Path(tmpdir)
+        # Seconds each system may spend on its ramp (the whole run stays under 15 minutes).
+        budget = (240.0 if quick else 480.0) / len(systems)
         for key in systems:
             print(f"\n-- {key}", flush=True)
             started = time.monotonic()
@@ -689,7 +732,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             entry: dict[str, Any] = {"label": server.label}
             report["systems"][key] = entry
             try:
-                entry["fanout"] = await measure_fanout(server, ns, broadcasts, timeout, numbers)
+                share = budget * (2 if key == "project" else 1)
+                entry["fanout"] = await measure_fanout(
+                    server, ns, broadcasts, timeout, numbers, deadline=started + share
+                )
                 await asyncio.sleep(1.0)
                 entry["throughput"] = await measure_throughput(server, burst, numbers, timeout=120)
                 if entry["throughput"]:
@@ -726,6 +772,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--cluster", type=int, default=0, metavar="P", help="also measure nginx + P Daphne processes + Redis"
     )
+    parser.add_argument(
+        "--docs",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="update docs/performance.md (default: on for full runs, off with --quick)",
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
@@ -746,7 +798,14 @@ def main(argv: list[str] | None = None) -> None:
     (RESULTS / f"bench-{stamp}{'-quick' if args.quick else ''}.json").write_text(text)
     (RESULTS / "latest.json").write_text(text)
     chart(report, RESULTS / "time-to-all.png")
-    print_tables(report)
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        print_tables(report)
+    tables = buffer.getvalue()
+    print(tables)
+    (RESULTS / "latest.txt").write_text(tables)
+    if args.docs if args.docs is not None else not args.quick:
+        update_docs(report, tables)
     print(f"\nwrote {RESULTS / 'latest.json'} and {RESULTS / 'time-to-all.png'} in {report['seconds']:.0f}s")
 
 

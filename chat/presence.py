@@ -199,7 +199,7 @@ def sync_presence(
                     [Presence(room_id=room_pk, user_id=u, process=process, seen=now) for u in new],
                     ignore_conflicts=True,
                 )
-        result = {}
+        result: dict[str, list[str]] = {}
         for slug in sorted(announce):
             if slug not in rooms and not Room.objects.filter(slug=slug).exists():
                 continue

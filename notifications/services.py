@@ -46,9 +46,7 @@ def _push_unread_after_commit(user_pk: Any) -> None:
     transaction.on_commit(push)
 
 
-def notify(
-    user: Any, title: str, body: str = "", *, level: str = Level.INFO, url: str = ""
-) -> Notification:
+def notify(user: Any, title: str, body: str = "", *, level: str = Level.INFO, url: str = "") -> Notification:
     """Save a notification for ``user`` and push it (and the new unread count) to their streams.
 
     Inside ``transaction.atomic()`` nothing goes out until commit, and nothing at all on rollback.

@@ -120,7 +120,8 @@ class Subscriber:
         if self.held is not None:
             self.held.append((index, seq, body))
             self.held_bytes += len(body)
-            if len(self.held) > conf.QUEUE_MAX_FRAMES or self.held_bytes > conf.QUEUE_MAX_BYTES:
+            max_frames, max_bytes = self.hub.queue_limits
+            if len(self.held) > max_frames or self.held_bytes > max_bytes:
                 # Live events outran the replay: the client resumes from where replay got to.
                 self.hub.counters["slow_disconnects"] += 1
                 self.held = []
@@ -147,7 +148,8 @@ class Subscriber:
             return
         self.frames.append(frame)
         self.nbytes += len(frame)
-        if len(self.frames) > conf.QUEUE_MAX_FRAMES or self.nbytes > conf.QUEUE_MAX_BYTES:
+        max_frames, max_bytes = self.hub.queue_limits
+        if len(self.frames) > max_frames or self.nbytes > max_bytes:
             # Its client resumes from the event log with its last id: nothing is lost.
             self.hub.counters["slow_disconnects"] += 1
             self.close("slow-consumer", drop_queued=True)
@@ -236,6 +238,9 @@ class ChannelHub:
         self.subscribers: set[Subscriber] = set()
         self.per_user: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()
+        # Read per fan-out, subscribe and timer tick, not per frame: an unset setting costs
+        # an AttributeError inside django.conf on every read (6% of a 600-stream broadcast).
+        self.queue_limits = (conf.QUEUE_MAX_FRAMES, conf.QUEUE_MAX_BYTES)
         # Seconds from publish (commit) to fan-out, for events that carry a publish time.
         self.lag_samples: deque[float] = deque(maxlen=10000)
         self.layer_members: set[str] = set()
@@ -247,6 +252,7 @@ class ChannelHub:
         self.page = PageSize()
         # When each group was last re-added because the log had what the layer had not.
         self._rejoined: dict[str, float] = {}
+        self._add_retries: set[str] = set()
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -303,6 +309,10 @@ class ChannelHub:
             except Exception:
                 logger.exception("hub start hook %r failed", hook)
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     async def stop(self) -> None:
         """End every stream cleanly (server shutdown): clients reconnect and resume."""
         self._stopping = True
@@ -317,6 +327,7 @@ class ChannelHub:
         """Register a stream on ``channels``; live events are held until :meth:`Subscriber.release`."""
         if self._stopping:
             raise OverCapacity("server is shutting down")
+        self.queue_limits = (conf.QUEUE_MAX_FRAMES, conf.QUEUE_MAX_BYTES)
         per_process = conf.MAX_STREAMS_PER_PROCESS
         if per_process and len(self.subscribers) >= per_process:
             raise OverCapacity("too many open streams on this server")
@@ -396,8 +407,9 @@ class ChannelHub:
             except Exception as exc:  # layer down: the log keeps streams fed
                 self.counters["layer_errors"] += 1
                 logger.warning("channel layer %s of %s failed: %s", op, name, exc)
-                if op == "add":
+                if op == "add" and name not in self._add_retries:
                     # Keep trying: until the layer is back, this group lives on log polls.
+                    self._add_retries.add(name)
                     self.loop.call_later(_RETRY_SECONDS * 2, self._retry_add, name)
             if not done.done():
                 done.set_result(None)
@@ -424,6 +436,7 @@ class ChannelHub:
             self._queue_membership("add", name)
 
     def _retry_add(self, name: str) -> None:
+        self._add_retries.discard(name)
         if name in self.groups and not self._stopping:
             self._queue_membership("add", name)
 
@@ -477,7 +490,9 @@ class ChannelHub:
         if group is None or seq <= group.last_seq:
             return
         if group.healing:
-            group.pending[seq] = (event, data)
+            # Bounded: what is left out is in the log, and the next poll finds it.
+            if len(group.pending) < _LOG_PAGE:
+                group.pending[seq] = (event, data)
             return
         if seq == group.last_seq + 1 or group.ephemeral:
             self._fan_out(group, seq, event, data, ts)
@@ -493,6 +508,7 @@ class ChannelHub:
         self.counters["events"] += 1
         if not group.members:
             return
+        self.queue_limits = (conf.QUEUE_MAX_FRAMES, conf.QUEUE_MAX_BYTES)
         if ts is not None:
             self.lag_samples.append(max(0.0, time.time() - ts))
         body = encode_body(event, data)
@@ -570,6 +586,7 @@ class ChannelHub:
         while True:
             heartbeat = conf.HEARTBEAT_SECONDS
             await asyncio.sleep(max(0.05, min(1.0, heartbeat / 4)))
+            self.queue_limits = (conf.QUEUE_MAX_FRAMES, conf.QUEUE_MAX_BYTES)
             now = self.loop.time()
             for sub in list(self.subscribers):
                 if sub.deadline is not None and now >= sub.deadline:

@@ -30,6 +30,9 @@ logger = logging.getLogger("sse.publish")
 _MAX_EVENT_NAME = 100
 # A layer send that takes longer is given up: the event is in the log, hubs find it there.
 _LAYER_SEND_TIMEOUT = 5.0
+# After a failed send, skip the layer this long: publishers must not wait on a dead Redis
+# for every event, and the hubs poll the log meanwhile.
+_LAYER_BACKOFF = 2.0
 
 
 class _LayerSender:
@@ -43,14 +46,24 @@ class _LayerSender:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = 0
+        self._down_until = 0.0
 
-    def run(self, coro: Coroutine[Any, Any, Any], timeout: float) -> None:
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float) -> bool:
+        """Run ``coro`` on the sender loop; False if skipped because the layer just failed."""
+        if time.monotonic() < self._down_until:
+            coro.close()
+            return False
         future = asyncio.run_coroutine_threadsafe(coro, self._ensure_loop())
         try:
             future.result(timeout)
         except concurrent.futures.TimeoutError:
             future.cancel()
+            self._down_until = time.monotonic() + _LAYER_BACKOFF
             raise TimeoutError(f"no answer in {timeout}s") from None
+        except BaseException:
+            self._down_until = time.monotonic() + _LAYER_BACKOFF
+            raise
+        return True
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -125,5 +138,8 @@ def _deliver(channel: str, seq: int, event: str | None, data: str) -> None:
             _LAYER_SEND_TIMEOUT,
         )
     except Exception as exc:
-        # Logged already: hubs find it in the log when the layer lets them down.
-        logger.warning("channel layer send to %s failed (%s); hubs will read it from the log", channel, exc)
+        # Hubs find it in the log when the layer lets them down.
+        logger.warning(
+            "channel layer send to %s failed (%s); for %ss hubs read events from the log only",
+            channel, exc, _LAYER_BACKOFF,
+        )

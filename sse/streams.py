@@ -156,7 +156,8 @@ async def stream_response(
         sub = await hub.subscribe(channels, user_key=user_key)
     except OverCapacity as exc:
         # 200 + retry + end: the browser comes back later. Any 4xx/5xx stops it for good.
-        retry = conf.OVER_CAPACITY_RETRY_MS
+        # A server shutting down is soon gone or back: come back at the usual pace.
+        retry = conf.RETRY_MS if hub.stopping else conf.OVER_CAPACITY_RETRY_MS
         return EventStreamResponse(
             None, retry_ms=retry, first=f": {exc}\n".encode(), heartbeat=None
         )
@@ -231,6 +232,7 @@ async def _events(hub: ChannelHub, sub: Subscriber, plan: _ResumePlan) -> AsyncI
     if plan.replay:
         log = get_event_log()
         for index, name in enumerate(sub.channels):
+            ephemeral = is_ephemeral(name)
             while not sub.closed:
                 # Pages of about a megabyte, chunks of about CHUNK_BYTES: a long
                 # replay of large events never sits in memory at once.
@@ -240,6 +242,12 @@ async def _events(hub: ChannelHub, sub: Subscriber, plan: _ResumePlan) -> AsyncI
                 frames: list[bytes] = []
                 size = 0
                 for ev in events:
+                    if ev.seq != sub.positions[index] + 1 and not ephemeral:
+                        # Trimmed between the plan and this read: say so, as for an old id.
+                        frames.append(
+                            b"id: " + sub.cursor.encode() + b"\n"
+                            + encode_body("reset", json.dumps({"reason": "expired"}))
+                        )
                     sub.positions[index] = ev.seq
                     frame = b"id: " + sub.cursor.encode() + b"\n" + encode_body(ev.event, ev.data)
                     frames.append(frame)

@@ -1,23 +1,49 @@
-"""POST /bench/burst/?start=S&n=N (staff): N publish() calls on ``broadcast``, one transaction.
+"""Bench-only endpoints, mounted by bench/projectbench/urls.py and nowhere else.
 
-One transaction so the stream path, not SQLite's commit rate, is what the
-single-stream throughput measures; publish() on its own is measured apart
-(bench/publish_rate.py).
+- POST /bench/publish/ {"channel", "event", "data"}: one ``sse.publish()``, as lean as
+  the peers' publish endpoints (no session, no DRF), so time-to-all compares fan-out
+  rather than API layers. The durable log write stays. Loopback clients only.
+- POST /bench/burst/?start=S&n=N: N publish() calls on ``broadcast`` in one
+  transaction, so the stream path, not SQLite's commit rate, is what the
+  single-stream throughput measures; publish() on its own is measured apart
+  (bench/publish_rate.py).
 """
 
 from __future__ import annotations
 
+import json
+
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 import sse
 
 
+def _refused(request: HttpRequest) -> HttpResponse | None:
+    if request.META.get("REMOTE_ADDR") != "127.0.0.1":
+        return HttpResponse("loopback only\n", status=403, content_type="text/plain")
+    return None
+
+
+@csrf_exempt
+@require_POST
+def publish(request: HttpRequest) -> HttpResponse:
+    refused = _refused(request)
+    if refused is not None:
+        return refused
+    body = json.loads(request.body)
+    event_id = sse.publish(body["channel"], body["data"], event=body.get("event"))
+    return JsonResponse({"id": event_id}, status=201)
+
+
+@csrf_exempt
 @require_POST
 def burst(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_staff:
-        return HttpResponse("staff only\n", status=403, content_type="text/plain")
+    refused = _refused(request)
+    if refused is not None:
+        return refused
     start, count = int(request.GET["start"]), int(request.GET["n"])
     with transaction.atomic():
         for number in range(start, start + count):

@@ -9,51 +9,157 @@ import notifications.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("auth", "0012_alter_user_first_name_max_length"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Broadcast',
+            name="Broadcast",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=200)),
-                ('body', models.TextField(blank=True, max_length=4000)),
-                ('level', models.CharField(choices=[('info', 'Info'), ('success', 'Success'), ('warning', 'Warning'), ('error', 'Error')], default='info', max_length=10)),
-                ('audience', models.CharField(choices=[('everyone', 'Everyone signed in'), ('staff', 'Staff'), ('group', 'A group'), ('users', 'Chosen users')], default='everyone', max_length=10)),
-                ('expires_at', models.DateTimeField(blank=True, help_text='After this the banner no longer shows on page load.', null=True)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('sent_at', models.DateTimeField(blank=True, null=True, verbose_name='went out')),
-                ('recipients', models.PositiveIntegerField(blank=True, help_text='Users in the audience when it went out (everyone: not counted).', null=True)),
-                ('streams_reached', models.PositiveIntegerField(blank=True, help_text='Open streams of its audience on the server process that sent it.', null=True, verbose_name='open streams reached')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('group', models.ForeignKey(blank=True, help_text="For the audience 'A group'.", null=True, on_delete=django.db.models.deletion.CASCADE, to='auth.group')),
-                ('users', models.ManyToManyField(blank=True, help_text="For the audience 'Chosen users'.", related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=200)),
+                ("body", models.TextField(blank=True, max_length=4000)),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[
+                            ("info", "Info"),
+                            ("success", "Success"),
+                            ("warning", "Warning"),
+                            ("error", "Error"),
+                        ],
+                        default="info",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "audience",
+                    models.CharField(
+                        choices=[
+                            ("everyone", "Everyone signed in"),
+                            ("staff", "Staff"),
+                            ("group", "A group"),
+                            ("users", "Chosen users"),
+                        ],
+                        default="everyone",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "expires_at",
+                    models.DateTimeField(
+                        blank=True, help_text="After this the banner no longer shows on page load.", null=True
+                    ),
+                ),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                ("sent_at", models.DateTimeField(blank=True, null=True, verbose_name="went out")),
+                (
+                    "recipients",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Users in the audience when it went out (everyone: not counted).",
+                        null=True,
+                    ),
+                ),
+                (
+                    "streams_reached",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Open streams of its audience on the server process that sent it.",
+                        null=True,
+                        verbose_name="open streams reached",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "group",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="For the audience 'A group'.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="auth.group",
+                    ),
+                ),
+                (
+                    "users",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="For the audience 'Chosen users'.",
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created', '-id'],
+                "ordering": ["-created", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=200)),
-                ('body', models.TextField(blank=True, max_length=4000)),
-                ('level', models.CharField(choices=[('info', 'Info'), ('success', 'Success'), ('warning', 'Warning'), ('error', 'Error')], default='info', max_length=10)),
-                ('url', models.CharField(blank=True, max_length=500, validators=[notifications.models.validate_link], verbose_name='link')),
-                ('created', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('read_at', models.DateTimeField(blank=True, null=True)),
-                ('recipient', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=200)),
+                ("body", models.TextField(blank=True, max_length=4000)),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[
+                            ("info", "Info"),
+                            ("success", "Success"),
+                            ("warning", "Warning"),
+                            ("error", "Error"),
+                        ],
+                        default="info",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "url",
+                    models.CharField(
+                        blank=True,
+                        max_length=500,
+                        validators=[notifications.models.validate_link],
+                        verbose_name="link",
+                    ),
+                ),
+                ("created", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("read_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "recipient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notifications",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created', '-id'],
-                'indexes': [models.Index(fields=['recipient', 'read_at'], name='notif_recipient_read')],
+                "ordering": ["-created", "-id"],
+                "indexes": [models.Index(fields=["recipient", "read_at"], name="notif_recipient_read")],
             },
         ),
     ]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,8 +21,12 @@ pytestmark = pytest.mark.redis
 SLACK_SECONDS = 20.0
 
 
-@pytest.fixture
-def servers(tmp_path: Path, redis: RedisServer) -> Iterator[tuple[DaphneServer, DaphneServer]]:
+@pytest.fixture(scope="module")
+def servers(
+    tmp_path_factory: pytest.TempPathFactory, redis: RedisServer
+) -> Iterator[tuple[DaphneServer, DaphneServer]]:
+    # Shared by the tests of this module; the last one kills the second process.
+    tmp_path = tmp_path_factory.mktemp("two-servers")
     # A database number of our own on the shared redis-server: no other test's groups.
     redis_url = redis.url.rsplit("/", 1)[0] + "/11"
     env = chat_env(f"sqlite:///{tmp_path / 'db.sqlite3'}", REDIS_URL=redis_url)
@@ -54,6 +57,34 @@ def _message_with(body: str) -> Callable[[dict[str, object]], bool]:
         return event.get("event") == "message" and isinstance(data, dict) and data.get("body") == body
 
     return match
+
+
+def test_a_user_on_both_processes_stays_until_the_last_stream_closes(
+    servers: tuple[DaphneServer, DaphneServer], open_stream: Callable[..., EventReader]
+) -> None:
+    first, second = servers
+    bob = login(first.url, "bob")
+    alice_one = login(first.url, "alice")
+    alice_two = login(second.url, "alice")
+    try:
+        watcher = open_stream(bob, "/chat/lobby/stream/")
+        watcher.wait_presence({"bob"})
+        one = open_stream(alice_one, "/chat/lobby/stream/")
+        watcher.wait_presence({"alice", "bob"})
+        open_stream(alice_two, "/chat/lobby/stream/")
+        # The second process announces alice's join there; wait for that event.
+        mark = len(watcher.events)
+        watcher.wait_for(lambda e: e.get("event") == "presence", what="a second presence", since=mark)
+        # Closing one of her streams is a leave in that process: it announces again, and the
+        # list still has her, because the other process keeps a stream open.
+        mark = len(watcher.events)
+        one.close()
+        after = watcher.wait_for(lambda e: e.get("event") == "presence", what="presence after", since=mark)
+        assert after["json"]["users"] == ["alice", "bob"]
+        assert alice_two.get("/api/chat/lobby/presence/").json()["users"] == ["alice", "bob"]
+    finally:
+        for client in (bob, alice_one, alice_two):
+            client.close()
 
 
 def test_alice_and_bob_on_two_processes(
@@ -95,31 +126,3 @@ def test_alice_and_bob_on_two_processes(
     finally:
         alice.close()
         bob.close()
-
-
-def test_a_user_on_both_processes_stays_until_the_last_stream_closes(
-    servers: tuple[DaphneServer, DaphneServer], open_stream: Callable[..., EventReader]
-) -> None:
-    first, second = servers
-    bob = login(first.url, "bob")
-    alice_one = login(first.url, "alice")
-    alice_two = login(second.url, "alice")
-    try:
-        watcher = open_stream(bob, "/chat/lobby/stream/")
-        watcher.wait_presence({"bob"})
-        one = open_stream(alice_one, "/chat/lobby/stream/")
-        watcher.wait_presence({"alice", "bob"})
-        open_stream(alice_two, "/chat/lobby/stream/")
-        # The second process announces alice's join there; wait for that event.
-        mark = len(watcher.events)
-        watcher.wait_for(lambda e: e.get("event") == "presence", what="a second presence", since=mark)
-        # Closing one of her streams is a leave in that process: it announces again, and the
-        # list still has her, because the other process keeps a stream open.
-        mark = len(watcher.events)
-        one.close()
-        after = watcher.wait_for(lambda e: e.get("event") == "presence", what="presence after", since=mark)
-        assert after["json"]["users"] == ["alice", "bob"]
-        assert alice_two.get("/api/chat/lobby/presence/").json()["users"] == ["alice", "bob"]
-    finally:
-        for client in (bob, alice_one, alice_two):
-            client.close()

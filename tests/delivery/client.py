@@ -279,3 +279,50 @@ async def follow(
         if stream.ended_cleanly:
             ledger.clean_ends += 1
         await asyncio.sleep(rng.uniform(0, 0.3) if rng else 0.05)
+
+
+class Crowd:
+    """``count`` clients following ``channels`` until each has ``total`` events.
+
+    ``async with Crowd(...) as crowd``: on entry every client is connected (it
+    has its opening id); ``await crowd.finished(timeout)`` waits for all of them;
+    on exit whatever still runs is cancelled.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        channels: Sequence[str],
+        *,
+        cookie: str,
+        count: int,
+        total: int,
+        chaos_seed: int | None = None,
+    ) -> None:
+        import random
+
+        self.ledgers = [Ledger(channels) for _ in range(count)]
+        self._tasks = [
+            asyncio.create_task(
+                follow(
+                    base_url, channels, ledger, cookie=cookie,
+                    done=lambda ledger=ledger: len(ledger.got) >= total,
+                    chaos=None if chaos_seed is None else random.Random(chaos_seed * 1000 + n),
+                )
+            )
+            for n, ledger in enumerate(self.ledgers)
+        ]
+
+    async def __aenter__(self) -> Crowd:
+        await wait_until(
+            lambda: all(lg.positions is not None for lg in self.ledgers), 60, "every client connected"
+        )
+        return self
+
+    async def finished(self, timeout: float) -> None:
+        await asyncio.wait_for(asyncio.gather(*self._tasks), timeout)
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -109,23 +109,17 @@ class Site:
     def restart(self) -> None:
         self.server.start()
 
-    def session(self, username: str, *, staff: bool = False) -> str:
-        """A Cookie header value for a signed-in session of ``username``."""
-        args = [PYTHON, "-m", "tests.delivery.accounts", username] + (["--staff"] if staff else [])
-        out = subprocess.run(args, cwd=ROOT, env=self.env, check=True, capture_output=True, text=True)
-        return out.stdout.strip()
-
     def stats(self) -> dict[str, object]:
         """The hub figures of the server process (GET /api/sse/stats/ as staff)."""
         import httpx
 
-        if not self.staff_cookie:
-            self.staff_cookie = self.session("staff", staff=True)
         answer = httpx.get(self.url + "/api/sse/stats/", headers={"Cookie": self.staff_cookie}, timeout=20)
         answer.raise_for_status()
         return answer.json()  # type: ignore[no-any-return]
 
-    def publisher(self, channels: list[str], *, tag: str, count: int, **options: object) -> subprocess.Popen[bytes]:
+    def publisher(
+        self, channels: list[str], *, tag: str, count: int, **options: object
+    ) -> subprocess.Popen[bytes]:
         """Start ``python -m tests.delivery.publisher`` (see its options)."""
         args = [PYTHON, "-m", "tests.delivery.publisher", "--tag", tag, "--count", str(count)]
         for name, value in options.items():
@@ -138,6 +132,34 @@ class Site:
         return proc
 
 
+def _session(env: dict[str, str], username: str, *, staff: bool = False) -> str:
+    """A Cookie header value for a signed-in session of ``username``."""
+    args = [PYTHON, "-m", "tests.delivery.accounts", username] + (["--staff"] if staff else [])
+    out = subprocess.run(args, cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=120)
+    return out.stdout.strip()
+
+
+def _prepare(env: dict[str, str]) -> tuple[str, str]:
+    """Migrate; sessions for alice and a staff user."""
+    manage(env, "migrate", "--noinput", "-v0")
+    return _session(env, "alice"), _session(env, "staff", staff=True)
+
+
+@dataclass
+class _Template:
+    path: Path
+    cookie: str
+    staff_cookie: str
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> _Template:
+    """One migrated SQLite database with sessions, copied for each site: migrating is slow."""
+    path = tmp_path_factory.mktemp("template") / "db.sqlite3"
+    cookie, staff_cookie = _prepare(project_env(f"sqlite:///{path}", settings=SETTINGS))
+    return _Template(path, cookie, staff_cookie)
+
+
 def finish(proc: subprocess.Popen[bytes], timeout: float = 180) -> str:
     out, _ = proc.communicate(timeout=timeout)
     text = out.decode(errors="replace")
@@ -146,19 +168,26 @@ def finish(proc: subprocess.Popen[bytes], timeout: float = 180) -> str:
 
 
 @pytest.fixture
-def make_site(tmp_path: Path) -> Iterator[object]:
-    """``make_site(database_url=None, **env) -> Site``; everything is stopped after the test."""
+def make_site(tmp_path: Path, sqlite_template: _Template) -> Iterator[object]:
+    """``make_site(database_url=None, **env) -> Site``: SQLite unless a URL is given.
+
+    Everything it starts is stopped after the test.
+    """
     sites: list[Site] = []
 
     def make(database_url: str | None = None, **extra: str) -> Site:
-        url = database_url or f"sqlite:///{tmp_path / f'db{len(sites)}.sqlite3'}"
         settings = {"SSE_MAX_STREAMS_PER_USER": "0", "SSE_HEARTBEAT_SECONDS": "2", "SSE_LOG_LEVEL": "WARNING"}
-        env = project_env(url, settings=SETTINGS, **{**settings, **extra})
-        manage(env, "migrate", "--noinput", "-v0")
+        if database_url is None:
+            path = tmp_path / f"db{len(sites)}.sqlite3"
+            shutil.copyfile(sqlite_template.path, path)
+            env = project_env(f"sqlite:///{path}", settings=SETTINGS, **{**settings, **extra})
+            cookie, staff_cookie = sqlite_template.cookie, sqlite_template.staff_cookie
+        else:
+            env = project_env(database_url, settings=SETTINGS, **{**settings, **extra})
+            cookie, staff_cookie = _prepare(env)
         server = DaphneServer(env, log_path=tmp_path / f"daphne{len(sites)}.log")
-        site = Site(server, env)
+        site = Site(server, env, cookie, staff_cookie)
         sites.append(site)
-        site.cookie = site.session("alice")
         server.start()
         return site
 

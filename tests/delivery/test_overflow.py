@@ -15,7 +15,7 @@ import signal
 
 import pytest
 
-from tests.delivery.client import Ledger, follow, wait_until
+from tests.delivery.client import Crowd
 from tests.delivery.conftest import finish, fresh_channels
 from tests.servers import RedisServer
 
@@ -25,19 +25,13 @@ BURST = 300
 
 
 @pytest.mark.redis
-async def test_burst_over_layer_capacity_is_healed_from_the_log(make_site: object, redis: RedisServer) -> None:
+async def test_burst_over_layer_capacity_is_healed_from_the_log(
+    make_site: object, redis: RedisServer
+) -> None:
     site = make_site(REDIS_URL=redis.url, SSE_TEST_LAYER_CAPACITY=str(CAPACITY), SSE_LOG_POLL_SECONDS="60")
     channels = fresh_channels("burst")
     total = BURST + len(channels)
-    ledgers = [Ledger(channels) for _ in range(CLIENTS)]
-    tasks = [
-        asyncio.create_task(
-            follow(site.url, channels, lg, cookie=site.cookie, done=lambda lg=lg: len(lg.got) >= total)
-        )
-        for lg in ledgers
-    ]
-    try:
-        await wait_until(lambda: all(lg.positions is not None for lg in ledgers), 60, "every client connected")
+    async with Crowd(site.url, channels, cookie=site.cookie, count=CLIENTS, total=total) as crowd:
         before = site.stats()
         pid = site.server.proc.pid  # type: ignore[union-attr]
         os.kill(pid, signal.SIGSTOP)
@@ -49,11 +43,7 @@ async def test_burst_over_layer_capacity_is_healed_from_the_log(make_site: objec
         await asyncio.to_thread(
             finish, site.publisher(channels, tag="p", count=len(channels), start=BURST, cycle=True)
         )
-        await asyncio.wait_for(asyncio.gather(*tasks), 120)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await crowd.finished(120)
 
     after = site.stats()
     healed = after["caught_up_events"] - before["caught_up_events"]
@@ -61,6 +51,6 @@ async def test_burst_over_layer_capacity_is_healed_from_the_log(make_site: objec
     # Proof the layer really dropped: most of the burst came from the log.
     assert healed >= BURST - CAPACITY
     expected = {("p", i) for i in range(total)}
-    for lg in ledgers:
+    for lg in crowd.ledgers:
         assert lg.connections == 1
         lg.check(expected)

@@ -8,7 +8,7 @@ import time
 import pytest
 import redis as redis_client
 
-from tests.delivery.client import Ledger, follow, wait_until
+from tests.delivery.client import Crowd, wait_until
 from tests.delivery.conftest import finish, fresh_channels
 from tests.servers import RedisServer
 
@@ -22,48 +22,35 @@ async def test_streams_survive_a_redis_outage_and_miss_nothing(make_site: object
         site = make_site(REDIS_URL=server.url, SSE_HEARTBEAT_SECONDS="0.5")
         channels = fresh_channels("outage")
         total = 400
-        ledgers = [Ledger(channels) for _ in range(CLIENTS)]
-        tasks = [
-            asyncio.create_task(
-                follow(site.url, channels, lg, cookie=site.cookie, done=lambda lg=lg: len(lg.got) >= total)
-            )
-            for lg in ledgers
-        ]
-        # Beside each busy stream, an idle one: it gets only heartbeats, which must not stop.
-        idle = [Ledger(fresh_channels("idle", 1)) for _ in range(CLIENTS)]
-        tasks += [
-            asyncio.create_task(
-                follow(site.url, lg.channels, lg, cookie=site.cookie, done=lambda: all(t.done() for t in tasks))
-            )
-            for lg in idle
-        ]
-        await wait_until(
-            lambda: all(lg.positions is not None for lg in ledgers + idle), 60, "every client connected"
-        )
-        publisher = site.publisher(channels, tag="p", count=total, delay=0.02)
-        await wait_until(lambda: all(len(lg.got) >= 50 for lg in ledgers), 60, "50 events everywhere")
+        busy = Crowd(site.url, channels, cookie=site.cookie, count=CLIENTS, total=total)
+        # Beside each busy stream an idle one: it gets only heartbeats, which must not stop.
+        idle = Crowd(site.url, fresh_channels("idle", 1), cookie=site.cookie, count=CLIENTS, total=1)
+        async with busy, idle:
+            ledgers = busy.ledgers
+            publisher = site.publisher(channels, tag="p", count=total, delay=0.02)
+            await wait_until(lambda: all(len(lg.got) >= 50 for lg in ledgers), 60, "50 events everywhere")
 
-        server.stop()
-        down = time.monotonic()
-        got_at_stop = [len(lg.got) for lg in ledgers]
-        # The outage itself: a few seconds without Redis while events keep coming.
-        await asyncio.sleep(4)
-        up = time.monotonic()
-        server = RedisServer(port=server.port).start()
-        assert publisher.poll() is None, "the publisher finished during the outage: nothing was tested"
+            server.stop()
+            down = time.monotonic()
+            got_at_stop = [len(lg.got) for lg in ledgers]
+            # The outage itself: a few seconds without Redis while events keep coming.
+            await asyncio.sleep(4)
+            up = time.monotonic()
+            server = RedisServer(port=server.port).start()
+            assert publisher.poll() is None, "the publisher finished during the outage: nothing was tested"
 
-        # The hub joins its groups again once Redis is back (membership died with it).
-        probe = redis_client.Redis(port=server.port)
-        try:
-            await wait_until(
-                lambda: all(probe.zcard(f"asgi:group:sse.{c}") > 0 for c in channels), 30, "group re-joined"
-            )
-        finally:
-            probe.close()
-        await asyncio.to_thread(finish, publisher)
-        await asyncio.wait_for(asyncio.gather(*tasks[:CLIENTS]), 120)
-        for task in tasks:
-            task.cancel()
+            # The hub joins its groups again once Redis is back (membership died with it).
+            probe = redis_client.Redis(port=server.port)
+            try:
+                await wait_until(
+                    lambda: all(probe.zcard(f"asgi:group:sse.{c}") > 0 for c in channels),
+                    30,
+                    "groups re-joined",
+                )
+            finally:
+                probe.close()
+            await asyncio.to_thread(finish, publisher)
+            await busy.finished(120)
 
         stats = site.stats()
         during = [sum(1 for t in lg.arrivals if down < t < up) for lg in ledgers]
@@ -77,7 +64,7 @@ async def test_streams_survive_a_redis_outage_and_miss_nothing(make_site: object
             # Streams stayed open through the outage: the log fed them meanwhile.
             assert lg.connections == 1 and lg.broken_ends == 0
             lg.check(expected)
-        for lg in idle:
+        for lg in idle.ledgers:
             assert lg.connections == 1 and lg.broken_ends == 0
             assert sum(1 for t in lg.comments if down < t < up) >= 2, "no heartbeat during the outage"
     finally:

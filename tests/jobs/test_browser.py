@@ -54,6 +54,7 @@ def test_job_started_from_the_list_page_moves_to_100_and_shows_its_result(
         assert row.locator(".percent").inner_text() == "100%"
         assert row.locator("progress").evaluate("p => p.value") == 100
         assert row.locator(".result").inner_text().strip() == "count: 5761455"
+        row.locator("a.kind", has_text="primes").wait_for(timeout=10000)
         seen = page.evaluate(f"window.seenPercents[{job_id!r}] || []")
         assert any(0 < p < 100 for p in seen), f"the bar should move through values below 100, saw {seen}"
         assert seen == sorted(seen) and seen[-1] == 100
@@ -75,8 +76,9 @@ def test_job_started_from_the_list_page_moves_to_100_and_shows_its_result(
             ".some(r => Number(r.dataset.percent) >= 5)",
             timeout=120000,
         )
-        page.screenshot(path=str(docs_dir / "jobs.png"), full_page=True)
         long_id = long_row.get_attribute("data-job")
+        long_row.locator("a.kind", has_text="primes").wait_for(timeout=10000)
+        page.screenshot(path=str(docs_dir / "jobs.png"), full_page=True)
 
         # The job's own page: live bar, elapsed time, estimate, and a cancel button that works.
         page.goto(f"{jobs_site.url}/jobs/{long_id}/")

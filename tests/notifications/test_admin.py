@@ -8,7 +8,7 @@ import uuid
 
 import httpx
 
-from tests.notifications.helpers import open_events, shell
+from tests.notifications.helpers import open_events, pk_of
 from tests.servers import DaphneServer
 
 
@@ -18,16 +18,10 @@ def csrf_of(page: httpx.Response) -> str:
     return match.group(1)
 
 
-def pk_of(site: DaphneServer, username: str) -> str:
-    return shell(
-        site.env, f"from django.contrib.auth.models import User; print(User.objects.get(username={username!r}).pk)"
-    ).strip()
-
-
 def test_send_notification_action_goes_through_an_intermediate_form(
     site: DaphneServer, admin: httpx.Client, alice: httpx.Client
 ) -> None:
-    alice_pk = pk_of(site, "alice")
+    alice_pk = pk_of(site.env, "alice")
     changelist = admin.get("/admin/auth/user/")
     assert changelist.status_code == 200 and "Send notification" in changelist.text
     token = csrf_of(changelist)
@@ -82,12 +76,13 @@ def test_non_staff_cannot_reach_the_admin(alice: httpx.Client) -> None:
 def test_broadcast_to_chosen_users_reaches_only_them(
     site: DaphneServer, admin: httpx.Client, alice: httpx.Client, bob: httpx.Client
 ) -> None:
-    bob_pk = pk_of(site, "bob")
+    bob_pk = pk_of(site.env, "bob")
     add = admin.get("/admin/notifications/broadcast/add/")
     title = f"for-bob-{uuid.uuid4().hex[:6]}"
-    with open_events(alice, "/notifications/stream/") as alice_events, open_events(
-        bob, "/notifications/stream/"
-    ) as bob_events:
+    with (
+        open_events(alice, "/notifications/stream/") as alice_events,
+        open_events(bob, "/notifications/stream/") as bob_events,
+    ):
         saved = admin.post(
             "/admin/notifications/broadcast/add/",
             data={
@@ -109,6 +104,15 @@ def test_broadcast_to_chosen_users_reaches_only_them(
         admin.post("/api/notifications/", json={"user": "alice", "title": "marker-" + title})
         _, before = alice_events.until(lambda e: e["event"] == "notification")
         assert not [e for e in before if e["event"] == "broadcast" and e["data"]["title"] == title]
+    # The change list shows when it went out and how many open streams it reached (bob's one).
+    changelist = admin.get("/admin/notifications/broadcast/")
+    pattern = r"<tr>(?:(?!</tr>).)*" + re.escape(title) + r"(?:(?!</tr>).)*</tr>"
+    row = re.search(pattern, changelist.text, re.S)
+    assert row, "broadcast missing from the change list"
+    assert re.search(r'class="field-streams_reached">1<', row.group(0))
+    assert not re.search(r'class="field-sent_at">-<', row.group(0))
+    change = re.search(r'href="(/admin/notifications/broadcast/\d+/change/)"', row.group(0))
+    assert change and admin.get(change.group(1)).status_code == 200
     # Users audience without users is a form error, not a 500.
     refused = admin.post(
         "/admin/notifications/broadcast/add/",

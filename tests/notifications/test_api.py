@@ -7,7 +7,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.notifications.helpers import open_events
+from tests.notifications.helpers import open_events, pk_of
 from tests.servers import DaphneServer
 
 
@@ -155,7 +155,7 @@ def test_stream_refusals(site: DaphneServer, alice: httpx.Client):
         assert answer.status_code == 401 and answer.headers["content-type"].startswith("text/plain")
         assert anonymous.get("/notifications/stream/", params={"token": "garbage"}).status_code == 401
     # A token for the user's channels opens the stream without a session.
-    pk = own_pk(alice)
+    pk = pk_of(site.env, "alice")
     token = alice.post("/api/sse/tokens/", json={"channels": [f"notifications.user.{pk}", "broadcast"]})
     assert token.status_code == 201
     with httpx.Client(base_url=site.url) as anonymous:
@@ -165,11 +165,3 @@ def test_stream_refusals(site: DaphneServer, alice: httpx.Client):
         # A token that covers only broadcast does not open the user's stream.
         narrow = alice.post("/api/sse/tokens/", json={"channels": ["broadcast"]}).json()["token"]
         assert anonymous.get("/notifications/stream/", params={"token": narrow}).status_code == 403
-
-
-def own_pk(client: httpx.Client) -> int:
-    # The token API refuses other users' channels: find our pk by asking for each.
-    for pk in range(1, 50):
-        if client.post("/api/sse/tokens/", json={"channels": [f"notifications.user.{pk}"]}).status_code == 201:
-            return pk
-    raise AssertionError("no readable notifications.user channel")

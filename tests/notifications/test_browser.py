@@ -70,8 +70,13 @@ def test_notification_reaches_alice_live_and_not_bob(
     title = unique("Build finished")
     answer = admin.post(
         "/api/notifications/",
-        json={"user": "alice", "title": title, "body": "All 214 tests passed.", "level": "success",
-              "url": "/jobs/"},
+        json={
+            "user": "alice",
+            "title": title,
+            "body": "All 214 tests passed.",
+            "level": "success",
+            "url": "/jobs/",
+        },
     )
     assert answer.status_code == 201, answer.text
 
@@ -141,9 +146,8 @@ def test_admin_broadcast_banner_and_group_audience(
 
         # Everyone: both open pages show the banner, live.
         title = unique("Maintenance tonight")
-        admin_add_broadcast(
-            staff, site, title, "The site restarts at 22:00 UTC; pages reconnect by themselves.", level="warning"
-        )
+        body = "The site restarts at 22:00 UTC; pages reconnect by themselves."
+        admin_add_broadcast(staff, site, title, body, level="warning")
         for page in (alice, bob):
             page.locator("#broadcast-banners .banner", has_text=title).wait_for(timeout=20000)
         bob.screenshot(path=str(docs_dir / "banner.png"))

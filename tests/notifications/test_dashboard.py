@@ -15,6 +15,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.notifications.helpers import run_async
 from tests.project.conftest import login
 from tests.servers import DaphneServer, prepare_database, project_env
 
@@ -94,7 +95,11 @@ async def open_streams(client: httpx.AsyncClient, n: int) -> list[OpenStream]:
     return [stream for stream, _ in opened]
 
 
-async def test_open_streams_figure_follows_20_streams(quiet_site: DaphneServer) -> None:
+def test_open_streams_figure_follows_20_streams(quiet_site: DaphneServer) -> None:
+    run_async(_test_open_streams_figure_follows_20_streams(quiet_site))
+
+
+async def _test_open_streams_figure_follows_20_streams(quiet_site: DaphneServer) -> None:
     staff = async_client(quiet_site, "admin")
     alice = async_client(quiet_site, "alice")
     try:
@@ -131,7 +136,11 @@ async def test_open_streams_figure_follows_20_streams(quiet_site: DaphneServer) 
         await alice.aclose()
 
 
-async def test_metrics_parse_as_prometheus_text(quiet_site: DaphneServer) -> None:
+def test_metrics_parse_as_prometheus_text(quiet_site: DaphneServer) -> None:
+    run_async(_test_metrics_parse_as_prometheus_text(quiet_site))
+
+
+async def _test_metrics_parse_as_prometheus_text(quiet_site: DaphneServer) -> None:
     staff = async_client(quiet_site, "admin")
     alice = async_client(quiet_site, "alice")
     try:
@@ -169,7 +178,11 @@ async def test_metrics_parse_as_prometheus_text(quiet_site: DaphneServer) -> Non
         await alice.aclose()
 
 
-async def test_resumes_and_resets_are_counted(quiet_site: DaphneServer) -> None:
+def test_resumes_and_resets_are_counted(quiet_site: DaphneServer) -> None:
+    run_async(_test_resumes_and_resets_are_counted(quiet_site))
+
+
+async def _test_resumes_and_resets_are_counted(quiet_site: DaphneServer) -> None:
     staff = async_client(quiet_site, "admin")
     alice = async_client(quiet_site, "alice")
     try:

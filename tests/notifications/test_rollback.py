@@ -12,7 +12,7 @@ from django.db import transaction
 from notifications.models import Notification
 from notifications.services import anotify, notify
 from sse.models import StoredEvent
-from tests.notifications.helpers import open_events, shell
+from tests.notifications.helpers import open_events, run_async, shell
 from tests.servers import DaphneServer
 
 ROLLED_BACK_THEN_COMMITTED = """
@@ -39,9 +39,7 @@ def test_rolled_back_notification_reaches_no_stream(site: DaphneServer, alice: h
         assert "done" in out
         # Events on a channel arrive in publish order: had the rolled-back one gone out,
         # it would come before the committed one.
-        event, before = events.until(
-            lambda e: e["event"] == "notification" and e["data"]["title"] == committed
-        )
+        _, before = events.until(lambda e: e["event"] == "notification" and e["data"]["title"] == committed)
         assert all(e["data"].get("title") != rolled for e in before)
         assert not [e for e in before if e["event"] == "notification"]
     titles = [row["title"] for row in alice.get("/api/notifications/").json()["results"]]
@@ -65,11 +63,15 @@ def test_rollback_leaves_no_row_and_no_logged_event() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_anotify_from_async_code() -> None:
-    user = await get_user_model().objects.acreate(username="dave")
-    notification = await anotify(user, "from async", level="success")
+def test_anotify_from_async_code() -> None:
+    user = get_user_model().objects.create_user("dave")
+
+    async def main() -> Notification:
+        return await anotify(user, "from async", level="success")
+
+    notification = run_async(main())
     assert notification.pk and notification.level == "success"
-    assert await StoredEvent.objects.filter(channel=f"notifications.user.{user.pk}").acount() == 2
+    assert StoredEvent.objects.filter(channel=f"notifications.user.{user.pk}").count() == 2
 
 
 @pytest.mark.django_db

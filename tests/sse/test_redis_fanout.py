@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -44,9 +45,9 @@ def two_servers(tmp_path_factory: pytest.TempPathFactory, redis: RedisServer) ->
             server.stop()
 
 
-def publish_from_the_command_line(env: dict[str, str], n: int) -> str:
+def publish_from_the_command_line(env: dict[str, str], n: int, channel: str = CHANNEL) -> str:
     done = subprocess.run(
-        [PYTHON, "-m", "django", "sse_publish", CHANNEL, json.dumps({"n": n}), "--event", "tick"],
+        [PYTHON, "-m", "django", "sse_publish", channel, json.dumps({"n": n}), "--event", "tick"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -107,3 +108,24 @@ def test_both_hubs_joined_the_redis_group(two_servers: list[Site]) -> None:
         assert figures["running"] and figures["streams"] == 1, figures
         assert figures["layer_members"] >= 1, figures
         assert figures["layer_errors"] == 0, figures
+
+
+def test_regression_idle_redis_receive_counted_as_layer_errors(two_servers: list[Site]) -> None:
+    # With redis-py's 5 s default read timeout, each idle 5 s blocking pop of
+    # channels_redis timed out client-side: a layer error, a backoff, a rejoin.
+    # tests/sse_app configures socket_timeout above it; this holds a stream idle
+    # past several pop timeouts and expects a clean record and prompt delivery.
+    site = two_servers[1]
+    staff = site.client("staff")
+    with site.client("alice").stream("GET", "/sse/stream/", params={"channel": "scratch.idle-redis"}) as r:
+        reader = StreamReader(r)
+        reader.read_bytes(7)
+        before = staff.get("/api/sse/stats/").json()["layer_errors"]
+        deadline = time.monotonic() + 12  # more than two 5 s blocking pops
+        while time.monotonic() < deadline:
+            figures = staff.get("/api/sse/stats/").json()
+            assert figures["layer_errors"] == before, figures
+            time.sleep(0.5)
+        publish_from_the_command_line(site.env, 1, channel="scratch.idle-redis")
+        [event] = reader.events(1)
+    assert event.json() == {"n": 1}

@@ -55,7 +55,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000},
+            # redis-py >= 8 reads with a 5 s socket timeout by default, the same as
+            # channels_redis's 5 s blocking pop: an idle receive() would time out
+            # client-side (a layer error, and a pop racing the disconnect is lost).
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1000},
         }
     }
 else:

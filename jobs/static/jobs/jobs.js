@@ -58,14 +58,24 @@
 
   // Apply a job state (an API job, or an event's data with its status) to a row or the detail card.
   function apply(root, job) {
+    const kindLink = root.querySelector("a.kind");
+    if (kindLink && job.kind) kindLink.textContent = job.kind;
+    const time = root.querySelector("td.created time");
+    if (time && job.created && !time.getAttribute("datetime")) {
+      time.setAttribute("datetime", job.created);
+      time.textContent = job.created.replace("T", " ").slice(0, 19);
+    }
     const order = ["queued", "running", "succeeded", "failed", "cancelled"];
     const finished = (s) => s === "succeeded" || s === "failed" || s === "cancelled";
-    // A late or repeated event never moves a finished job back.
+    // A late event or an API answer older than the last event never moves a job back.
+    const rank = (s) => (finished(s) ? 2 : s === "running" ? 1 : 0);
+    if (job.status && rank(job.status) < rank(root.dataset.status)) return;
     if (finished(root.dataset.status) && !finished(job.status)) return;
+    if (job.status === root.dataset.status && job.done !== undefined && root.dataset.done !== undefined &&
+        Number(job.done) < Number(root.dataset.done)) return;
     if (job.status && order.includes(job.status)) {
       root.dataset.status = job.status;
-      const badge = root.querySelector(".status");
-      const target = badge.classList.contains("badge") ? badge : badge.querySelector(".badge") || badge;
+      const target = root.querySelector(".job-status");
       target.textContent = job.status;
       target.className = target.className.replace(/status-\w+/, "status-" + job.status);
     }
@@ -93,10 +103,10 @@
 
   function rowFor(job) {
     const tr = el("tr", {id: "job-" + job.id, class: "job-row", "data-job": job.id, "data-status": job.status || "queued"});
-    const link = el("a", {href: "/jobs/" + job.id + "/"}, job.kind || "job");
+    const link = el("a", {class: "kind", href: "/jobs/" + job.id + "/"}, job.kind || "job");
     const td = (cls) => el("td", cls ? {class: cls} : {});
     const kind = td(); kind.append(link);
-    const status = td("status"); status.append(el("span", {class: "badge status-queued"}, "queued"));
+    const status = td("status"); status.append(el("span", {class: "job-status status-queued"}, "queued"));
     const bar = td("bar"); bar.append(el("progress", {max: "100", value: "0"}), " ", el("span", {class: "percent"}, "0%"));
     const created = td("created"); created.append(el("time", {datetime: job.created || ""}, (job.created || "").replace("T", " ").slice(0, 19)));
     tr.append(kind, status, bar, td("message"), td("result"), created);
@@ -106,6 +116,7 @@
   function listPage(opts) {
     const stream = opts.stream;
     const tbody = document.getElementById("job-rows");
+    let refreshTimer = null;
     const ensureRow = (job) => {
       let row = document.getElementById("job-" + job.id);
       if (!row) {
@@ -113,6 +124,8 @@
         if (empty) empty.remove();
         row = rowFor(job);
         tbody.prepend(row);
+        // Created from an event (another tab, or before our POST answered): fetch its details.
+        if (!job.kind && !refreshTimer) refreshTimer = setTimeout(() => { refreshTimer = null; refresh(); }, 200);
       }
       return row;
     };
