@@ -695,7 +695,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "sse-starlette-h11": 5000,
         "django-eventstream": 5000,
         # O(N^2) per broadcast with the in-memory layer (FIELD-NOTES §1): 13.8 s at 5,000.
-        "channel-layer-view": 5000,
+        "channel-layer-view": 2500,
     }
     systems = (
         args.systems.split(",")

@@ -6,6 +6,7 @@ import logging
 import threading
 
 from django.db import connections
+from django.utils import timezone
 
 from jobs.conf import conf
 
@@ -15,6 +16,7 @@ logger = logging.getLogger("jobs")
 
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
+_process_started = timezone.now()
 
 
 def ensure_sweeper() -> None:
@@ -37,8 +39,34 @@ def sweep_once() -> int:
         connections.close_all()
 
 
+def fail_orphaned_queued_jobs() -> int:
+    """Embedded backend only: jobs queued before this process started were lost with the old one."""
+    from django.tasks import task_backends
+
+    from jobs.backends import EmbeddedBackend
+    from jobs.models import Job, Status
+    from jobs.services import fail_job
+
+    if not isinstance(task_backends["default"], EmbeddedBackend):
+        return 0  # a database queue keeps them for the next worker
+    try:
+        orphans = Job.objects.filter(status=Status.QUEUED, created__lt=_process_started).values_list(
+            "pk", flat=True
+        )
+        return sum(
+            fail_job(pk, "the server restarted before the job ran; start it again", statuses=(Status.QUEUED,))
+            for pk in list(orphans)
+        )
+    finally:
+        connections.close_all()
+
+
 def _sweep_forever() -> None:
     stop = threading.Event()
+    try:
+        fail_orphaned_queued_jobs()
+    except Exception as exc:
+        logger.warning("looking for jobs lost in a restart failed: %s", exc)
     while not stop.wait(conf.SWEEP_SECONDS):
         try:
             failed = sweep_once()

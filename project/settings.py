@@ -93,7 +93,9 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000},
+            # channels_redis blocks up to 5 s per receive; redis-py's default 5 s socket
+            # timeout would cut idle receives off mid-wait, so give it room.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1000},
         }
     }
 else:

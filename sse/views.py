@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -52,6 +53,8 @@ class TokenView(APIView):
     """POST /api/sse/tokens/ {"channels": [...]} -> 201 {"token", "expires_at"}."""
 
     permission_classes = [IsAuthenticated]
+    # JSON only: the browsable API needs the host project's templates, and without them it is a 500.
+    renderer_classes = [JSONRenderer]
 
     def post(self, request: Request) -> Response:
         serializer = TokenRequestSerializer(data=request.data)
@@ -92,6 +95,7 @@ class PublishView(APIView):
     """POST /api/sse/publish/ {"channel", "event", "data"} -> 201 {"id"}."""
 
     permission_classes = [CanPublish]
+    renderer_classes = [JSONRenderer]
 
     def post(self, request: Request) -> Response:
         serializer = PublishRequestSerializer(data=request.data)
@@ -113,6 +117,7 @@ class StatsView(APIView):
     """GET /api/sse/stats/: this process's hub figures (staff)."""
 
     permission_classes = [IsStaff]
+    renderer_classes = [JSONRenderer]
 
     def get(self, request: Request) -> Response:
         hub = ChannelHub.running()

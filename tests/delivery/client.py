@@ -82,7 +82,7 @@ class Stream:
             for raw in lines:
                 line = raw.decode()
                 if line == "":
-                    if fields or data:
+                    if "id" in fields or data:  # a retry-only block changes nothing we track
                         yield Event(fields.get("id"), fields.get("event"), "\n".join(data) if data else None)
                     fields, data = {}, []
                 elif line.startswith(":"):

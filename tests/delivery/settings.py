@@ -33,7 +33,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if os.environ.get("SSE_TEST_LAYER_CAPACITY") and "CONFIG" in CHANNEL_LAYERS["default"]:
     CHANNEL_LAYERS["default"]["CONFIG"]["capacity"] = int(os.environ["SSE_TEST_LAYER_CAPACITY"])
 
-for _name in ("SSE_QUEUE_MAX_BYTES", "SSE_QUEUE_MAX_FRAMES", "SSE_RETRY_MS"):
+_INTEGERS = ("SSE_QUEUE_MAX_BYTES", "SSE_QUEUE_MAX_FRAMES", "SSE_RETRY_MS", "SSE_LOG_MAX_EVENTS_PER_CHANNEL")
+for _name in _INTEGERS:
     if os.environ.get(_name):
         globals()[_name] = int(os.environ[_name])
 for _name in ("SSE_LOG_POLL_SECONDS", "SSE_SEND_TIMEOUT_SECONDS", "SSE_SHUTDOWN_GRACE_SECONDS"):

@@ -118,3 +118,29 @@ def test_list_page_form_errors_show_next_to_the_field_without_javascript(
     assert started.status_code == 302 and started.headers["location"].startswith("/jobs/")
     job_id = started.headers["location"].split("/")[2]
     assert _finished(alice, job_id)["result"] == {"count": 168}
+
+
+def test_admin_shows_progress_read_only_and_cancels(
+    jobs_site: DaphneServer, users: Callable[[str], httpx.Client]
+) -> None:
+    alice, admin = users("alice"), users("admin")
+    job = start_job(alice, "primes", below=10**9)
+    try:
+        listing = admin.get("/admin/jobs/job/")
+        assert listing.status_code == 200 and "<progress" in listing.text and job["id"] in listing.text
+        change = admin.get(f"/admin/jobs/job/{job['id']}/change/")
+        assert change.status_code == 200
+        assert 'name="done"' not in change.text, "progress is read-only"
+        answer = admin.post(
+            "/admin/jobs/job/",
+            data={
+                "csrfmiddlewaretoken": admin.cookies["csrftoken"],
+                "action": "cancel_jobs",
+                "_selected_action": job["id"],
+            },
+        )
+        assert answer.status_code == 302
+        assert alice.get(f"/api/jobs/{job['id']}/").json()["status"] == "cancelled"
+        assert users("bob").get("/admin/jobs/job/").status_code == 302  # not staff: the admin login
+    finally:
+        alice.post(f"/api/jobs/{job['id']}/cancel/")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 
-from tests.jobs.conftest import sse_events, start_job, wait_for
-from tests.servers import DaphneServer
+from tests.jobs.conftest import FAST, sse_events, start_job, wait_for
+from tests.project.conftest import login
+from tests.servers import DaphneServer, manage, prepare_database, project_env
 
 BIG = 10**9  # a job that runs for many seconds: long enough to cancel or watch
 
@@ -175,3 +177,35 @@ def test_invalid_params_are_refused_with_field_errors(
         ).status_code
         == 400
     )
+
+
+def test_after_a_restart_jobs_the_old_server_lost_are_failed(tmp_path: Path) -> None:
+    env = project_env(f"sqlite:///{tmp_path / 'db.sqlite3'}", **FAST)
+    env.pop("REDIS_URL", None)
+    prepare_database(env)
+    # What a server killed mid-way leaves behind: a queued job, and a running one with an old heartbeat.
+    created = manage(
+        env,
+        "shell",
+        "-c",
+        "from datetime import timedelta; from django.utils import timezone;"
+        "from django.contrib.auth.models import User; from jobs.models import Job;"
+        "u = User.objects.get(username='alice'); old = timezone.now() - timedelta(hours=1);"
+        "q = Job.objects.create(owner=u, kind='primes', params={'below': 10});"
+        "r = Job.objects.create(owner=u, kind='primes', params={'below': 10}, status='running',"
+        " started=old, heartbeat=old);"
+        "print(q.pk, r.pk)",
+    ).stdout.split()
+    queued, running = created[-2:]
+    with DaphneServer(env, log_path=tmp_path / "daphne.log") as server:
+        alice = login(server.url, "alice")
+        try:
+            lost = wait_for(
+                lambda: (j := alice.get(f"/api/jobs/{queued}/").json())["status"] == "failed" and j,
+                what="the lost queued job to fail",
+            )
+            assert lost["error"] == "the server restarted before the job ran; start it again"
+            stale = alice.get(f"/api/jobs/{running}/").json()
+            assert stale["status"] == "failed" and "stopped responding" in stale["error"]
+        finally:
+            alice.close()

@@ -165,3 +165,18 @@ def test_publish_rejects_nan(staff: httpx.Client) -> None:
         PUBLISH, content=b'{"channel": "public", "data": NaN}', headers={"Content-Type": "application/json"}
     )
     assert_json_error(response, 400)
+
+
+@pytest.mark.parametrize("url", [TOKENS, PUBLISH, "/api/sse/stats/"])
+@pytest.mark.parametrize("accept", ["text/html,application/xhtml+xml,*/*;q=0.8", "text/html"])
+def test_regression_browser_accept_header_gave_500_without_project_templates(
+    alice: httpx.Client, url: str, accept: str
+) -> None:
+    # DRF's browsable API needs templates the sse app cannot assume (tests/sse_app has none).
+    for response in (
+        alice.get(url, headers={"Accept": accept}),
+        alice.post(url, json={}, headers={"Accept": accept}),
+    ):
+        assert 400 <= response.status_code < 500, (response.status_code, response.text[:200])
+        if "*/*" in accept:
+            assert response.headers["content-type"].startswith("application/json")
