@@ -81,8 +81,8 @@ async def job_stream(request: HttpRequest, job_id: UUID) -> HttpResponse:
 
     response = await stream_response([channel], user_key=str(user.pk), resume_from=resume_from)
     if isinstance(response, EventStreamResponse):
-        # Take the hub stream before replacing it: the wrapper reads from it.
-        response.streaming_content = _until_final(response._iterator, job_id, channel)
+        # The getter binds the hub stream now, before the wrapper replaces it.
+        response.streaming_content = _until_final(response.streaming_content, job_id, channel)
     return response
 
 

@@ -14,8 +14,10 @@ def redis() -> Iterator[RedisServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[object]:
+    # Per test: sync Playwright keeps an event loop on the main thread while it
+    # runs, which would break every async test collected after a browser test.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -52,6 +52,9 @@ def test_primes_job_streams_state_progress_then_complete_and_204_after(
     detail = alice.get(f"/api/jobs/{job['id']}/").json()
     assert detail["status"] == "succeeded" and detail["result"] == {"count": 5761455}
     assert detail["percent"] == 100
+    # Every ended job stream left the hub: nothing leaks.
+    admin = users("admin")
+    wait_for(lambda: admin.get("/api/sse/stats/").json()["streams"] == 0, what="the streams to close")
 
 
 def test_late_subscriber_first_sees_where_the_job_is(

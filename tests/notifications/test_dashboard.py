@@ -37,6 +37,7 @@ def async_client(site: DaphneServer, username: str) -> httpx.AsyncClient:
     client = httpx.AsyncClient(
         base_url=site.url,
         cookies=signed_in.cookies,
+        headers={"X-CSRFToken": signed_in.cookies["csrftoken"], "Referer": site.url + "/"},
         timeout=httpx.Timeout(30.0),
         limits=httpx.Limits(max_connections=64),
     )
@@ -162,6 +163,24 @@ async def _test_metrics_parse_as_prometheus_text(quiet_site: DaphneServer) -> No
         assert families["sse_open_streams"].samples[0].value >= 3
         kinds = {s.labels["kind"]: s.value for s in families["sse_open_streams_by_kind"].samples}
         assert kinds["notifications"] >= 3
+
+        # An event that reaches open streams gives a publish-to-fan-out lag figure.
+        sent = await staff.post("/api/notifications/", json={"user": "alice", "title": "lag probe"})
+        assert sent.status_code == 201
+        deadline = time.monotonic() + 30
+        while True:
+            text = (await staff.get("/metrics")).text
+            lag = {
+                s.labels["quantile"]: s.value
+                for f in text_string_to_metric_families(text)
+                if f.name == "sse_delivery_lag_seconds"
+                for s in f.samples
+            }
+            if lag:
+                break
+            assert time.monotonic() < deadline, "no lag figure after a delivered event"
+            await asyncio.sleep(0.2)
+        assert set(lag) == {"0.5", "0.99"} and 0 <= lag["0.5"] <= lag["0.99"]
         for response in opened:
             await response.aclose()
 
