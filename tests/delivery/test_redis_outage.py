@@ -32,12 +32,12 @@ async def test_streams_survive_a_redis_outage_and_miss_nothing(make_site: object
 
             server.stop()
             down = time.monotonic()
+            assert publisher.poll() is None, "the publisher finished before the outage: nothing was tested"
             got_at_stop = [len(lg.got) for lg in ledgers]
             # The outage itself: a few seconds without Redis while events keep coming.
             await asyncio.sleep(4)
             up = time.monotonic()
             server = RedisServer(port=server.port).start()
-            assert publisher.poll() is None, "the publisher finished during the outage: nothing was tested"
 
             # The hub joins its groups again once Redis is back (membership died with it).
             probe = redis_client.Redis(port=server.port)
