@@ -28,6 +28,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_for_port(port: int, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -93,6 +97,9 @@ class DaphneServer:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            # A suite started in the background inherits an ignored SIGINT, and Twisted
+            # leaves an ignored SIGINT alone: give the server the default, as a shell would.
+            preexec_fn=_default_sigint,
         )
         wait_for_port(self.port, proc=self.proc)
         return self
