@@ -688,6 +688,8 @@ STARTERS: dict[str, Callable[[Path, int], Awaitable[Server]]] = {
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     quick = args.quick
     ns = [200, 1000] if quick else [1000, 2500, 5000, 10000]
+    if args.sizes:
+        ns = sorted(int(n) for n in args.sizes.split(","))
     caps = {
         "project": 10000,
         "cluster": 10000,
@@ -769,6 +771,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--quick", action="store_true", help="small N, few broadcasts (for development)")
     parser.add_argument("--systems", default="", help="comma-separated subset: " + ", ".join(STARTERS))
+    parser.add_argument("--sizes", default="", help="comma-separated numbers of streams (default: by mode)")
     parser.add_argument(
         "--cluster", type=int, default=0, metavar="P", help="also measure nginx + P Daphne processes + Redis"
     )
@@ -804,7 +807,7 @@ def main(argv: list[str] | None = None) -> None:
     tables = buffer.getvalue()
     print(tables)
     (RESULTS / "latest.txt").write_text(tables)
-    if args.docs if args.docs is not None else not args.quick:
+    if args.docs if args.docs is not None else not (args.quick or args.sizes):
         update_docs(report, tables)
     print(f"\nwrote {RESULTS / 'latest.json'} and {RESULTS / 'time-to-all.png'} in {report['seconds']:.0f}s")
 

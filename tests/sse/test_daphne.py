@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
-from sse.daphne import _RedactingLogger, redact
+from sse.daphne import _InputQueue, _RedactingLogger, redact
 
 
 @pytest.mark.parametrize(
@@ -48,3 +49,32 @@ def test_logger_wrapper_redacts_the_path_and_keeps_the_rest() -> None:
         ("websocket", "connecting", {"client": "x"}),
     ]
     assert details["path"] == "/sse/stream/?token=secret"  # the caller's dict is not changed
+
+
+async def test_input_queue_is_fifo_and_truthy_when_empty() -> None:
+    queue = _InputQueue()
+    assert queue  # Daphne tests "if self.application_queue:" before sending a disconnect
+    queue.put_nowait({"n": 1})
+    queue.put_nowait({"n": 2})
+    assert await queue.get() == {"n": 1}
+    assert await queue.get() == {"n": 2}
+
+
+async def test_input_queue_get_waits_for_a_put() -> None:
+    queue = _InputQueue()
+    getter = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    assert not getter.done()
+    queue.put_nowait({"type": "http.disconnect"})
+    assert await asyncio.wait_for(getter, 1) == {"type": "http.disconnect"}
+
+
+async def test_input_queue_keeps_items_a_cancelled_get_did_not_take() -> None:
+    queue = _InputQueue()
+    cancelled = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    queue.put_nowait({"n": 1})
+    cancelled.cancel()  # woken, but cancelled before it ran
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert await asyncio.wait_for(queue.get(), 1) == {"n": 1}
