@@ -6,7 +6,7 @@ import threading
 
 import httpx
 
-from tests.project.conftest import read_events
+from tests.project.conftest import login, read_events
 from tests.servers import PYTHON, ROOT, DaphneServer
 
 
@@ -32,3 +32,13 @@ def test_publish_command_reaches_a_signed_in_stream(site: DaphneServer, alice: h
     assert received[0]["event"] == "broadcast"
     assert json.loads(received[0]["data"]) == {"title": "hello"}
     assert received[0]["id"] == out.stdout.strip()
+
+
+def test_seed_demo_again_keeps_everyone_signed_in(site: DaphneServer) -> None:
+    # make run seeds on every start: a restart must not sign the demo users out.
+    client = login(site.url, "bob")
+    assert client.get("/notifications/").status_code == 200
+    subprocess.run([PYTHON, "manage.py", "seed_demo"], cwd=ROOT, env=site.env, capture_output=True, check=True)
+    page = client.get("/notifications/")
+    assert page.status_code == 200, f"bob is signed out: {page.status_code} {page.headers.get('location')}"
+    client.close()

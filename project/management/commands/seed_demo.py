@@ -22,7 +22,9 @@ class Command(BaseCommand):
             user.is_staff = staff
             user.is_superuser = staff
             user.is_active = True
-            user.set_password(password)
+            # A new hash signs out every session of the user: keep a password that still matches.
+            if not user.check_password(password):
+                user.set_password(password)
             user.save()
             self.stdout.write(f"{'created' if created else 'updated'} user {username}")
         # Each demo app may seed its own data: a module-level seed(stdout) in <app>/seed.py.
