@@ -38,7 +38,8 @@ def test_seed_demo_again_keeps_everyone_signed_in(site: DaphneServer) -> None:
     # make run seeds on every start: a restart must not sign the demo users out.
     client = login(site.url, "bob")
     assert client.get("/notifications/").status_code == 200
-    subprocess.run([PYTHON, "manage.py", "seed_demo"], cwd=ROOT, env=site.env, capture_output=True, check=True)
+    seed = [PYTHON, "manage.py", "seed_demo"]
+    subprocess.run(seed, cwd=ROOT, env=site.env, capture_output=True, check=True)
     page = client.get("/notifications/")
     assert page.status_code == 200, f"bob is signed out: {page.status_code} {page.headers.get('location')}"
     client.close()
