@@ -41,6 +41,7 @@ _LOG_PAGE = 1000
 _PAGE_BYTES = 1024 * 1024
 CHUNK_BYTES = 64 * 1024
 _RETRY_SECONDS = 1.0
+_INBOX_SLICE = 256
 MESSAGE_TYPE = "sse.event"
 
 
@@ -252,6 +253,12 @@ class ChannelHub:
         self.page = PageSize()
         # When each group was last re-added because the log had what the layer had not.
         self._rejoined: dict[str, float] = {}
+        # Events handed in from other threads wait here, and are fanned out a slice per
+        # loop turn: one wake-up (one write) per stream carries many events of a burst,
+        # and streams run between slices, so their bounded queues never see a whole burst.
+        self._inbox: deque[tuple[str, int, str | None, str, float | None]] = deque()
+        self._inbox_lock = threading.Lock()
+        self._inbox_scheduled = False
         self._add_retries: set[str] = set()
 
     # -- lifecycle ---------------------------------------------------------
@@ -474,10 +481,31 @@ class ChannelHub:
     def deliver_threadsafe(
         self, channel: str, seq: int, event: str | None, data: str, ts: float | None = None
     ) -> None:
+        self._inbox.append((channel, seq, event, data, ts))
+        with self._inbox_lock:
+            if self._inbox_scheduled:
+                return
+            self._inbox_scheduled = True
         try:
-            self.loop.call_soon_threadsafe(self.on_event, channel, seq, event, data, ts)
+            self.loop.call_soon_threadsafe(self._drain_inbox)
         except RuntimeError:  # loop closed meanwhile
             pass
+
+    def _drain_inbox(self) -> None:
+        inbox = self._inbox
+        try:
+            for _ in range(min(len(inbox), _INBOX_SLICE)):
+                self.on_event(*inbox.popleft())
+        except Exception:
+            # Never leave the inbox stuck "scheduled"; the log still has the event.
+            logger.exception("fanning out an event failed")
+        with self._inbox_lock:
+            if not inbox:
+                # Whatever arrives from now on schedules a new drain.
+                self._inbox_scheduled = False
+                return
+        # More to do: after the streams woken by this slice have written.
+        self.loop.call_soon(self._drain_inbox)
 
     def on_event(
         self, channel: str, seq: int, event: str | None, data: str, ts: float | None = None

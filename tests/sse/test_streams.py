@@ -235,3 +235,30 @@ def test_tokens_never_reach_the_access_log(short_site: Site) -> None:
         # Nor any long piece of it (a partial redaction would still leak).
         assert secret.split(":")[0] not in log
     assert Path(short_site.server.log_path or "").stat().st_size > 0
+
+
+@pytest.fixture(scope="module")
+def small_queue_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    running = start_site(tmp_path_factory.mktemp("small-queue"), SSE_QUEUE_MAX_FRAMES="300")
+    try:
+        yield running
+    finally:
+        for client in running.clients:
+            client.close()
+        running.server.stop()
+
+
+def test_a_burst_published_in_the_server_process_arrives_whole_through_a_small_queue(
+    small_queue_site: Site,
+) -> None:
+    # 5,000 events committed at once, each stream's queue bounded at 300 frames: the hub
+    # fans the burst out a slice at a time, so the stream keeps up and is never cut off.
+    alice = small_queue_site.client("alice")
+    staff = small_queue_site.client("staff")
+    with alice.stream("GET", STREAM, params={"channel": "public"}, timeout=60) as response:
+        assert response.status_code == 200
+        reader = StreamReader(response)
+        reader.read_bytes(1)
+        sent = staff.post("/burst/", data={"channel": "public", "n": "5000"}, timeout=120)
+        assert sent.status_code == 200, sent.text
+        assert numbers(reader.events(5000, timeout=60)) == list(range(5000))

@@ -4,6 +4,7 @@ from tests.sse_app import views
 
 urlpatterns = [
     path("login/", views.sign_in),
+    path("burst/", views.burst),
     path("sse/", include("sse.urls")),
     path("api/sse/", include("sse.api_urls")),
 ]

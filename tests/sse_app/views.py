@@ -1,12 +1,15 @@
-"""Sign-in for the test servers: the sse app ships no login page of its own."""
+"""Sign-in for the test servers (the sse app ships no login page of its own), and a burst."""
 
 from __future__ import annotations
 
 from django.contrib.auth import authenticate, login
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+
+import sse
 
 
 @csrf_exempt
@@ -20,3 +23,16 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     login(request, user)
     get_token(request)  # sets the csrftoken cookie the API calls need
     return HttpResponse(str(user.pk), content_type="text/plain")
+
+
+@csrf_exempt
+@require_POST
+def burst(request: HttpRequest) -> HttpResponse:
+    """``n`` events on ``channel`` published by the server process itself, in one transaction."""
+    if not request.user.is_staff:
+        return HttpResponse("staff only\n", status=403, content_type="text/plain")
+    channel, count = request.POST["channel"], int(request.POST["n"])
+    with transaction.atomic():
+        for number in range(count):
+            sse.publish(channel, {"n": number}, event="tick")
+    return HttpResponse(str(count), content_type="text/plain")
