@@ -26,8 +26,12 @@ class DatabaseEventLog(EventLog):
     def append(self, channel: str, event: str | None, data: str, *, ephemeral: bool) -> int:
         using = self.using
         connection = connections[using]
-        head_table = connection.ops.quote_name(ChannelHead._meta.db_table)
-        with transaction.atomic(using=using):
+        quote = connection.ops.quote_name
+        head_table = quote(ChannelHead._meta.db_table)
+        event_table = quote(StoredEvent._meta.db_table)
+        # No savepoint of its own: if a statement fails, the caller's transaction is
+        # broken as a whole, so a bumped head never commits without its event.
+        with transaction.atomic(using=using, savepoint=False):
             # The row lock taken here is held until commit, so per channel the
             # sequence order is the commit order, across processes.
             with connection.cursor() as cursor:
@@ -48,9 +52,19 @@ class DatabaseEventLog(EventLog):
                     return self._bump_existing(channel, event, data, ephemeral=ephemeral)
             else:
                 seq = int(row[0])
-            StoredEvent.objects.using(using).create(
-                channel=channel, seq=seq, event=event or "", data=data
-            )
+            # One plain INSERT: the ORM's create() was over half of a publish's time.
+            columns = ", ".join(quote(name) for name in ("channel", "seq", "event", "data", "created"))
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {event_table} ({columns}) VALUES (%s, %s, %s, %s, %s)",
+                    [
+                        channel,
+                        seq,
+                        event or "",
+                        data,
+                        connection.ops.adapt_datetimefield_value(timezone.now()),
+                    ],
+                )
             if ephemeral and seq > 1:
                 StoredEvent.objects.using(using).filter(channel=channel, seq__lt=seq).delete()
         return seq
