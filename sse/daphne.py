@@ -154,6 +154,7 @@ class _EagerServer(tcp.Server):
         return (
             self.connected
             and not self.disconnecting
+            and not self._aborting
             and not self._writeDisconnecting
             and not self._writeDisconnected
             and not self.TLS
