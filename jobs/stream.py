@@ -101,24 +101,30 @@ async def _once(frame: bytes) -> AsyncIterator[bytes]:
 
 async def _until_final(inner: AsyncIterator[bytes], job_id: UUID, channel: str) -> AsyncIterator[bytes]:
     # The job's stream is the hub stream, ended after the job's final event.
+    tag = channel_tag((channel,))
+    stale_up_to: int | None = None  # progress at or below this seq is older than the state sent
     try:
         opening = await anext(inner)
         yield opening
-        fresh = _ID_LINE.search(opening)
-        if fresh is not None:
+        if _ID_LINE.search(opening) is not None:
             # Subscribed first, read second: nothing falls between the state and the live events.
-            for frame in await _state_frames(job_id, channel, fresh.group(1).decode()):
+            frames, stale_up_to = await _state_frames(job_id, channel, tag)
+            for frame in frames:
                 yield frame
                 if _FINAL.search(frame):
                     return
         async for chunk in inner:
+            if stale_up_to is not None:
+                chunk, stale_up_to = _drop_stale_progress(chunk, tag, stale_up_to)
+                if not chunk:
+                    continue
             yield chunk
             if _FINAL.search(chunk):
                 return
-            reset = _ID_LINE.search(chunk) if b"event: reset" in chunk else None
-            if reset is not None:
+            if b"event: reset" in chunk:
                 # The client reloads its state after a reset: this is that state.
-                for frame in await _state_frames(job_id, channel, reset.group(1).decode()):
+                frames, stale_up_to = await _state_frames(job_id, channel, tag)
+                for frame in frames:
                     yield frame
                     if _FINAL.search(frame):
                         return
@@ -126,11 +132,32 @@ async def _until_final(inner: AsyncIterator[bytes], job_id: UUID, channel: str) 
         await inner.aclose()  # type: ignore[attr-defined]
 
 
-async def _state_frames(job_id: UUID, channel: str, cursor: str) -> list[bytes]:
+def _drop_stale_progress(chunk: bytes, tag: str, stale_up_to: int) -> tuple[bytes, int | None]:
+    """Drop the progress frames already covered by the state sent; None once past it.
+
+    Events published between the subscription and the state read arrive after the
+    state and would move a progress bar back. Final events are never dropped.
+    """
+    kept: list[bytes] = []
+    for frame in chunk.split(b"\n\n"):
+        if not frame:
+            continue
+        found = _ID_LINE.search(frame)
+        seq = _resume_seq(found.group(1).decode(), tag) if found is not None else None
+        if seq is not None and seq > stale_up_to:
+            stale_up_to = -1
+        if seq is None or stale_up_to < 0 or b"event: progress" not in frame:
+            kept.append(frame + b"\n\n")
+    return b"".join(kept), (None if stale_up_to < 0 else stale_up_to)
+
+
+async def _state_frames(job_id: UUID, channel: str, tag: str) -> tuple[list[bytes], int]:
+    # The job is read before the log's head: every event after that head is newer than it.
     job, head = await sync_to_async(_state_and_head)(job_id, channel)
+    cursor = f"{tag}:{head}"
     frames = [_frame(cursor, "progress", job.progress_event())]
     if job.is_finished:
         # It ended between our status check and the subscription: its final event is older.
         event, data = job.final_event()
-        frames.append(_frame(f"{channel_tag((channel,))}:{head}", event, data))
-    return frames
+        frames.append(_frame(cursor, event, data))
+    return frames, head
