@@ -29,8 +29,9 @@ def _to_bytes(item: StreamItem) -> bytes:
 class EventStreamResponse(StreamingHttpResponse):
     """Stream ``source`` (Events, or pre-encoded bytes) as server-sent events.
 
-    The ``retry:`` line goes out at once; an idle stream gets a comment every
-    ``heartbeat`` seconds (None: the source sends its own); ``on_close``
+    The ``retry:`` line goes out at once (``opening=False``: the source sends
+    it, first, built with :func:`opening_block`); an idle stream gets a comment
+    every ``heartbeat`` seconds (None: the source sends its own); ``on_close``
     callbacks run exactly once however the stream ends.
     """
 
@@ -41,6 +42,7 @@ class EventStreamResponse(StreamingHttpResponse):
         retry_ms: int | None = None,
         heartbeat: float | None = -1.0,
         first: bytes = b"",
+        opening: bool = True,
         on_close: Callable[[], None] | None = None,
         status: int = 200,
         **kwargs: Any,
@@ -50,7 +52,7 @@ class EventStreamResponse(StreamingHttpResponse):
         retry = conf.RETRY_MS if retry_ms is None else retry_ms
         interval = conf.HEARTBEAT_SECONDS if heartbeat == -1.0 else heartbeat
         super().__init__(
-            self._stream(_opening(retry, first), source, interval),
+            self._stream(opening_block(retry, first) if opening else b"", source, interval),
             content_type=CONTENT_TYPE,
             status=status,
             **kwargs,
@@ -62,7 +64,8 @@ class EventStreamResponse(StreamingHttpResponse):
         self, opening: bytes, source: AsyncIterable[StreamItem] | None, heartbeat: float | None
     ) -> AsyncIterator[bytes]:
         try:
-            yield opening
+            if opening:
+                yield opening
             if source is None:
                 return
             if heartbeat is None or heartbeat <= 0:
@@ -89,8 +92,8 @@ class EventStreamResponse(StreamingHttpResponse):
             self._run_on_close()
 
 
-def _opening(retry_ms: int, fields: bytes) -> bytes:
-    # One block: "retry:" plus optional fields (an initial "id:"), then the blank line.
+def opening_block(retry_ms: int, fields: bytes = b"") -> bytes:
+    """One block: ``retry:`` plus optional fields (an initial ``id:``, a comment), then the blank line."""
     return encode_retry(retry_ms)[:-1] + fields + b"\n"
 
 

@@ -16,7 +16,7 @@ from sse.conf import conf
 from sse.cursor import InvalidCursor, parse_cursor
 from sse.hub import CHUNK_BYTES, ChannelHub, OverCapacity, Subscriber, encode_body
 from sse.registry import ChannelNotFound, check_access, is_ephemeral, validate_channel_name
-from sse.response import EventStreamResponse
+from sse.response import EventStreamResponse, opening_block
 from sse.signals import stream_closed, stream_opened
 from sse.storage import get_event_log
 from sse.tokens import InvalidToken, verify_token
@@ -128,9 +128,7 @@ def last_event_id(request: HttpRequest) -> str | None:
     return value
 
 
-async def open_stream(
-    request: HttpRequest, channels: Sequence[str], *, user: Any = None
-) -> HttpResponse:
+async def open_stream(request: HttpRequest, channels: Sequence[str], *, user: Any = None) -> HttpResponse:
     """Authenticate, authorize and stream ``channels``; errors become 4xx answers."""
     try:
         names = sorted(set(channels))
@@ -148,47 +146,83 @@ async def open_stream(
 async def stream_response(
     channels: Sequence[str], *, user_key: str | None, resume_from: str | None = None
 ) -> HttpResponse:
-    """A stream of already-authorized ``channels`` (sorted, distinct)."""
+    """A stream of already-authorized ``channels`` (sorted, distinct).
+
+    The hub subscription is made when the body starts, not here. Django closes
+    only the responses it got as far as sending: a client that goes away while
+    the middleware still runs (a page navigated away at once) must leave no
+    subscription behind, nor a presence, nor a place in the per-user cap.
+    """
     # Streams are long: give the DB connection of this request back first.
     await sync_to_async(connections.close_all)()
-    hub = ChannelHub.current()
-    try:
-        sub = await hub.subscribe(channels, user_key=user_key)
-    except OverCapacity as exc:
-        # 200 + retry + end: the browser comes back later. Any 4xx/5xx stops it for good.
-        # A server shutting down is soon gone or back: come back at the usual pace.
-        retry = conf.RETRY_MS if hub.stopping else conf.OVER_CAPACITY_RETRY_MS
-        return EventStreamResponse(
-            None, retry_ms=retry, first=f": {exc}\n".encode(), heartbeat=None
-        )
-    try:
-        plan = await _plan_resume(hub, sub, resume_from)
-    except BaseException:
-        hub.unsubscribe(sub)
-        raise
-    if plan.reset is not None:
-        hub.counters["resets"] += 1
-    elif plan.replay:
-        hub.counters["resumes"] += 1
-
-    # Apps watch who is connected through these (sse.signals; chat presence uses them).
-    stream_opened.send_robust(ChannelHub, channels=sub.channels, user_key=user_key, stream=sub)
-
-    def on_close() -> None:
-        if not hub.loop.is_closed():
-            hub.loop.call_soon_threadsafe(_closed, hub, sub)
-
-    return EventStreamResponse(
-        _events(hub, sub, plan),
-        heartbeat=None,
-        first=b"id: " + sub.cursor.encode() + b"\n" if plan.reset is None and not plan.replay else b"",
-        on_close=on_close,
-    )
+    stream = _HubStream(ChannelHub.current(), tuple(channels), user_key, resume_from)
+    return EventStreamResponse(stream.body(), opening=False, heartbeat=None, on_close=stream.close)
 
 
-def _closed(hub: ChannelHub, sub: Subscriber) -> None:
-    hub.unsubscribe(sub)
-    stream_closed.send_robust(ChannelHub, channels=sub.channels, user_key=sub.user_key, stream=sub)
+class _HubStream:
+    """One response's hub subscription: opened by its body, closed once by its ``on_close``."""
+
+    __slots__ = ("channels", "closed", "hub", "opened", "resume_from", "sub", "user_key")
+
+    def __init__(
+        self, hub: ChannelHub, channels: tuple[str, ...], user_key: str | None, resume_from: str | None
+    ) -> None:
+        self.hub = hub
+        self.channels = channels
+        self.user_key = user_key
+        self.resume_from = resume_from
+        self.sub: Subscriber | None = None
+        self.opened = False  # stream_opened went out: stream_closed is owed
+        self.closed = False
+
+    async def body(self) -> AsyncIterator[bytes]:
+        hub = self.hub
+        try:
+            sub = await hub.subscribe(self.channels, user_key=self.user_key)
+        except OverCapacity as exc:
+            # 200 + retry + end: the browser comes back later. Any 4xx/5xx stops it for good.
+            # A server shutting down is soon gone or back: come back at the usual pace.
+            retry = conf.RETRY_MS if hub.stopping else conf.OVER_CAPACITY_RETRY_MS
+            yield opening_block(retry, f": {exc}\n".encode())
+            return
+        if self.closed:  # closed while subscribing
+            hub.unsubscribe(sub)
+            return
+        self.sub = sub
+        try:
+            plan = await _plan_resume(hub, sub, self.resume_from)
+        except BaseException:
+            self._close_now()
+            raise
+        if self.closed:
+            return
+        if plan.reset is not None:
+            hub.counters["resets"] += 1
+        elif plan.replay:
+            hub.counters["resumes"] += 1
+        # Apps watch who is connected through these (sse.signals; chat presence uses them).
+        self.opened = True
+        stream_opened.send_robust(ChannelHub, channels=sub.channels, user_key=self.user_key, stream=sub)
+        fresh = plan.reset is None and not plan.replay
+        # The retry line and, on a fresh stream, the cursor: one block, one write.
+        yield opening_block(conf.RETRY_MS, b"id: " + sub.cursor.encode() + b"\n" if fresh else b"")
+        async for chunk in _events(hub, sub, plan):
+            yield chunk
+
+    def close(self) -> None:
+        """Called once, from the loop or from a thread (``response.close()``)."""
+        if not self.hub.loop.is_closed():
+            self.hub.loop.call_soon_threadsafe(self._close_now)
+
+    def _close_now(self) -> None:
+        self.closed = True
+        sub, self.sub = self.sub, None
+        if sub is None:
+            return
+        self.hub.unsubscribe(sub)
+        if self.opened:
+            self.opened = False
+            stream_closed.send_robust(ChannelHub, channels=sub.channels, user_key=sub.user_key, stream=sub)
 
 
 class _ResumePlan:
@@ -226,9 +260,7 @@ async def _plan_resume(hub: ChannelHub, sub: Subscriber, resume_from: str | None
 
 async def _events(hub: ChannelHub, sub: Subscriber, plan: _ResumePlan) -> AsyncIterator[bytes]:
     if plan.reset is not None:
-        yield b"id: " + sub.cursor.encode() + b"\n" + encode_body(
-            "reset", json.dumps({"reason": plan.reset})
-        )
+        yield b"id: " + sub.cursor.encode() + b"\n" + encode_body("reset", json.dumps({"reason": plan.reset}))
     if plan.replay:
         log = get_event_log()
         for index, name in enumerate(sub.channels):
@@ -245,7 +277,9 @@ async def _events(hub: ChannelHub, sub: Subscriber, plan: _ResumePlan) -> AsyncI
                     if ev.seq != sub.positions[index] + 1 and not ephemeral:
                         # Trimmed between the plan and this read: say so, as for an old id.
                         frames.append(
-                            b"id: " + sub.cursor.encode() + b"\n"
+                            b"id: "
+                            + sub.cursor.encode()
+                            + b"\n"
                             + encode_body("reset", json.dumps({"reason": "expired"}))
                         )
                     sub.positions[index] = ev.seq

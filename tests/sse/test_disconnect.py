@@ -132,3 +132,36 @@ def test_two_hundred_clients_vanish_and_nothing_is_left(quiet_site: Site) -> Non
         assert any(line == "event: after" for line in lines)
     after = wait_for_stats(staff, lambda f: f["streams"] == 0 and f["groups"] == 0, timeout=60)
     assert after["layer_members"] == 0
+
+
+async def request_and_vanish(port: int, index: int, token: str) -> None:
+    """Send a stream request and drop the connection before (or while) the server answers."""
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET /sse/stream/?channel={CHANNEL}&token={token} HTTP/1.1\r\n"
+        "Host: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode()
+    )
+    await writer.drain()
+    # Staggered: some go before the view runs, some while it subscribes, some as it answers.
+    await asyncio.sleep((index % 50) * 0.001)
+    vanish(writer, index)
+
+
+def test_clients_gone_before_the_answer_leave_nothing_behind(quiet_site: Site) -> None:
+    """A page that navigates away while its stream is being set up (login, then the next page)."""
+    staff = quiet_site.client("staff")
+    token = issue_token(quiet_site.users["alice"], [CHANNEL]).token
+
+    async def scenario() -> None:
+        for start in range(0, CLIENTS, 5):
+            await asyncio.gather(
+                *(request_and_vanish(quiet_site.server.port, i, token) for i in range(start, start + 5))
+            )
+
+    asyncio.run(scenario())
+    figures = wait_for_stats(
+        staff,
+        lambda f: (f["streams"], f["groups"], f.get("layer_members", 0), f["users"]) == (0, 0, 0, 0),
+        timeout=30,
+    )
+    assert figures["queued_frames"] == 0, figures
