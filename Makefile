@@ -32,10 +32,12 @@ run: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: venv venv52
 	scripts/system-packages
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
 	# tests/sse has its own pytest.ini: the sse app alone (tests/sse_app), on both Django lines.
 	$(VENV)/bin/pytest -p no:cacheprovider tests/sse

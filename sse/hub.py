@@ -230,9 +230,7 @@ class ChannelHub:
         self.loop = loop
         self.layer = get_channel_layer(conf.CHANNEL_LAYER)
         if self.layer is None:
-            raise RuntimeError(
-                "sse needs a channel layer: set CHANNEL_LAYERS (see the sse.E001 check)"
-            )
+            raise RuntimeError("sse needs a channel layer: set CHANNEL_LAYERS (see the sse.E001 check)")
         self.layer_is_local = isinstance(self.layer, InMemoryChannelLayer)
         self.layer_channel: str | None = None
         self.groups: dict[str, _Group] = {}
@@ -507,9 +505,7 @@ class ChannelHub:
         # More to do: after the streams woken by this slice have written.
         self.loop.call_soon(self._drain_inbox)
 
-    def on_event(
-        self, channel: str, seq: int, event: str | None, data: str, ts: float | None = None
-    ) -> None:
+    def on_event(self, channel: str, seq: int, event: str | None, data: str, ts: float | None = None) -> None:
         """An event with its log sequence number, from the layer or this process.
 
         ``ts`` is its publish time (``time.time()`` at commit) when known, for lag figures.

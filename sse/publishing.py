@@ -141,5 +141,7 @@ def _deliver(channel: str, seq: int, event: str | None, data: str) -> None:
         # Hubs find it in the log when the layer lets them down.
         logger.warning(
             "channel layer send to %s failed (%s); for %ss hubs read events from the log only",
-            channel, exc, _LAYER_BACKOFF,
+            channel,
+            exc,
+            _LAYER_BACKOFF,
         )

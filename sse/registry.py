@@ -34,9 +34,7 @@ class ChannelNotFound(Exception):
 
 def validate_channel_name(name: object) -> str:
     if not isinstance(name, str) or not CHANNEL_NAME.fullmatch(name):
-        raise ValueError(
-            f"invalid channel name {name!r}: use 1-80 characters from A-Z a-z 0-9 . _ -"
-        )
+        raise ValueError(f"invalid channel name {name!r}: use 1-80 characters from A-Z a-z 0-9 . _ -")
     return name
 
 

@@ -36,8 +36,7 @@ class DatabaseEventLog(EventLog):
             # sequence order is the commit order, across processes.
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"UPDATE {head_table} SET last_seq = last_seq + 1 "
-                    "WHERE name = %s RETURNING last_seq",
+                    f"UPDATE {head_table} SET last_seq = last_seq + 1 WHERE name = %s RETURNING last_seq",
                     [channel],
                 )
                 row = cursor.fetchone()

@@ -305,7 +305,10 @@ class Crowd:
         self._tasks = [
             asyncio.create_task(
                 follow(
-                    base_url, channels, ledger, cookie=cookie,
+                    base_url,
+                    channels,
+                    ledger,
+                    cookie=cookie,
                     done=lambda ledger=ledger: len(ledger.got) >= total,
                     chaos=None if chaos_seed is None else random.Random(chaos_seed * 1000 + n),
                 )

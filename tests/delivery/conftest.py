@@ -52,16 +52,33 @@ class PostgresCluster:
 
     def start(self) -> PostgresCluster:
         self._run(
-            str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
-            "-E", "UTF8", "--no-sync",
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
         )
         options = (
             f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
         self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,
-            "-l", str(self.dir / "server.log"), "-w", "-t", "60", "start",
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.dir / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
         wait_for_port(self.port)
         return self
@@ -204,4 +221,3 @@ def fresh_channels(kind: str, count: int = 3) -> list[str]:
     """Fresh channel names (sorted, as a stream orders them)."""
     token = uuid.uuid4().hex[:8]
     return sorted(f"test.{kind}-{token}-{n}" for n in range(count))
-

@@ -96,5 +96,3 @@ def read_events(response: httpx.Response, count: int, *, timeout: float = 10.0) 
         else:
             current[name] = value
     return events
-
-

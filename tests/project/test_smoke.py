@@ -25,7 +25,11 @@ def test_publish_command_reaches_a_signed_in_stream(site: DaphneServer, alice: h
     assert opened.wait(10)
     out = subprocess.run(
         [PYTHON, "manage.py", "sse_publish", "broadcast", '{"title": "hello"}', "--event", "broadcast"],
-        cwd=ROOT, env=site.env, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        env=site.env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     t.join(15)
     assert received, "no event arrived"

@@ -16,7 +16,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("channel")
-        parser.add_argument("data", help="JSON text, e.g. '{\"title\": \"hi\"}'")
+        parser.add_argument("data", help='JSON text, e.g. \'{"title": "hi"}\'')
         parser.add_argument("--event", default=None, help="event name (default: message)")
 
     def handle(self, *args: Any, channel: str, data: str, event: str | None, **options: Any) -> None:
