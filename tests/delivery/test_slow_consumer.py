@@ -74,10 +74,11 @@ async def test_a_client_that_stops_reading_is_cut_off_and_resumes(make_site: obj
     peak.stopped.set()
     peak.join()
     after = rss(pid)
-    mb = 1024 * 1024
+    mib = 1024 * 1024
     print(
-        f"\npublished {EVENTS * PAD / mb:.0f} MB in {time.monotonic() - started:.1f}s; server RSS "
-        f"before {before / mb:.1f} MB, peak {peak.peak / mb:.1f} MB, after {after / mb:.1f} MB"
+        f"\npublished {EVENTS * PAD / 1e6:.0f} MB ({EVENTS * PAD / mib:.1f} MiB) in "
+        f"{time.monotonic() - started:.1f}s; server RSS before {before / mib:.1f} MiB, "
+        f"peak {peak.peak / mib:.1f} MiB, after {after / mib:.1f} MiB (margin {MARGIN / mib:.0f} MiB)"
     )
     assert peak.peak - before < MARGIN, "server memory grew with what the slow client left unread"
 
