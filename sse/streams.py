@@ -206,7 +206,13 @@ class _HubStream:
         fresh = plan.reset is None and not plan.replay
         # The retry line and, on a fresh stream, the cursor: one block, one write.
         yield opening_block(conf.RETRY_MS, b"id: " + sub.cursor.encode() + b"\n" if fresh else b"")
-        async for chunk in _events(hub, sub, plan):
+        if not fresh:
+            async for chunk in _reset_or_replay(hub, sub, plan):
+                yield chunk
+        del plan
+        sub.release()
+        # Live. Iterated here, not through another generator: a frame less per open stream.
+        async for chunk in sub.chunks():
             yield chunk
 
     def close(self) -> None:
@@ -258,7 +264,7 @@ async def _plan_resume(hub: ChannelHub, sub: Subscriber, resume_from: str | None
     return _ResumePlan(None, True)
 
 
-async def _events(hub: ChannelHub, sub: Subscriber, plan: _ResumePlan) -> AsyncIterator[bytes]:
+async def _reset_or_replay(hub: ChannelHub, sub: Subscriber, plan: _ResumePlan) -> AsyncIterator[bytes]:
     if plan.reset is not None:
         yield b"id: " + sub.cursor.encode() + b"\n" + encode_body("reset", json.dumps({"reason": plan.reset}))
     if plan.replay:
@@ -293,6 +299,3 @@ async def _events(hub: ChannelHub, sub: Subscriber, plan: _ResumePlan) -> AsyncI
                     yield b"".join(frames)
                 if len(events) < limit:
                     break
-    sub.release()
-    async for chunk in sub.chunks():
-        yield chunk
