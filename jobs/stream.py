@@ -80,9 +80,8 @@ async def job_stream(request: HttpRequest, job_id: UUID) -> HttpResponse:
         return EventStreamResponse(_once(_frame(f"{tag}:{head}", event, data)), heartbeat=None)
 
     response = await stream_response([channel], user_key=str(user.pk), resume_from=resume_from)
-    if isinstance(response, EventStreamResponse):
-        # The getter binds the hub stream now, before the wrapper replaces it.
-        response.streaming_content = _until_final(response.streaming_content, job_id, channel)
+    # The getter binds the hub stream now, before the wrapper replaces it.
+    response.streaming_content = _until_final(response.streaming_content, job_id, channel)
     return response
 
 

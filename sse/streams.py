@@ -145,7 +145,7 @@ async def open_stream(request: HttpRequest, channels: Sequence[str], *, user: An
 
 async def stream_response(
     channels: Sequence[str], *, user_key: str | None, resume_from: str | None = None
-) -> HttpResponse:
+) -> EventStreamResponse:
     """A stream of already-authorized ``channels`` (sorted, distinct).
 
     The hub subscription is made when the body starts, not here. Django closes
@@ -185,10 +185,10 @@ class _HubStream:
             retry = conf.RETRY_MS if hub.stopping else conf.OVER_CAPACITY_RETRY_MS
             yield opening_block(retry, f": {exc}\n".encode())
             return
-        if self.closed:  # closed while subscribing
-            hub.unsubscribe(sub)
-            return
         self.sub = sub
+        if self.closed:  # closed while subscribing
+            self._close_now()
+            return
         try:
             plan = await _plan_resume(hub, sub, self.resume_from)
         except BaseException:
