@@ -7,19 +7,24 @@ PY := $(VENV)/bin/python
 
 .PHONY: run test lint venv venv52 clean bench cluster bench-venv
 
-$(VENV)/.installed: pyproject.toml
+# `sse` from the repository (editable, with its extras), plus the demo's and the suite's
+# own requirements: none of those are dependencies of the `sse` distribution.
+DEV_REQUIREMENTS := -e '.[redis,api]' -r requirements/demo.txt -r requirements/test.txt
+
+$(VENV)/.installed: pyproject.toml requirements/demo.txt requirements/test.txt
 	@PYTHON=$$(scripts/find-python) && echo "using $$PYTHON" && \
 	  { [ -x $(PY) ] || $$PYTHON -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q $(DEV_REQUIREMENTS)
 	@touch $@
 
 venv: $(VENV)/.installed
 
-$(VENV52)/.installed: pyproject.toml
-	@PYTHON=$$(scripts/find-python311) && { [ -x $(VENV52)/bin/python ] || $$PYTHON -m venv $(VENV52); }
+# Django 5.2 LTS on the oldest supported Python (3.12), where one is found.
+$(VENV52)/.installed: pyproject.toml requirements/demo.txt requirements/test.txt
+	@PYTHON=$$(scripts/find-python 3.12) && { [ -x $(VENV52)/bin/python ] || $$PYTHON -m venv $(VENV52); }
 	$(VENV52)/bin/python -m pip install -q --upgrade pip
-	$(VENV52)/bin/python -m pip install -q -e '.[test]' 'django>=5.2,<5.3'
+	$(VENV52)/bin/python -m pip install -q $(DEV_REQUIREMENTS) 'django>=5.2,<5.3'
 	@touch $@
 
 venv52: $(VENV52)/.installed

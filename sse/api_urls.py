@@ -1,13 +1,22 @@
-"""Mount with ``path("api/sse/", include("sse.api_urls"))``."""
+"""Mount with ``path("api/sse/", include("sse.api_urls"))``: needs the ``api`` extra (DRF)."""
 
+from django.core.exceptions import ImproperlyConfigured
 from django.urls import path
 
-from sse import views
+try:
+    from sse import api
+except ImportError as exc:  # pragma: no cover - depends on what is installed
+    if exc.name is None or not exc.name.startswith("rest_framework"):
+        raise
+    raise ImproperlyConfigured(
+        "sse.api_urls needs Django REST framework: pip install 'django-live-sse[api]' "
+        "(the stream endpoint, sse.urls, works without it)."
+    ) from exc
 
 app_name = "sse-api"
 
 urlpatterns = [
-    path("tokens/", views.TokenView.as_view(), name="tokens"),
-    path("publish/", views.PublishView.as_view(), name="publish"),
-    path("stats/", views.StatsView.as_view(), name="stats"),
+    path("tokens/", api.TokenView.as_view(), name="tokens"),
+    path("publish/", api.PublishView.as_view(), name="publish"),
+    path("stats/", api.StatsView.as_view(), name="stats"),
 ]

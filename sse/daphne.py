@@ -15,6 +15,9 @@ takes Daphne's own arguments and adds what plain Daphne lacks for streams:
   with a clean end of body (browsers then reconnect, to another process or
   the restarted one, and resume), waits up to ``SSE_SHUTDOWN_GRACE_SECONDS``
   for responses to finish, then lets Daphne cancel what is left;
+- static files under ``DEBUG``, as ``manage.py runserver`` serves them (when
+  ``django.contrib.staticfiles`` is installed), so ``{% static 'sse/sse.js' %}``
+  loads during development;
 - cheaper streams: writes go to the socket at once when nothing is buffered
   (Twisted otherwise registers the socket with the selector and writes on the
   next loop turn, per chunk), and each request's ASGI input queue and flow
@@ -25,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import sys
 from functools import partial
 from typing import Any
@@ -36,15 +38,11 @@ from twisted.internet import defer, tcp
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
+from sse.redaction import redact
+
 logger = logging.getLogger("sse.daphne")
 
 __all__ = ["main", "redact"]
-
-_SECRET_PARAM = re.compile(r"((?:^|[?&])(?:token|access_token)=)[^&#\s]*", re.IGNORECASE)
-
-
-def redact(path: str) -> str:
-    return _SECRET_PARAM.sub(r"\1[redacted]", path)
 
 
 class _RedactingLogger:
@@ -176,11 +174,27 @@ def _abort(request: Any) -> None:
         channel.transport.abortConnection()
 
 
+def _with_static_files(application: Any) -> Any:
+    """Under ``DEBUG``, serve ``STATIC_URL`` in front of ``application``, as runserver does."""
+    from django.apps import apps
+    from django.conf import settings
+
+    if not (settings.configured and apps.ready and settings.DEBUG):
+        return application
+    if not apps.is_installed("django.contrib.staticfiles"):
+        return application
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    if isinstance(application, ASGIStaticFilesHandler):
+        return application
+    return ASGIStaticFilesHandler(application)
+
+
 class _Server(Server):
-    def __init__(self, *args: Any, action_logger: Any = None, **kwargs: Any) -> None:
+    def __init__(self, application: Any, *args: Any, action_logger: Any = None, **kwargs: Any) -> None:
         if action_logger is not None:
             action_logger = _RedactingLogger(action_logger)
-        super().__init__(*args, action_logger=action_logger, **kwargs)
+        super().__init__(_with_static_files(application), *args, action_logger=action_logger, **kwargs)
         self._ports: list[Any] = []
 
     def run(self) -> None:

@@ -17,7 +17,7 @@ from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import connections
@@ -32,7 +32,6 @@ __all__ = ["ChannelHub", "HubStats", "OverCapacity", "Subscriber", "group_name"]
 
 logger = logging.getLogger("sse.hub")
 
-T = TypeVar("T")
 
 _HEARTBEAT = encode_comment("ping")
 _LOG_PAGE = 1000
@@ -629,7 +628,7 @@ class ChannelHub:
 
     # -- helpers -----------------------------------------------------------
 
-    async def run_db(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run_db[T](self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking log work on the hub's small thread pool."""
         return await self.loop.run_in_executor(self._executor, functools.partial(_db_call, fn, *args))
 
@@ -666,7 +665,7 @@ class PageSize:
             self.average = max(64.0, (self.average + size) / 2)
 
 
-def _db_call(fn: Callable[..., T], *args: Any) -> T:
+def _db_call[T](fn: Callable[..., T], *args: Any) -> T:
     try:
         return fn(*args)
     except Exception:

@@ -1,27 +1,17 @@
-"""HTTP endpoints of the sse app: the generic stream and the JSON APIs."""
+"""The stream endpoint: ``GET /sse/stream/?channel=A&channel=B``.
+
+Plain Django: no Django REST framework here, so ``include("sse.urls")`` works
+without the ``api`` extra. The JSON endpoints live in :mod:`sse.api`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any
-
-from asgiref.sync import async_to_sync
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
-from rest_framework import serializers, status
-from rest_framework.permissions import BasePermission, IsAuthenticated
-from rest_framework.renderers import JSONRenderer
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from sse.hub import ChannelHub
-from sse.publishing import publish
-from sse.registry import ChannelNotFound, check_access, validate_channel_name
-from sse.streams import MAX_CHANNELS_PER_STREAM, StreamRefused, channels_from_query, open_stream
-from sse.tokens import issue_token
+from sse.streams import StreamRefused, channels_from_query, open_stream
 
-__all__ = ["PublishView", "StatsView", "TokenView", "stream"]
+__all__ = ["stream"]
 
 
 @require_GET
@@ -32,101 +22,3 @@ async def stream(request: HttpRequest) -> HttpResponse:
     except StreamRefused as refused:
         return refused.response()
     return await open_stream(request, channels)
-
-
-def _channel_name(value: str) -> str:
-    try:
-        return validate_channel_name(value)
-    except ValueError as exc:
-        raise serializers.ValidationError(str(exc)) from None
-
-
-class TokenRequestSerializer(serializers.Serializer[Any]):
-    channels = serializers.ListField(
-        child=serializers.CharField(validators=[_channel_name], trim_whitespace=False),
-        allow_empty=False,
-        max_length=MAX_CHANNELS_PER_STREAM,
-    )
-
-
-class TokenView(APIView):
-    """POST /api/sse/tokens/ {"channels": [...]} -> 201 {"token", "expires_at"}."""
-
-    permission_classes = [IsAuthenticated]
-    # JSON only: the browsable API needs the host project's templates, and without them it is a 500.
-    renderer_classes = [JSONRenderer]
-
-    def post(self, request: Request) -> Response:
-        serializer = TokenRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        channels = sorted(set(serializer.validated_data["channels"]))
-        for name in channels:
-            try:
-                allowed = async_to_sync(check_access)(request.user, name)
-            except ChannelNotFound:
-                return Response({"detail": f"channel {name} not found"}, status=404)
-            if not allowed:
-                return Response(
-                    {"detail": f"not allowed to read channel {name}"},
-                    status=status.HTTP_403_FORBIDDEN,
-                )
-        token = issue_token(request.user.pk, channels)
-        return Response(
-            {"token": token.token, "expires_at": token.expires_at.isoformat(), "channels": channels},
-            status=status.HTTP_201_CREATED,
-        )
-
-
-class CanPublish(BasePermission):
-    message = "publishing needs a staff account with the sse.publish_event permission"
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and user.is_staff and user.has_perm("sse.publish_event"))
-
-
-class PublishRequestSerializer(serializers.Serializer[Any]):
-    channel = serializers.CharField(validators=[_channel_name], trim_whitespace=False)
-    event = serializers.CharField(required=False, allow_null=True, max_length=100, trim_whitespace=False)
-    data = serializers.JSONField()
-
-
-class PublishView(APIView):
-    """POST /api/sse/publish/ {"channel", "event", "data"} -> 201 {"id"}."""
-
-    permission_classes = [CanPublish]
-    renderer_classes = [JSONRenderer]
-
-    def post(self, request: Request) -> Response:
-        serializer = PublishRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        try:
-            event_id = publish(data["channel"], data["data"], event=data.get("event"))
-        except ValueError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-        return Response({"id": event_id}, status=status.HTTP_201_CREATED)
-
-
-class IsStaff(BasePermission):
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
-
-
-class StatsView(APIView):
-    """GET /api/sse/stats/: this process's hub figures (staff)."""
-
-    permission_classes = [IsStaff]
-    renderer_classes = [JSONRenderer]
-
-    def get(self, request: Request) -> Response:
-        hub = ChannelHub.running()
-        if hub is None:
-            empty = {"streams": 0, "groups": 0, "queued_frames": 0, "queued_bytes": 0}
-            return Response({**empty, "running": False})
-        stats = async_to_sync(_stats_on_loop)(hub)
-        return Response({**stats, "running": True})
-
-
-async def _stats_on_loop(hub: ChannelHub) -> dict[str, Any]:
-    return asdict(hub.stats())
