@@ -78,3 +78,64 @@ async def test_input_queue_keeps_items_a_cancelled_get_did_not_take() -> None:
     with pytest.raises(asyncio.CancelledError):
         await cancelled
     assert await asyncio.wait_for(queue.get(), 1) == {"n": 1}
+
+
+def _static_apps() -> list[str]:
+    from django.conf import settings
+
+    return [*settings.INSTALLED_APPS, "django.contrib.staticfiles"]
+
+
+def _inner_app(scope: Any, receive: Any, send: Any) -> None:
+    raise AssertionError("not called")
+
+
+def test_static_files_are_served_under_debug_as_runserver_does() -> None:
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+    from django.test import override_settings
+
+    from sse.daphne import _with_static_files
+
+    with override_settings(DEBUG=True, INSTALLED_APPS=_static_apps(), STATIC_URL="/static/"):
+        wrapped = _with_static_files(_inner_app)
+        assert isinstance(wrapped, ASGIStaticFilesHandler)
+        assert wrapped.application is _inner_app
+        assert _with_static_files(wrapped) is wrapped  # an asgi.py that wraps it already
+
+
+def test_no_static_files_without_debug_or_staticfiles() -> None:
+    from django.test import override_settings
+
+    from sse.daphne import _with_static_files
+
+    with override_settings(DEBUG=False, INSTALLED_APPS=_static_apps(), STATIC_URL="/static/"):
+        assert _with_static_files(_inner_app) is _inner_app
+    with override_settings(DEBUG=True):  # tests.sse_app has no django.contrib.staticfiles
+        assert _with_static_files(_inner_app) is _inner_app
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        # uvicorn.access: logger.info('%s - "%s %s HTTP/%s" %d', client, method, full_path, version, status)
+        (
+            ("1.2.3.4:5", "GET", "/sse/stream/?token=abc&channel=x", "1.1", 200),
+            "/sse/stream/?token=[redacted]&channel=x",
+        ),
+        # django.channels.server (daphne's runserver): logger.info(msg, details)
+        (
+            {"method": "GET", "path": "/s/?channel=x&token=abc", "status": 200},
+            "/s/?channel=x&token=[redacted]",
+        ),
+    ],
+)
+def test_the_logging_filter_redacts_access_log_records(args: Any, expected: str) -> None:
+    import logging
+
+    from sse.redaction import RedactTokensFilter
+
+    msg = 'X %s - "%s %s HTTP/%s" %d' if isinstance(args, tuple) else "HTTP %(method)s %(path)s %(status)s"
+    record = logging.LogRecord("access", logging.INFO, __file__, 1, msg, args, None)
+    assert RedactTokensFilter().filter(record) is True
+    assert "abc" not in record.getMessage()
+    assert expected in record.getMessage()
