@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from sse.hub import ChannelHub
 from sse.publishing import publish
 from sse.registry import ChannelNotFound, check_access, validate_channel_name
-from sse.streams import MAX_CHANNELS_PER_STREAM
+from sse.streams import MAX_CHANNELS_PER_STREAM, not_allowed_message
 from sse.tokens import issue_token
 
 __all__ = ["PublishView", "StatsView", "TokenView"]
@@ -59,7 +59,7 @@ class TokenView(APIView):
                 return Response({"detail": f"channel {name} not found"}, status=404)
             if not allowed:
                 return Response(
-                    {"detail": f"not allowed to read channel {name}"},
+                    {"detail": not_allowed_message(name)},
                     status=status.HTTP_403_FORBIDDEN,
                 )
         token = issue_token(request.user.pk, channels)

@@ -18,6 +18,7 @@ __all__ = [
     "check_access",
     "find_pattern",
     "register_channel",
+    "registered_patterns",
     "validate_channel_name",
 ]
 
@@ -91,6 +92,11 @@ def channel(pattern: str, *, ephemeral: bool = False) -> Callable[[AccessRule], 
 
 def unregister_channel(pattern: str) -> None:
     _patterns.pop(pattern, None)
+
+
+def registered_patterns() -> tuple[str, ...]:
+    """Every registered channel pattern, sorted (empty until some ``ready()`` registers one)."""
+    return tuple(sorted(_patterns))
 
 
 def find_pattern(name: str) -> tuple[ChannelPattern, dict[str, str]] | None:

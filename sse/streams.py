@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections
 from django.http import HttpRequest, HttpResponse
@@ -15,19 +16,27 @@ from django.http import HttpRequest, HttpResponse
 from sse.conf import conf
 from sse.cursor import InvalidCursor, parse_cursor
 from sse.hub import CHUNK_BYTES, ChannelHub, OverCapacity, Subscriber, encode_body
-from sse.registry import ChannelNotFound, check_access, is_ephemeral, validate_channel_name
+from sse.registry import (
+    ChannelNotFound,
+    check_access,
+    find_pattern,
+    is_ephemeral,
+    registered_patterns,
+    validate_channel_name,
+)
 from sse.response import EventStreamResponse, opening_block
 from sse.signals import stream_closed, stream_opened
 from sse.storage import get_event_log
 from sse.tokens import InvalidToken, verify_token
 
-__all__ = ["StreamRefused", "authenticate_stream", "open_stream", "stream_response"]
+__all__ = ["StreamRefused", "authenticate_stream", "not_allowed_message", "open_stream", "stream_response"]
 
 logger = logging.getLogger("sse.stream")
 
 MAX_CHANNELS_PER_STREAM = 32
 _MAX_LAST_EVENT_ID = 1024
 _REPLAY_PAGE = 500
+_PATTERNS_SHOWN = 20
 
 
 class StreamRefused(Exception):
@@ -93,6 +102,32 @@ async def authenticate_stream(request: HttpRequest, channels: Sequence[str]) -> 
     return user
 
 
+def not_allowed_message(name: str) -> str:
+    """The 403 text for ``name``, shared by the stream and the token endpoint.
+
+    A rule's denial and a channel no registered pattern matches read the same,
+    except under DEBUG, where the second one says so: a rule module that no
+    ``AppConfig.ready()`` imports is the usual mistake. Without DEBUG the
+    registered patterns are nobody's business.
+    """
+    message = f"not allowed to read channel {name}"
+    if not settings.DEBUG or find_pattern(name) is not None:
+        return message
+    patterns = registered_patterns()
+    if not patterns:
+        why = "no channel pattern is registered at all"
+    else:
+        shown = ", ".join(patterns[:_PATTERNS_SHOWN])
+        more = len(patterns) - _PATTERNS_SHOWN
+        if more > 0:
+            shown += f" and {more} more"
+        why = f"no registered channel pattern matches it (registered: {shown})"
+    return (
+        f"{message}: {why}; register one with @sse.channel(...) in a module your "
+        "AppConfig.ready() imports (this detail shows only under DEBUG)"
+    )
+
+
 async def authorize(user: Any, channels: Sequence[str]) -> None:
     for name in channels:
         try:
@@ -100,7 +135,7 @@ async def authorize(user: Any, channels: Sequence[str]) -> None:
         except ChannelNotFound as exc:
             raise StreamRefused(404, str(exc) or f"channel {name} not found") from None
         if not allowed:
-            raise StreamRefused(403, f"not allowed to read channel {name}")
+            raise StreamRefused(403, not_allowed_message(name))
 
 
 def channels_from_query(request: HttpRequest) -> list[str]:
