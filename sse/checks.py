@@ -1,21 +1,31 @@
-"""System checks for the mistakes that make streams silently fail."""
+"""System checks for the mistakes that make streams silently fail.
+
+Errors stop ``runserver``, ``migrate`` and every command that runs the checks;
+warnings only print. A setting that is missing but not needed everywhere (a
+project that serves with ``python -m sse.daphne module:application``, or only
+publishes from a worker) is a warning; a setting that is set and wrong is an
+error. ``'daphne'`` after ``'django.contrib.staticfiles'`` is Daphne's own
+``daphne.E001``.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from sse.conf import conf
+from sse.registry import registered_patterns
 
 _INMEMORY = "channels.layers.InMemoryChannelLayer"
 
 
 @register(Tags.compatibility)
-def check_setup(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    errors: list[Any] = []
+def check_setup(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
     layers = getattr(settings, "CHANNEL_LAYERS", None) or {}
     alias = conf.CHANNEL_LAYER
     if alias not in layers:
@@ -28,24 +38,18 @@ def check_setup(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="sse.E001",
             )
         )
-    apps = list(settings.INSTALLED_APPS)
-    if "daphne" not in apps:
+    if "daphne" not in settings.INSTALLED_APPS:
         errors.append(
             Warning(
-                "'daphne' is not in INSTALLED_APPS, so runserver serves WSGI and streams never flush.",
-                hint="Put 'daphne' first in INSTALLED_APPS and set ASGI_APPLICATION.",
+                "'daphne' is not in INSTALLED_APPS, so runserver is Django's WSGI server, which "
+                "cannot serve an event stream: every stream a rule allows is answered "
+                "500 'A server error occurred' (RuntimeError: Event loop is closed, in the "
+                "server's console), so the page never gets an event; refusals (401, 403, 404) "
+                "still come through, so access looks fine.",
+                hint="Put 'daphne' first in INSTALLED_APPS: its runserver is the ASGI one (it reads "
+                "ASGI_APPLICATION). Serve production with an ASGI server too "
+                f"(python -m sse.daphne {_project_asgi_module()}:application), never a WSGI one.",
                 id="sse.W002",
-            )
-        )
-    elif "django.contrib.staticfiles" in apps and apps.index("daphne") > apps.index(
-        "django.contrib.staticfiles"
-    ):
-        errors.append(
-            Error(
-                "'daphne' comes after 'django.contrib.staticfiles' in INSTALLED_APPS, "
-                "so runserver is the WSGI one.",
-                hint="Move 'daphne' above 'django.contrib.staticfiles'.",
-                id="sse.E003",
             )
         )
     if "django.middleware.gzip.GZipMiddleware" in getattr(settings, "MIDDLEWARE", []):
@@ -67,4 +71,94 @@ def check_setup(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="sse.W005",
             )
         )
+    if not registered_patterns():
+        errors.append(
+            Warning(
+                "No channel rules are registered, so every stream and every stream token "
+                "is refused: 403 'not allowed to read channel ...'.",
+                hint="Register rules with @sse.channel('pattern') in a module that your app's "
+                "AppConfig.ready() imports (def ready(self): from yourapp import channels); "
+                "a module nothing imports never registers its rules. Silence this check "
+                "(SILENCED_SYSTEM_CHECKS = ['sse.W006']) in a project that only publishes.",
+                id="sse.W006",
+            )
+        )
+    errors.extend(_check_asgi_application())
     return errors
+
+
+def _project_asgi_module() -> str:
+    """Where ``startproject`` put this project's asgi.py, judging by its settings module."""
+    # override_settings hides SETTINGS_MODULE (None): the environment still has it.
+    found = getattr(settings, "SETTINGS_MODULE", None) or os.environ.get("DJANGO_SETTINGS_MODULE")
+    parts = (found or "mysite.settings").split(".")[:-1]
+    if parts and parts[-1] == "settings":  # a settings package: mysite/settings/production.py
+        parts.pop()
+    return ".".join([*parts, "asgi"])
+
+
+def _asgi_recipe(module: str) -> str:
+    return (
+        f"ASGI_APPLICATION = '{module}.application', with {module.replace('.', '/')}.py ending in: "
+        "from sse.asgi import get_asgi_application; application = get_asgi_application()."
+    )
+
+
+def _check_asgi_application() -> list[CheckMessage]:
+    module = _project_asgi_module()
+    value = getattr(settings, "ASGI_APPLICATION", None)
+    if value is None:
+        return [
+            Warning(
+                "ASGI_APPLICATION is not set: Daphne's runserver refuses to start without it "
+                "('You have not set ASGI_APPLICATION'), and streams need an ASGI server.",
+                hint=f"Set {_asgi_recipe(module)} A warning, not an error: a project served by "
+                f"'python -m sse.daphne {module}:application', or one that only publishes from a "
+                "worker, needs no such setting, and its migrate must not fail "
+                "(silence it there: SILENCED_SYSTEM_CHECKS = ['sse.W007']).",
+                id="sse.W007",
+            )
+        ]
+    hint = (
+        f"This project's own is most likely {_asgi_recipe(module)} An error, not a warning: "
+        "set and wrong, it lets Daphne's runserver print 'Starting ASGI/Daphne' and then die "
+        "loading it. A project that serves no streams can delete the setting."
+    )
+    path, _, name = value.rpartition(".") if isinstance(value, str) else ("", "", "")
+    if not path or not name:
+        return [
+            Error(
+                f"ASGI_APPLICATION = {value!r} is not a dotted path 'module.name'.", hint=hint, id="sse.E008"
+            )
+        ]
+    application, reason = _load(path, name)
+    if reason:
+        return [
+            Error(f"ASGI_APPLICATION = {value!r} cannot be imported: {reason}.", hint=hint, id="sse.E008")
+        ]
+    if not callable(application):
+        return [
+            Error(
+                f"ASGI_APPLICATION = {value!r} is a {type(application).__name__}, not an ASGI "
+                "application: it is not callable.",
+                hint=hint,
+                id="sse.E009",
+            )
+        ]
+    return []
+
+
+def _load(path: str, name: str) -> tuple[object, str]:
+    """``path.name`` imported, or why it cannot be."""
+    try:
+        module = importlib.import_module(path)
+    except ModuleNotFoundError as exc:
+        if exc.name and (path == exc.name or path.startswith(exc.name + ".")):
+            return None, f"there is no module {exc.name!r}"
+        # The module exists; something it imports does not.
+        return None, f"importing {path!r} raised ModuleNotFoundError: {exc}"
+    except Exception as exc:
+        return None, f"importing {path!r} raised {type(exc).__name__}: {exc}"
+    if not hasattr(module, name):
+        return None, f"module {path!r} has no attribute {name!r}"
+    return getattr(module, name), ""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from django.conf import settings
 from django.core.checks import Error, Warning
@@ -9,7 +13,8 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from sse.checks import check_setup
+from sse import registry
+from sse.checks import _project_asgi_module, check_setup
 
 REDIS_LAYER = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {}}}
 
@@ -17,6 +22,24 @@ REDIS_LAYER = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "
 @pytest.fixture(autouse=True)
 def no_redis_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
+
+
+@pytest.fixture
+def no_rules() -> Iterator[None]:
+    saved = dict(registry._patterns)
+    registry._patterns.clear()
+    try:
+        yield
+    finally:
+        registry._patterns.clear()
+        registry._patterns.update(saved)
+
+
+@pytest.fixture
+def no_asgi_application() -> Iterator[None]:
+    with override_settings():
+        del settings.ASGI_APPLICATION
+        yield
 
 
 def ids() -> list[str]:
@@ -49,13 +72,21 @@ def test_w002_daphne_missing() -> None:
     with override_settings(INSTALLED_APPS=apps_without("daphne")):
         [message] = check_setup()
     assert (message.id, type(message)) == ("sse.W002", Warning)
+    # What a WSGI runserver really does with a stream (test_checks_wsgi.py shows it).
+    assert "runserver is Django's WSGI server" in message.msg
+    assert "500 'A server error occurred'" in message.msg
+    assert "RuntimeError: Event loop is closed" in message.msg
+    assert "never flush" not in message.msg
+    assert "python -m sse.daphne tests.sse_app.asgi:application" in message.hint
 
 
-def test_e003_daphne_after_staticfiles() -> None:
+def test_daphne_after_staticfiles_is_left_to_daphne_e001() -> None:
     apps = [*apps_without("daphne"), "django.contrib.staticfiles", "daphne"]
     with override_settings(INSTALLED_APPS=apps, STATIC_URL="static/"):
-        [message] = check_setup()
-    assert (message.id, type(message)) == ("sse.E003", Error)
+        assert check_setup() == []
+        with pytest.raises(SystemCheckError, match=r"daphne\.E001") as raised:
+            call_command("check")
+    assert "sse.E003" not in str(raised.value)
 
 
 def test_daphne_before_staticfiles_is_fine() -> None:
@@ -82,12 +113,112 @@ def test_w005_not_raised_with_a_redis_layer(monkeypatch: pytest.MonkeyPatch) -> 
         assert check_setup() == []
 
 
+@pytest.mark.usefixtures("no_rules")
+def test_w006_no_channel_rules_registered() -> None:
+    [message] = check_setup()
+    assert (message.id, type(message)) == ("sse.W006", Warning)
+    assert "No channel rules are registered" in message.msg
+    assert "@sse.channel(" in message.hint
+    assert "AppConfig.ready()" in message.hint
+
+
+def test_w006_not_raised_once_one_rule_is_registered(no_rules: None) -> None:
+    registry.register_channel("only", lambda user: True)
+    assert check_setup() == []
+
+
+@pytest.mark.usefixtures("no_asgi_application")
+def test_w007_asgi_application_missing() -> None:
+    [message] = check_setup()
+    assert (message.id, type(message)) == ("sse.W007", Warning)
+    assert "ASGI_APPLICATION is not set" in message.msg
+    assert "ASGI_APPLICATION = 'tests.sse_app.asgi.application'" in message.hint
+    assert "from sse.asgi import get_asgi_application" in message.hint
+    assert "A warning, not an error" in message.hint
+
+
+WRONG_ASGI = [
+    # A recipe copied from another project.
+    ("mysite.asgi.application", "there is no module 'mysite'"),
+    ("tests.sse_app.nowhere.application", "there is no module 'tests.sse_app.nowhere'"),
+    ("tests.sse_app.asgi.app", "module 'tests.sse_app.asgi' has no attribute 'app'"),
+    ("application", "is not a dotted path"),
+]
+
+
+@pytest.mark.parametrize(("value", "reason"), WRONG_ASGI)
+def test_e008_asgi_application_cannot_be_imported(value: str, reason: str) -> None:
+    with override_settings(ASGI_APPLICATION=value):
+        [message] = check_setup()
+    assert (message.id, type(message)) == ("sse.E008", Error)
+    assert repr(value) in message.msg
+    assert reason in message.msg
+    assert "ASGI_APPLICATION = 'tests.sse_app.asgi.application'" in message.hint
+    assert "from sse.asgi import get_asgi_application" in message.hint
+    assert "An error, not a warning" in message.hint
+
+
+@pytest.fixture
+def asgi_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    (tmp_path / "asgi_needs_a_missing_package.py").write_text("import no_such_package_here\n")
+    (tmp_path / "asgi_that_raises.py").write_text("raise RuntimeError('settings are half done')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    for name in ("asgi_needs_a_missing_package", "asgi_that_raises"):
+        sys.modules.pop(name, None)
+
+
+@pytest.mark.usefixtures("asgi_modules")
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (
+            "asgi_needs_a_missing_package.application",
+            "importing 'asgi_needs_a_missing_package' raised ModuleNotFoundError: "
+            "No module named 'no_such_package_here'",
+        ),
+        (
+            "asgi_that_raises.application",
+            "importing 'asgi_that_raises' raised RuntimeError: settings are half done",
+        ),
+    ],
+)
+def test_e008_tells_a_failing_module_from_a_wrong_path(value: str, reason: str) -> None:
+    with override_settings(ASGI_APPLICATION=value):
+        [message] = check_setup()
+    assert message.id == "sse.E008"
+    assert reason in message.msg
+
+
+def test_e009_asgi_application_not_callable() -> None:
+    with override_settings(ASGI_APPLICATION="tests.sse_app.settings.ROOT_URLCONF"):
+        [message] = check_setup()
+    assert (message.id, type(message)) == ("sse.E009", Error)
+    assert "is a str, not an ASGI application" in message.msg
+    assert "ASGI_APPLICATION = 'tests.sse_app.asgi.application'" in message.hint
+
+
+@pytest.mark.parametrize(
+    ("settings_module", "asgi_module"),
+    [
+        ("mysite.settings", "mysite.asgi"),
+        ("config.settings.production", "config.asgi"),
+        ("tests.sse_app.settings", "tests.sse_app.asgi"),
+        ("settings", "asgi"),
+    ],
+)
+def test_the_hints_name_this_projects_asgi_module(settings_module: str, asgi_module: str) -> None:
+    with override_settings(SETTINGS_MODULE=settings_module):
+        assert _project_asgi_module() == asgi_module
+
+
+@pytest.mark.usefixtures("no_rules", "no_asgi_application")
 def test_every_mistake_at_once() -> None:
     apps = [*apps_without("daphne")]
     with override_settings(
         CHANNEL_LAYERS={}, INSTALLED_APPS=apps, MIDDLEWARE=["django.middleware.gzip.GZipMiddleware"]
     ):
-        assert ids() == ["sse.E001", "sse.W002", "sse.W004"]
+        assert ids() == ["sse.E001", "sse.W002", "sse.W004", "sse.W006", "sse.W007"]
 
 
 def test_checks_are_bound_to_manage_py_check() -> None:
@@ -96,7 +227,32 @@ def test_checks_are_bound_to_manage_py_check() -> None:
         call_command("check")
 
 
+@pytest.mark.parametrize(
+    ("value", "check_id"),
+    [("mysite.asgi.application", "sse.E008"), ("tests.sse_app.settings.ROOT_URLCONF", "sse.E009")],
+)
+def test_a_wrong_asgi_application_stops_manage_py_check(value: str, check_id: str) -> None:
+    with override_settings(ASGI_APPLICATION=value), pytest.raises(SystemCheckError, match=check_id):
+        call_command("check")
+
+
 def test_warnings_show_in_manage_py_check(capsys: pytest.CaptureFixture[str]) -> None:
     with override_settings(MIDDLEWARE=["django.middleware.gzip.GZipMiddleware", *settings.MIDDLEWARE]):
         call_command("check")
     assert "sse.W004" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("no_rules", "no_asgi_application")
+def test_w006_and_w007_show_in_manage_py_check_and_do_not_stop_it(capsys: pytest.CaptureFixture[str]) -> None:
+    call_command("check")  # warnings only: no exception
+    err = capsys.readouterr().err
+    for check_id in ("sse.W006", "sse.W007"):
+        assert check_id in err
+
+
+def test_w002_shows_in_manage_py_check(capsys: pytest.CaptureFixture[str]) -> None:
+    # Only the compatibility checks: daphne's own check, registered when the test project's
+    # daphne app got ready, returns None once neither daphne nor staticfiles is installed.
+    with override_settings(INSTALLED_APPS=apps_without("daphne")):
+        call_command("check", tags=["compatibility"])
+    assert "sse.W002" in capsys.readouterr().err
