@@ -5,7 +5,7 @@ VENV := .venv
 VENV52 := .venv-django52
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint venv venv52 clean bench cluster bench-venv
+.PHONY: run test lint venv venv52 clean bench cluster bench-venv screenshots
 
 # `sse` from the repository (editable, with its extras), plus the demo's and the suite's
 # own requirements: none of those are dependencies of the `sse` distribution.
@@ -48,6 +48,11 @@ test: venv venv52
 	$(VENV)/bin/pytest -p no:cacheprovider tests/sse
 	$(VENV52)/bin/pytest -p no:cacheprovider tests/sse
 
+# Refresh the README's screenshots (the browser tests take them; `make test` keeps them in a tmp dir).
+screenshots: venv
+	scripts/system-packages
+	SSE_SCREENSHOTS=1 $(VENV)/bin/pytest -m browser tests/notifications tests/chat tests/jobs
+
 # The benchmark's own environment: the peers never enter .venv.
 VENVBENCH := .venv-bench
 $(VENVBENCH)/.installed: bench/requirements.txt
@@ -71,4 +76,4 @@ cluster: venv
 	DEBUG=0 $(PY) -m bench.cluster --processes $(CLUSTER_PROCESSES) $(if $(CLUSTER_PORT),--port $(CLUSTER_PORT))
 
 clean:
-	rm -rf $(VENV) $(VENV52) db.sqlite3* staticfiles
+	rm -rf $(VENV) $(VENV52) $(VENVBENCH) db.sqlite3* staticfiles

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +28,11 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def docs_dir() -> Path:
+def docs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where browser tests put their screenshots: a temporary folder, so the suite never
+    writes the tree; `make screenshots` (SSE_SCREENSHOTS=1) refreshes docs/screenshots."""
+    if os.environ.get("SSE_SCREENSHOTS") != "1":
+        return tmp_path_factory.mktemp("screenshots")
     path = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
     path.mkdir(parents=True, exist_ok=True)
     return path
