@@ -47,9 +47,13 @@ def test_bob_cannot_see_stream_cancel_or_download_alices_job_but_staff_can(
         with admin.stream("GET", running["stream_url"], timeout=60) as response:
             assert response.status_code == 200
             assert next(sse_events(response))["event"] == "progress"
-        # bob's refused cancel left it running; staff may cancel it.
-        assert alice.get(f"/api/jobs/{running['id']}/").json()["status"] == "running"
-        assert admin.post(f"/api/jobs/{running['id']}/cancel/").status_code == 200
+        # bob's refused cancel left it alone; staff may cancel it. On a busy machine the
+        # sieve may have finished by now: then the cancel is a 409, never a 404.
+        assert alice.get(f"/api/jobs/{running['id']}/").json()["status"] in ("running", "succeeded")
+        cancelled = admin.post(f"/api/jobs/{running['id']}/cancel/")
+        assert cancelled.status_code in (200, 409), cancelled.text
+        if cancelled.status_code == 200:
+            assert alice.get(f"/api/jobs/{running['id']}/").json()["status"] == "cancelled"
     finally:
         alice.post(f"/api/jobs/{running['id']}/cancel/")
     # Not signed in: 401/403 from the API, 401 from the stream, never a redirect for a stream.
