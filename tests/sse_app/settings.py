@@ -7,10 +7,28 @@ are separate processes.
 
 from __future__ import annotations
 
+import atexit
 import os
+import tempfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
+
+# pytest-django's database is a file too, not SQLite's in-memory test database: that one is
+# shared between threads through SQLite's shared cache, whose table locks fail at once instead
+# of waiting, and the hub reads the event log on threads of its own (docs/testing.md).
+# One per process: several runs may share the machine.
+TEST_DATABASE = Path(tempfile.gettempdir()) / f"sse-app-test-{os.getpid()}.sqlite3"
+
+
+def _remove_test_database() -> None:
+    # Threads of the tests (the hub's, asgiref's) hold connections past Django's own cleanup,
+    # and the WAL files stay behind: they go with the process.
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{TEST_DATABASE}{suffix}").unlink(missing_ok=True)
+
+
+atexit.register(_remove_test_database)
 
 SECRET_KEY = os.environ.get("SECRET_KEY") or "sse-test-app-secret-key-not-for-production"
 DEBUG = False
@@ -47,6 +65,7 @@ DATABASES = {
             "transaction_mode": "IMMEDIATE",
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         },
+        "TEST": {"NAME": str(TEST_DATABASE)},
     }
 }
 
