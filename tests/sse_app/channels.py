@@ -37,3 +37,9 @@ def can_read_room(user: Any, slug: str) -> bool:
 def can_read_scratch(user: Any, name: str) -> bool:
     # A fresh channel per test, so tests never see each other's events.
     return bool(user.is_authenticated)
+
+
+@sse.channel("orders.customer.{pk}")
+def can_read_orders(user: Any, pk: str) -> bool:
+    # A customer's orders: the customer, and staff (docs/testing.md streams this one).
+    return bool(user.is_authenticated and (user.is_staff or str(user.pk) == pk))

@@ -5,6 +5,9 @@ from tests.sse_app import views
 urlpatterns = [
     path("login/", views.sign_in),
     path("burst/", views.burst),
+    path("countdown/", views.countdown),
+    path("whole-stream/", views.whole_stream),
+    path("sync-stream/", views.sync_stream),
     path("sse/", include("sse.urls")),
     path("api/sse/", include("sse.api_urls")),
 ]

@@ -1,15 +1,20 @@
-"""Sign-in for the test servers (the sse app ships no login page of its own), and a burst."""
+"""Sign-in for the test servers (the sse app ships no login page of its own), a burst, and
+streams of the app's own (not the hub's) for the sse.testing tests."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator, Iterator
+
 from django.contrib.auth import authenticate, login
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.middleware.csrf import get_token
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 import sse
+from sse.encoding import Event
 
 
 @csrf_exempt
@@ -36,3 +41,27 @@ def burst(request: HttpRequest) -> HttpResponse:
         for number in range(count):
             sse.publish(channel, {"n": number}, event="tick")
     return HttpResponse(str(count), content_type="text/plain")
+
+
+async def countdown(request: HttpRequest) -> HttpResponse:
+    """Three events with ids, then the end: a stream a view makes itself."""
+
+    async def events() -> AsyncIterator[Event]:
+        for n in (3, 2, 1):
+            yield Event(data=json.dumps({"n": n}), event="count", id=f"count:{n}")
+
+    return sse.EventStreamResponse(events(), heartbeat=None)
+
+
+def whole_stream(request: HttpRequest) -> HttpResponse:
+    """An event stream sent whole, not streamed."""
+    return HttpResponse(b"retry: 5000\n\nid: w:1\ndata: whole\n\n", content_type="text/event-stream")
+
+
+def sync_stream(request: HttpRequest) -> HttpResponse:
+    """A synchronous iterator: Django's ASGI handler buffers it whole (it cannot stream)."""
+
+    def lines() -> Iterator[bytes]:
+        yield b"data: never streamed\n\n"
+
+    return StreamingHttpResponse(lines(), content_type="text/event-stream")
