@@ -25,7 +25,8 @@
  *                     cookies (same origin, or tokenCredentials "include")
  *   token             async (channels) => a token string or {token, expires_at}: used instead
  *                     of tokenUrl, for a page whose own backend mints tokens; return null to
- *                     refuse (the stream stops), throw to have it retried later
+ *                     refuse (the stream stops), throw to have it retried later (an error
+ *                     whose .status is 400, 401, 403 or 404 refuses too)
  *   lastEventId       resume after this id; maxBackoffMs (default 30000)
  *
  * It remembers the last event id. A token whose expires_at has passed is renewed
