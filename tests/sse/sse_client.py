@@ -1,70 +1,31 @@
-"""Reading text/event-stream in tests: a WHATWG-faithful parser and a stream reader."""
+"""Reading text/event-stream over a real socket in tests: a stream reader on sse.testing's parser."""
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+from sse.testing import EventParser, ReceivedEvent
 
-
-@dataclass
-class Received:
-    """One dispatched event as a browser sees it."""
-
-    event: str
-    data: str
-    id: str
-
-    def json(self) -> Any:
-        return json.loads(self.data)
+# The name the tests import for one dispatched event.
+Received = ReceivedEvent
 
 
 @dataclass
 class Parsed:
-    events: list[Received] = field(default_factory=list)
-    comments: list[str] = field(default_factory=list)
-    retry: int | None = None
-    last_event_id: str = ""
+    """What a stream has given so far: its parser, and the events it dispatched."""
 
+    parser: EventParser = field(default_factory=EventParser)
+    events: list[ReceivedEvent] = field(default_factory=list)
 
-def parse(text: str, state: Parsed | None = None) -> Parsed:
-    """The event-stream interpretation algorithm of WHATWG HTML §9.2.6, for whole blocks.
+    def feed(self, chunk: bytes) -> None:
+        self.events.extend(self.parser.feed(chunk))
 
-    A trailing line without its line break is not processed (as a browser waits for it).
-    """
-    out = state or Parsed()
-    data: list[str] = []
-    event_type = ""
-    lines = _LINE_BREAK.split(text)
-    for line in lines[:-1]:
-        if line == "":
-            if data:
-                out.events.append(Received(event_type or "message", "\n".join(data), out.last_event_id))
-            data, event_type = [], ""
-            continue
-        if line.startswith(":"):
-            out.comments.append(line[1:].removeprefix(" "))
-            continue
-        name, sep, value = line.partition(":")
-        if sep and value.startswith(" "):
-            value = value[1:]
-        if name == "data":
-            data.append(value)
-        elif name == "event":
-            event_type = value
-        elif name == "id":
-            if "\0" not in value:
-                out.last_event_id = value
-        elif name == "retry":
-            if value and all(c in "0123456789" for c in value):
-                out.retry = int(value)
-    return out
+    @property
+    def comments(self) -> list[str]:
+        return self.parser.comments
 
 
 class StreamReader:
@@ -74,7 +35,6 @@ class StreamReader:
         self.response = response
         self.chunks = response.iter_raw()
         self.raw = b""
-        self._pending = b""
         self.state = Parsed()
         self._seen = 0
 
@@ -83,12 +43,7 @@ class StreamReader:
             raise TimeoutError(f"stream gave nothing more in time; so far: {self.raw[-500:]!r}")
         chunk = next(self.chunks)  # httpx's read timeout bounds this wait
         self.raw += chunk
-        self._pending += chunk
-        # Only whole blocks (ending in a blank line) are dispatched.
-        end = self._pending.rfind(b"\n\n")
-        if end >= 0:
-            parse(self._pending[: end + 2].decode(), self.state)
-            self._pending = self._pending[end + 2 :]
+        self.state.feed(chunk)
 
     def read_bytes(self, n: int, timeout: float = 30.0) -> bytes:
         deadline = time.monotonic() + timeout
@@ -96,7 +51,7 @@ class StreamReader:
             self._pull(deadline)
         return self.raw[:n]
 
-    def events(self, count: int, timeout: float = 30.0) -> list[Received]:
+    def events(self, count: int, timeout: float = 30.0) -> list[ReceivedEvent]:
         """The next ``count`` events not returned before."""
         deadline = time.monotonic() + timeout
         while len(self.state.events) < self._seen + count:

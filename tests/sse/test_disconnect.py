@@ -14,6 +14,7 @@ import pytest
 
 from sse.tokens import issue_token
 from tests.sse.conftest import Site, start_site
+from tests.sse.sse_client import StreamReader
 
 CLIENTS = 200
 CHANNEL = "public"
@@ -126,10 +127,10 @@ def test_two_hundred_clients_vanish_and_nothing_is_left(quiet_site: Site) -> Non
     # The server is still healthy: a new stream on the same channel gets a new event.
     with alice.stream("GET", "/sse/stream/", params={"channel": CHANNEL}) as response:
         assert response.status_code == 200
-        lines = response.iter_lines()
-        assert next(lines).startswith("retry: ")
+        reader = StreamReader(response)
+        assert reader.read_bytes(len(b"retry: ")) == b"retry: "
         staff.post("/api/sse/publish/", json={"channel": CHANNEL, "event": "after", "data": {}})
-        assert any(line == "event: after" for line in lines)
+        assert [event.event for event in reader.events(1)] == ["after"]
     after = wait_for_stats(staff, lambda f: f["streams"] == 0 and f["groups"] == 0, timeout=60)
     assert after["layer_members"] == 0
 

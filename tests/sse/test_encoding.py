@@ -6,7 +6,7 @@ import pytest
 
 from sse.encoding import Event, EventEncodingError, encode_comment, encode_event, encode_retry, split_lines
 from sse.hub import encode_body
-from tests.sse.sse_client import parse
+from sse.testing import EventParser, parse_events
 
 # (data, the data lines the stream must carry)
 DATA_CASES = [
@@ -52,8 +52,8 @@ def test_hub_body_encodes_data_like_event(data: str, lines: bytes) -> None:
 @pytest.mark.parametrize(("data", "lines"), DATA_CASES)
 def test_a_browser_parser_reads_the_data_back(data: str, lines: bytes) -> None:
     # Line breaks come back as LF (the format cannot carry CR); everything else is exact.
-    parsed = parse(Event(data=data, event="tick", id="c:7").encode().decode())
-    assert [(e.event, e.data, e.id) for e in parsed.events] == [
+    events = parse_events(Event(data=data, event="tick", id="c:7").encode())
+    assert [(e.event, e.data, e.id) for e in events] == [
         ("tick", data.replace("\r\n", "\n").replace("\r", "\n"), "c:7")
     ]
 
@@ -149,7 +149,9 @@ def test_retry_is_digits_only(retry: object) -> None:
 @pytest.mark.parametrize(("ms", "expected"), [(0, b"retry: 0\n\n"), (2000, b"retry: 2000\n\n")])
 def test_retry_block(ms: int, expected: bytes) -> None:
     assert encode_retry(ms) == expected
-    assert parse(expected.decode()).retry == ms
+    parser = EventParser()
+    parser.feed(expected)
+    assert parser.retry == ms
 
 
 def test_encoding_errors_are_value_errors() -> None:
@@ -172,8 +174,7 @@ def test_comments(text: str, expected: bytes) -> None:
     encoded = encode_comment(text)
     assert encoded == expected
     # Whatever the text, every line is a comment: nothing is dispatched.
-    parsed = parse(encoded.decode())
-    assert parsed.events == []
+    assert parse_events(encoded) == []
     assert all(line.startswith(b":") for line in encoded.split(b"\n")[:-2])
 
 
