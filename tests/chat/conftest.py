@@ -1,9 +1,8 @@
 """A Daphne server for the chat tests (its own SQLite file), signed-in clients, and a
-threaded SSE reader that waits for conditions with deadlines."""
+threaded SSE reader (sse.testing's parser) that waits for conditions with deadlines."""
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 import time
@@ -13,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from sse.testing import EventParser
 from tests.project.conftest import login
 from tests.servers import DaphneServer, manage, prepare_database, project_env
 
@@ -80,24 +80,14 @@ class EventReader:
                 self._response = response
                 self.status = response.status_code
                 self._opened.set()
-                fields: dict[str, str] = {}
-                data: list[str] = []
-                for line in response.iter_lines():
+                parser = EventParser()
+                for chunk in response.iter_raw():
                     if self._stop:
                         return
-                    if line == "":
-                        if data:
-                            event = dict(fields, data="\n".join(data))
-                            event["json"] = json.loads(event["data"])
-                            self._queue.put(event)
-                        fields, data = {}, []
-                    elif not line.startswith(":"):
-                        name, _, value = line.partition(":")
-                        value = value[1:] if value.startswith(" ") else value
-                        if name == "data":
-                            data.append(value)
-                        else:
-                            fields[name] = value
+                    for event in parser.feed(chunk):
+                        self._queue.put(
+                            {"event": event.event, "id": event.id, "data": event.data, "json": event.json()}
+                        )
         except Exception:  # closed under our feet by close(), or the server went away
             pass
         finally:

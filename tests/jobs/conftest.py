@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from sse.testing import EventParser
 from tests.project.conftest import login
 from tests.servers import PYTHON, ROOT, DaphneServer, RedisServer, prepare_database, project_env
 
@@ -118,27 +118,14 @@ def start_job(client: httpx.Client, kind: str, **params: Any) -> dict[str, Any]:
 
 
 def sse_events(response: httpx.Response) -> Iterator[dict[str, Any]]:
-    """Events of a server-sent stream as {"event", "id", "data" (parsed JSON)}, until it ends."""
-    event: dict[str, Any] = {}
-    data: list[str] = []
-    for line in response.iter_lines():
-        if line == "":
-            if data:
-                yield {
-                    "event": event.get("event", "message"),
-                    "id": event.get("id"),
-                    "data": json.loads("\n".join(data)),
-                }
-            event, data = {}, []
-        elif line.startswith(":"):
-            continue
-        else:
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "data":
-                data.append(value)
-            else:
-                event[name] = value
+    """Events of a server-sent stream as {"event", "id", "data" (parsed JSON)}, until it ends.
+
+    ``id`` is the stream's last event id when the event came, as a browser's ``lastEventId``.
+    """
+    parser = EventParser()
+    for chunk in response.iter_raw():
+        for event in parser.feed(chunk):
+            yield {"event": event.event, "id": event.id, "data": event.json()}
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:

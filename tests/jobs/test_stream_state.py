@@ -13,6 +13,7 @@ from jobs import stream
 from jobs.models import Job, Status, job_channel
 from sse.cursor import channel_tag
 from sse.hub import encode_body
+from sse.testing import parse_events
 
 JOB_ID = uuid.uuid4()
 CHANNEL = job_channel(JOB_ID)
@@ -34,12 +35,7 @@ def run(chunks: tuple[bytes, ...], job: Job, head: int) -> list[dict[str, object
         return [c async for c in stream._until_final(hub_stream(*chunks), JOB_ID, CHANNEL)]
 
     out = b"".join(asyncio.run(collect()))
-    events = []
-    for block in out.split(b"\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.decode().splitlines() if ": " in line)
-        if "event" in lines:
-            events.append({"id": lines.get("id"), "event": lines["event"], "data": json.loads(lines["data"])})
-    return events
+    return [{"id": e.id, "event": e.event, "data": e.json()} for e in parse_events(out)]
 
 
 @pytest.fixture

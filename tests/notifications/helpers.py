@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections.abc import Coroutine, Iterator
@@ -12,42 +11,33 @@ from typing import Any
 
 import httpx
 
+from sse.testing import EventParser
 from tests.servers import manage
 
 
 class EventReader:
-    """Events of one open stream, parsed line by line (comments skipped)."""
+    """Events of one open stream, parsed by sse.testing's parser (comments skipped)."""
 
     def __init__(self, response: httpx.Response) -> None:
         self.response = response
-        self._lines = response.iter_lines()
-        # The opening block (retry: and id:) arrives at once: after it the stream is subscribed.
-        for line in self._lines:
-            if line == "":
-                break
+        self._chunks = response.iter_raw()
+        self._parser = EventParser()
+        # The stream writes its opening block (retry: and id:) once the hub has subscribed it:
+        # its first bytes mean the stream is subscribed.
+        self._pending = self._parser.feed(next(self._chunks))
 
     def next(self, timeout: float = 20.0) -> dict[str, Any]:
         """The next event with data: {"event", "id", "data" (parsed JSON)}."""
         deadline = time.monotonic() + timeout
-        fields: dict[str, str] = {}
-        data: list[str] = []
-        for line in self._lines:
-            if line == "":
-                if data:
-                    event = {"event": fields.get("event", "message"), "id": fields.get("id")}
-                    event["data"] = json.loads("\n".join(data))
-                    return event
-                fields, data = {}, []
-            elif not line.startswith(":"):
-                name, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
-                if name == "data":
-                    data.append(value)
-                else:
-                    fields[name] = value
+        while not self._pending:
             if time.monotonic() > deadline:
-                break
-        raise TimeoutError(f"no event within {timeout}s")
+                raise TimeoutError(f"no event within {timeout}s")
+            chunk = next(self._chunks, None)  # heartbeats (1 s on the test sites) bound this wait
+            if chunk is None:
+                raise TimeoutError(f"no event within {timeout}s: the stream ended")
+            self._pending = self._parser.feed(chunk)
+        event = self._pending.pop(0)
+        return {"event": event.event, "id": event.id, "data": event.json()}
 
     def until(self, predicate: Any, timeout: float = 30.0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Read until an event matches; return it and every event read before it."""

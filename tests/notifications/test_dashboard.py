@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from sse.testing import EventParser, ReceivedEvent
 from tests.notifications.helpers import run_async
 from tests.project.conftest import login
 from tests.servers import DaphneServer, prepare_database, project_env
@@ -47,21 +47,23 @@ def async_client(site: DaphneServer, username: str) -> httpx.AsyncClient:
 
 class MetricsEvents:
     def __init__(self, response: httpx.Response) -> None:
-        self.lines = response.aiter_lines()
+        self.chunks = response.aiter_raw()
+        self.parser = EventParser()
+        self.pending: list[ReceivedEvent] = []
 
     async def next(self, timeout: float = 30.0) -> dict[str, Any]:
+        """The data of the next ``metrics`` event."""
+
         async def read() -> dict[str, Any]:
-            event, data = None, []
-            async for line in self.lines:
-                if line == "":
-                    if event == "metrics" and data:
-                        return json.loads("\n".join(data))
-                    event, data = None, []
-                elif line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:"):
-                    data.append(line[5:].lstrip())
-            raise EOFError("dashboard stream ended")
+            while True:
+                while self.pending:
+                    event = self.pending.pop(0)
+                    if event.event == "metrics":
+                        return event.json()  # type: ignore[no-any-return]
+                chunk = await anext(self.chunks, None)
+                if chunk is None:
+                    raise EOFError("dashboard stream ended")
+                self.pending = self.parser.feed(chunk)
 
         return await asyncio.wait_for(read(), timeout)
 

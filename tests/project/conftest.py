@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from sse.testing import EventParser
 from tests.servers import DaphneServer, prepare_database, project_env
 
 
@@ -69,30 +70,20 @@ def admin(site: DaphneServer) -> Iterator[httpx.Client]:
 
 
 def read_events(response: httpx.Response, count: int, *, timeout: float = 10.0) -> list[dict[str, str]]:
-    """Parse server-sent events from a streaming httpx response until ``count`` events with data."""
+    """Server-sent events from a streaming httpx response, until ``count`` events with data.
+
+    Each is {"event", "id", "data"}: ``id`` is the stream's last event id when it came.
+    """
     import time
 
     events: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    data: list[str] = []
+    parser = EventParser()
     deadline = time.monotonic() + timeout
-    for line in response.iter_lines():
+    for chunk in response.iter_raw():
         if time.monotonic() > deadline:
             break
-        if line == "":
-            if data:
-                current["data"] = "\n".join(data)
-                events.append(current)
-                if len(events) >= count:
-                    return events
-            current, data = {}, []
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "data":
-            data.append(value)
-        else:
-            current[name] = value
+        for event in parser.feed(chunk):
+            events.append({"event": event.event, "id": event.id, "data": event.data})
+            if len(events) >= count:
+                return events
     return events
