@@ -1,8 +1,8 @@
 """A small asyncio SSE client over a raw socket, for tests that drive many streams.
 
 It speaks just enough HTTP/1.1 (one GET, chunked body) to see what a browser's
-EventSource sees: complete events only, comments, the ``id`` of id-only blocks,
-and whether the stream ended cleanly (the last chunk) or broke.
+EventSource sees (sse.testing's parser): complete events only, comments, the
+``id`` of id-only blocks, and whether the stream ended cleanly (the last chunk) or broke.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from urllib.parse import urlencode
 
 import httpx
 
+from sse.testing import EventParser
+
 _CURSOR = re.compile(r"([0-9a-z]+):([0-9]+(?:\.[0-9]+)*)")
 
 
@@ -27,8 +29,8 @@ class StreamBroken(Exception):
 
 @dataclass
 class Event:
-    id: str | None
-    event: str | None
+    id: str | None  # the stream's last event id (None: none yet)
+    event: str | None  # None for an id-only block
     data: str | None  # None: a block without data (nothing dispatched)
 
     def json(self) -> object:
@@ -72,28 +74,25 @@ class Stream:
             yield data[:-2]
 
     async def items(self) -> AsyncIterator[Event]:
-        """Blocks as the browser parses them; comments are counted, not yielded."""
-        buffer = b""
-        fields: dict[str, str] = {}
-        data: list[str] = []
+        """Blocks as the browser parses them (sse.testing's parser); comments are counted, not yielded.
+
+        Besides the events, a block that sets the id without data (the opening block) is an
+        item, with ``data`` None: it says where the stream starts.
+        """
+        parser = EventParser()
+        comments = 0
         async for chunk in self._chunks():
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for raw in lines:
-                line = raw.decode()
-                if line == "":
-                    if "id" in fields or data:  # a retry-only block changes nothing we track
-                        yield Event(fields.get("id"), fields.get("event"), "\n".join(data) if data else None)
-                    fields, data = {}, []
-                elif line.startswith(":"):
+            # A line at a time, so an id-only block is seen where it ends.
+            for line in chunk.splitlines(keepends=True):
+                before = parser.last_event_id
+                dispatched = parser.feed(line)
+                for _ in range(len(parser.comments) - comments):
                     self.comments.append(time.monotonic())
-                else:
-                    name, _, value = line.partition(":")
-                    value = value.removeprefix(" ")
-                    if name == "data":
-                        data.append(value)
-                    else:
-                        fields[name] = value
+                comments = len(parser.comments)
+                for event in dispatched:
+                    yield Event(event.id or None, event.event, event.data)
+                if not dispatched and parser.last_event_id != before:
+                    yield Event(parser.last_event_id or None, None, None)
 
 
 async def open_stream(

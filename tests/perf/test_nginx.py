@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from bench.cluster import NGINX, Cluster
+from sse.testing import EventParser, ReceivedEvent
 from tests.project.conftest import login
 
 pytestmark = [
@@ -36,24 +37,24 @@ def cluster() -> Iterator[Cluster]:
         yield running
 
 
-def next_event(lines: Iterator[str]) -> dict[str, str]:
+class StreamEvents:
+    """One stream's events as they come (sse.testing's parser)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.chunks = response.iter_raw()
+        self.parser = EventParser()
+        self.pending: list[ReceivedEvent] = []
+
+
+def next_event(stream: StreamEvents) -> dict[str, str]:
     """The next event with data (comments and the opening retry/id block are skipped)."""
-    fields: dict[str, str] = {}
-    data: list[str] = []
-    for line in lines:
-        if line == "":
-            if data:
-                fields["data"] = "\n".join(data)
-                return fields
-            fields, data = {}, []
-        elif not line.startswith(":"):
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "data":
-                data.append(value)
-            else:
-                fields[name] = value
-    raise AssertionError("the stream ended")
+    while not stream.pending:
+        chunk = next(stream.chunks, None)
+        if chunk is None:
+            raise AssertionError("the stream ended")
+        stream.pending = stream.parser.feed(chunk)
+    event = stream.pending.pop(0)
+    return {"event": event.event, "id": event.id, "data": event.data}
 
 
 def test_every_event_comes_through_nginx_unbuffered_and_in_order(cluster: Cluster) -> None:
@@ -74,7 +75,7 @@ def test_every_event_comes_through_nginx_unbuffered_and_in_order(cluster: Cluste
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
             assert "content-length" not in response.headers
-            readers.append(response.iter_lines())
+            readers.append(StreamEvents(response))
 
         # Each Daphne holds some of the streams, so events cross processes through Redis.
         per_process = []
@@ -93,9 +94,9 @@ def test_every_event_comes_through_nginx_unbuffered_and_in_order(cluster: Cluste
                 json={"channel": "broadcast", "event": "bench", "data": {"b": number}},
             )
             assert sent.status_code == 201, sent.text
-            for index, lines in enumerate(readers):
+            for index, stream in enumerate(readers):
                 try:
-                    event = next_event(lines)
+                    event = next_event(stream)
                 except httpx.ReadTimeout:
                     pytest.fail(f"stream {index} did not get event {number} within {READ_DEADLINE}s")
                 assert event.get("event") == "bench"
