@@ -275,11 +275,12 @@ class EventStream:
             )
         self._ended = False
         self._reader = asyncio.create_task(self._read(aiter(self.response.streaming_content)))
-        if not await self._wait_for(lambda: bool(self._raw), timeout, check=False):
-            await self._close()
-            raise AssertionError(f"{self.path}: the stream sent nothing within {timeout} s")
+        await self._wait_for(lambda: bool(self._raw), timeout, check=False)
         if self._error is not None and not self._raw:
             raise self._error
+        if not self._raw and not self._ended:
+            await self._close()
+            raise AssertionError(f"{self.path}: the stream sent nothing within {timeout} s")
 
     async def _read(self, chunks: AsyncIterator[bytes]) -> None:
         try:

@@ -421,6 +421,28 @@ async def test_a_stream_of_the_apps_own(async_client: AsyncClient) -> None:
         assert stream.last_event_id == "count:1" and stream.retry == 2000
 
 
+async def test_a_stream_that_ends_without_a_byte(async_client: AsyncClient) -> None:
+    async with sse.testing.connect(async_client, "/countdown/?from=0&opening=0") as stream:
+        assert stream.ended and stream.text == ""
+        with pytest.raises(AssertionError, match="no event within 30 s; the server ended the stream"):
+            await stream.next_event(timeout=30)  # fails at once: nothing more can come
+
+
+async def test_a_stream_that_sends_nothing_fails_connect(async_client: AsyncClient) -> None:
+    with pytest.raises(
+        AssertionError, match=r"/countdown/\?from=0&opening=0&then=hang: the stream sent nothing"
+    ):
+        async with sse.testing.connect(async_client, "/countdown/?from=0&opening=0&then=hang", timeout=0.2):
+            pass
+
+
+async def test_an_open_stream_that_goes_quiet(async_client: AsyncClient) -> None:
+    async with sse.testing.connect(async_client, "/countdown/?from=1&then=hang") as stream:
+        assert (await stream.next_event()).json() == {"n": 1}
+        await stream.assert_no_event(within=0.2)
+        assert not stream.ended
+
+
 async def test_an_event_stream_sent_whole(async_client: AsyncClient) -> None:
     async with sse.testing.connect(async_client, "/whole-stream/") as stream:
         assert stream.ended and stream.retry == 5000

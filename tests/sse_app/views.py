@@ -3,6 +3,7 @@ streams of the app's own (not the hub's) for the sse.testing tests."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 
@@ -44,13 +45,20 @@ def burst(request: HttpRequest) -> HttpResponse:
 
 
 async def countdown(request: HttpRequest) -> HttpResponse:
-    """Three events with ids, then the end: a stream a view makes itself."""
+    """Events counting down from ``?from=`` (3) to 1, then the end (``?then=hang``: silence).
+
+    A stream a view makes itself; ``?opening=0`` leaves out the opening ``retry:`` block.
+    """
+    start = int(request.GET.get("from", "3"))
+    hang = request.GET.get("then") == "hang"
 
     async def events() -> AsyncIterator[Event]:
-        for n in (3, 2, 1):
+        for n in range(start, 0, -1):
             yield Event(data=json.dumps({"n": n}), event="count", id=f"count:{n}")
+        if hang:
+            await asyncio.Event().wait()  # until the client goes
 
-    return sse.EventStreamResponse(events(), heartbeat=None)
+    return sse.EventStreamResponse(events(), heartbeat=None, opening=request.GET.get("opening") != "0")
 
 
 def whole_stream(request: HttpRequest) -> HttpResponse:
