@@ -80,7 +80,12 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 600) -> str:
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    try:
+        done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(
+            f"{shlex.join(args)} still running after {timeout}s:\n{exc.stdout}\n{exc.stderr}"
+        ) from None
     assert done.returncode == 0, (
         f"{shlex.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
     )
@@ -244,6 +249,7 @@ def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]
 
 
 @pytest.mark.browser
+@pytest.mark.timeout(900)  # two installs into a fresh venv, a server, a browser and a pytest run
 @pytest.mark.parametrize(
     "project",
     [
@@ -280,7 +286,7 @@ def test_the_readme_recipe_works_as_written(project: Project, dist: Dist, browse
 
     # The README's own tests, written with sse.testing, under pytest-django.
     run([project.bin("pip"), "install", "-q", "pytest", "pytest-django", "pytest-asyncio"], cwd, project.env)
-    out = run([project.bin("pytest"), "-q", "-p", "no:cacheprovider"], cwd, project.env)
+    out = run([project.bin("pytest"), "-q", "-p", "no:cacheprovider"], cwd, project.env, timeout=300)
     assert re.search(r"\b2 passed\b", out), out
 
 
