@@ -87,6 +87,7 @@ def test_every_event_comes_through_nginx_unbuffered_and_in_order(cluster: Cluste
                 direct.close()
         assert all(n >= 1 for n in per_process), per_process
 
+        last_ids: dict[int, str] = {}
         for number in range(1, EVENTS + 1):
             # The publish itself goes through nginx to either Daphne.
             sent = admin.post(
@@ -102,7 +103,8 @@ def test_every_event_comes_through_nginx_unbuffered_and_in_order(cluster: Cluste
                 assert event.get("event") == "bench"
                 # In order and none twice: exactly the event just published.
                 assert json.loads(event["data"]) == {"b": number}, (index, event)
-                assert event.get("id"), event
+                assert event.get("id") and event["id"] != last_ids.get(index), (event, last_ids.get(index))
+                last_ids[index] = event["id"]  # changed: this event carried an id of its own
     finally:
         for response in responses:
             response.close()
