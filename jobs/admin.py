@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from jobs.models import ACTIVE, Job
-from jobs.services import cancel_job
+from jobs.outcomes import cancel_job
 
 
 @admin.register(Job)

@@ -12,9 +12,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from jobs.access import visible_job
+from jobs.errors import SubmissionError
 from jobs.kinds import all_kinds, describe
 from jobs.models import Job
-from jobs.services import SubmissionError, cancel_job, create_job, validate_submission, visible_job
+from jobs.outcomes import cancel_job
+from jobs.submission import create_job, validate_submission
 from jobs.sweeper import ensure_sweeper
 
 __all__ = ["JobCancelView", "JobDetailView", "JobKindsView", "JobListView", "JobSerializer"]

@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 import sse
+from jobs.access import visible_jobs
 from jobs.sweeper import ensure_sweeper
 
 
@@ -15,8 +16,6 @@ async def can_read_job(user: Any, job_id: str) -> bool:
     if not user.is_authenticated:
         return False
     ensure_sweeper()
-    from jobs.services import visible_jobs
-
     try:
         pk = UUID(job_id)
     except ValueError:

@@ -1,4 +1,7 @@
-"""The registry of job kinds: what each one is called, takes, and does."""
+"""The registry of job kinds: what each one is called, takes, and does.
+
+``JobError`` is here too, for a kind's code: ``from jobs.kinds import JobError, ParamsForm, job_kind``.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 
+from jobs.errors import JobError
+
 if TYPE_CHECKING:
     from jobs.progress import JobContext
 
 __all__ = ["JobError", "JobKind", "ParamsForm", "all_kinds", "describe", "get_kind", "job_kind"]
-
-
-class JobError(Exception):
-    """Raised by a job's code to fail it with a message its owner can read."""
 
 
 class ParamsForm(forms.Form):

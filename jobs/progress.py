@@ -10,22 +10,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs.conf import conf
-from jobs.kinds import JobError
+from jobs.errors import JobError, JobInterrupted, JobStopped
+from jobs.events import publish_progress
 from jobs.models import Job, Status
-from jobs.services import publish_progress
 
-__all__ = ["JobContext", "JobInterrupted", "JobStopped"]
+__all__ = ["JobContext", "shutting_down"]
 
 # Set when the process that runs embedded jobs is exiting.
 shutting_down = threading.Event()
-
-
-class JobStopped(Exception):
-    """The job was cancelled (or failed by the sweeper) while its code ran."""
-
-
-class JobInterrupted(Exception):
-    """The process running the job is shutting down."""
 
 
 _MAX_MESSAGE = 200

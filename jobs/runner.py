@@ -16,10 +16,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs.conf import conf
-from jobs.kinds import JobError, get_kind
+from jobs.errors import JobError, JobInterrupted, JobStopped
+from jobs.events import publish_final, publish_progress
+from jobs.kinds import get_kind
 from jobs.models import Job, JobFile, Status
-from jobs.progress import JobContext, JobInterrupted, JobStopped
-from jobs.services import fail_running_job, publish_final, publish_progress
+from jobs.outcomes import fail_running_job
+from jobs.progress import JobContext
 
 __all__ = ["execute"]
 

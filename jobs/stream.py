@@ -13,8 +13,8 @@ from django.db import connections
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
+from jobs.access import visible_job
 from jobs.models import Job, job_channel
-from jobs.services import visible_job
 from jobs.sweeper import ensure_sweeper
 from sse.cursor import InvalidCursor, channel_tag, parse_cursor
 from sse.hub import encode_body

@@ -9,6 +9,8 @@ from django.db import connections
 from django.utils import timezone
 
 from jobs.conf import conf
+from jobs.models import Job, Status
+from jobs.outcomes import fail_job, fail_stale_jobs
 
 __all__ = ["ensure_sweeper", "sweep_once"]
 
@@ -31,8 +33,6 @@ def ensure_sweeper() -> None:
 
 
 def sweep_once() -> int:
-    from jobs.services import fail_stale_jobs
-
     try:
         return fail_stale_jobs()
     finally:
@@ -44,8 +44,6 @@ def fail_orphaned_queued_jobs() -> int:
     from django.tasks import task_backends
 
     from jobs.backends import EmbeddedBackend
-    from jobs.models import Job, Status
-    from jobs.services import fail_job
 
     if not isinstance(task_backends["default"], EmbeddedBackend):
         return 0  # a database queue keeps them for the next worker

@@ -10,15 +10,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from jobs.access import visible_job
+from jobs.errors import SubmissionError
 from jobs.kinds import all_kinds, get_kind
 from jobs.models import Job, JobFile
-from jobs.services import (
-    SubmissionError,
-    cancel_job,
-    create_job,
-    visible_job,
-)
+from jobs.outcomes import cancel_job
 from jobs.stream import job_stream
+from jobs.submission import create_job
 from jobs.sweeper import ensure_sweeper
 
 __all__ = ["cancel", "detail", "download", "index", "job_stream"]

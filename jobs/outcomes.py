@@ -1,0 +1,74 @@
+"""Ending a job other than by success: cancel, fail, fail when its worker went quiet.
+
+Each change is conditional on the job's status (and heartbeat), so two processes
+ending the same job end it once, and each publishes the job's final event.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+
+from jobs.conf import conf
+from jobs.events import publish_final
+from jobs.models import ACTIVE, Job, Status
+
+__all__ = ["cancel_job", "fail_if_stale", "fail_job", "fail_running_job", "fail_stale_jobs"]
+
+
+def cancel_job(job: Job) -> bool:
+    """Cancel a queued or running job; its stream hears at once, its code at its next report."""
+    now = timezone.now()
+    with transaction.atomic():
+        changed = Job.objects.filter(pk=job.pk, status__in=ACTIVE).update(
+            status=Status.CANCELLED, finished=now, message="cancelled"
+        )
+        job.refresh_from_db()
+        if changed:
+            publish_final(job)
+    return bool(changed)
+
+
+def fail_job(
+    job_id: UUID, error: str, *, statuses: tuple[str, ...] = (Status.RUNNING,), **filters: Any
+) -> bool:
+    with transaction.atomic():
+        changed = Job.objects.filter(pk=job_id, status__in=statuses, **filters).update(
+            status=Status.FAILED, error=error, finished=timezone.now()
+        )
+        if changed:
+            publish_final(Job.objects.get(pk=job_id))
+    return bool(changed)
+
+
+def fail_running_job(job_id: UUID, error: str) -> bool:
+    return fail_job(job_id, error)
+
+
+def _stale_error() -> str:
+    return (
+        f"the worker running this job stopped responding (no sign of life for "
+        f"{conf.STALE_SECONDS:g} s, JOBS_STALE_SECONDS)"
+    )
+
+
+def fail_if_stale(job: Job) -> bool:
+    cutoff = timezone.now() - timedelta(seconds=conf.STALE_SECONDS)
+    if job.heartbeat is None or job.heartbeat >= cutoff:
+        return False
+    if fail_job(job.pk, _stale_error(), heartbeat__lt=cutoff):
+        job.refresh_from_db()
+        return True
+    return False
+
+
+def fail_stale_jobs() -> int:
+    """Fail every running job whose worker went quiet for longer than JOBS_STALE_SECONDS."""
+    cutoff = timezone.now() - timedelta(seconds=conf.STALE_SECONDS)
+    stale = list(Job.objects.filter(status=Status.RUNNING, heartbeat__lt=cutoff).values_list("pk", flat=True))
+    # Conditional on the heartbeat again: a worker that just spoke up keeps its job.
+    return sum(fail_job(pk, _stale_error(), heartbeat__lt=cutoff) for pk in stale)
