@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core.signals import request_started
 
 
 class JobsConfig(AppConfig):
@@ -7,4 +8,8 @@ class JobsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from jobs import builtin_kinds, channels  # noqa: F401  (registers the kinds and channel rules)
+        # Models can be imported only now; these register the kinds and the channel rules.
+        from jobs import builtin_kinds, channels, sweeper  # noqa: F401
+
+        # The one place the sweeper starts: with the first request this process serves.
+        request_started.connect(sweeper.start_with_requests, dispatch_uid="jobs.sweeper")

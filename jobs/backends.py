@@ -20,6 +20,7 @@ from django.tasks.base import TaskResult, TaskResultStatus
 from django.utils.crypto import get_random_string
 
 from jobs.conf import conf
+from jobs.progress import shutting_down
 
 __all__ = ["EmbeddedBackend"]
 
@@ -63,6 +64,9 @@ _pool = _Pool()
 
 class EmbeddedBackend(ImmediateBackend):
     supports_get_result = False
+    #: Tasks run inside the server process that queued them: when it stops, the
+    #: tasks it had queued are gone (the sweeper of the next one fails their jobs).
+    runs_in_server_process = True
 
     def enqueue(self, task: Any, args: Any, kwargs: Any) -> TaskResult[Any, Any]:
         self.validate_task(task)
@@ -81,9 +85,6 @@ class EmbeddedBackend(ImmediateBackend):
             worker_ids=[],
         )
         _pool.submit(self, result, int(self.options.get("WORKERS", conf.EMBEDDED_WORKERS)))
-        from jobs.sweeper import ensure_sweeper
-
-        ensure_sweeper()
         return result
 
 
@@ -91,8 +92,6 @@ class EmbeddedBackend(ImmediateBackend):
 def _stop_jobs() -> None:
     # Running jobs stop at their next report and are marked failed, so they do
     # not stay "running" until the stale timeout after a restart.
-    from jobs.progress import shutting_down
-
     shutting_down.set()
     deadline = time.monotonic() + 5
     while _pool.busy and time.monotonic() < deadline:

@@ -7,7 +7,6 @@ from uuid import UUID
 
 import sse
 from jobs.access import visible_jobs
-from jobs.sweeper import ensure_sweeper
 
 
 @sse.channel("jobs.job.{job_id}")
@@ -15,7 +14,6 @@ async def can_read_job(user: Any, job_id: str) -> bool:
     # Someone else's job answers like a missing one (404): ids are not probed.
     if not user.is_authenticated:
         return False
-    ensure_sweeper()
     try:
         pk = UUID(job_id)
     except ValueError:
@@ -27,6 +25,4 @@ async def can_read_job(user: Any, job_id: str) -> bool:
 
 @sse.channel("jobs.user.{pk}")
 def can_read_user_jobs(user: Any, pk: str) -> bool:
-    if user.is_authenticated:
-        ensure_sweeper()
     return bool(user.is_authenticated and (str(user.pk) == pk or user.is_staff))

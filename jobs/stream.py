@@ -15,7 +15,6 @@ from django.views.decorators.http import require_GET
 
 from jobs.access import visible_job
 from jobs.models import Job, job_channel
-from jobs.sweeper import ensure_sweeper
 from sse.cursor import InvalidCursor, channel_tag, parse_cursor
 from sse.hub import encode_body
 from sse.response import EventStreamResponse
@@ -68,7 +67,6 @@ async def job_stream(request: HttpRequest, job_id: UUID) -> HttpResponse:
         resume_from = last_event_id(request)
     except StreamRefused as refused:
         return refused.response()
-    ensure_sweeper()
 
     if job.is_finished:
         # 204 stops a browser for good; a client that missed the end still gets it once.

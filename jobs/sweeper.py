@@ -1,9 +1,16 @@
-"""One daemon thread per server process that fails jobs whose worker died."""
+"""One daemon thread per server process that fails jobs whose worker died.
+
+It starts with the first request the process serves (``JobsConfig.ready()``
+connects :func:`start_with_requests` to ``request_started``): every server
+sweeps, embedded or with separate workers, while ``manage.py`` commands and
+``db_worker`` processes, which serve no request, never do.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from django.db import connections
 from django.utils import timezone
@@ -11,8 +18,9 @@ from django.utils import timezone
 from jobs.conf import conf
 from jobs.models import Job, Status
 from jobs.outcomes import fail_job, fail_stale_jobs
+from jobs.tasks import run_job
 
-__all__ = ["ensure_sweeper", "sweep_once"]
+__all__ = ["ensure_sweeper", "fail_orphaned_queued_jobs", "start_with_requests", "sweep_once"]
 
 logger = logging.getLogger("jobs")
 
@@ -32,6 +40,11 @@ def ensure_sweeper() -> None:
             _thread.start()
 
 
+def start_with_requests(sender: Any, **kwargs: Any) -> None:
+    """A ``request_started`` receiver: a process that serves requests is a server, and sweeps."""
+    ensure_sweeper()
+
+
 def sweep_once() -> int:
     try:
         return fail_stale_jobs()
@@ -40,12 +53,8 @@ def sweep_once() -> int:
 
 
 def fail_orphaned_queued_jobs() -> int:
-    """Embedded backend only: jobs queued before this process started were lost with the old one."""
-    from django.tasks import task_backends
-
-    from jobs.backends import EmbeddedBackend
-
-    if not isinstance(task_backends["default"], EmbeddedBackend):
+    """Jobs queued before this process started were lost with the old one, if it ran them itself."""
+    if not getattr(run_job.get_backend(), "runs_in_server_process", False):
         return 0  # a database queue keeps them for the next worker
     try:
         orphans = Job.objects.filter(status=Status.QUEUED, created__lt=_process_started).values_list(

@@ -17,7 +17,6 @@ from jobs.models import Job, JobFile
 from jobs.outcomes import cancel_job
 from jobs.stream import job_stream
 from jobs.submission import create_job
-from jobs.sweeper import ensure_sweeper
 
 __all__ = ["cancel", "detail", "download", "index", "job_stream"]
 
@@ -34,7 +33,6 @@ def _forms(user: Any, bound_kind: str | None = None, bound: Any = None) -> list[
 @login_required
 @require_http_methods(["GET", "POST"])
 def index(request: HttpRequest) -> HttpResponse:
-    ensure_sweeper()
     status = 200
     bound_kind, bound, limit_error = None, None, None
     if request.method == "POST":
@@ -71,7 +69,6 @@ def _job_or_404(request: HttpRequest, job_id: UUID) -> Job:
 @login_required
 @require_GET
 def detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
-    ensure_sweeper()
     job = _job_or_404(request, job_id)
     kind = get_kind(job.kind)
     return render(request, "jobs/detail.html", {"job": job, "kind": kind})
