@@ -21,6 +21,11 @@ Use it in ``asgi.py``::
     application = get_asgi_application()
 """
 
+# Upstream internals used here, each with a test in tests/sse/test_upstream.py (pyproject.toml
+# caps asgiref below its first untested release): asgiref's SyncToAsync.context_to_thread_executor
+# and SyncToAsync.thread_sensitive_context, a ThreadSensitiveContext that is never entered, and
+# Django's ASGIHandler.handle (what ASGIHandler.__call__ runs inside a per-request context).
+
 from __future__ import annotations
 
 import re

@@ -24,6 +24,19 @@ takes Daphne's own arguments and adds what plain Daphne lacks for streams:
   control are a few hundred bytes instead of over 4 KB.
 """
 
+# Upstream internals this module relies on (no release promises them; pyproject.toml caps
+# Daphne and Twisted below their first untested release). tests/sse/test_upstream.py has one
+# test for each, and fails naming it and the installed version:
+#
+# - Twisted: tcp.Port.transport, the connection class every listening port builds (replaced
+#   process-wide by _Server.run); on those connections _aborting, _writeDisconnecting,
+#   _writeDisconnected, _tempDataLen, dataBuffer/offset and TLS (_EagerServer); on
+#   twisted.web's HTTPChannel, _waitingForTransport (_FlowControl).
+# - Daphne: Server.create_application (copied in _Server with a lighter queue, so it must
+#   still match Daphne's), Server.handle_reply, listen_success, kill_all_applications (a
+#   "before shutdown" trigger that may return a Deferred), Server.connections, the protocols
+#   using only put_nowait on the input queue, CommandLineInterface.server_class.
+
 from __future__ import annotations
 
 import asyncio

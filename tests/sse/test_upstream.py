@@ -1,0 +1,581 @@
+"""The upstream internals ``sse.daphne`` and ``sse.asgi`` rely on, one test each.
+
+Daphne, Twisted, asgiref and Django make no promise about any of these: a new
+release may rename or drop one, and sse would then fail at run time (a stream
+server that cannot accept a connection, streams back on a thread each). These
+tests fail first, naming the attribute, where it lives and the installed
+version. pyproject.toml caps each dependency below its first release these
+tests have not run; when one fails after raising a cap, adapt sse (and the
+comment at the top of sse/daphne.py) before raising it.
+
+Real objects wherever possible: a real listening ``tcp.Port`` and the
+``tcp.Server`` it accepts (on a private reactor instance that never runs), a
+real ``HTTPChannel``, real Daphne ``Server`` instances, real ``SyncToAsync`` calls.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import contextvars
+import inspect
+import re
+import socket
+import textwrap
+import threading
+from collections.abc import Iterator, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from importlib.metadata import version
+from typing import Any
+
+import pytest
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
+from daphne import http_protocol, ws_protocol
+from daphne.cli import CommandLineInterface
+from daphne.server import Server
+from django.core.handlers.asgi import ASGIHandler
+from twisted.internet import defer, protocol, tcp
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IPushProducer
+from twisted.internet.selectreactor import SelectReactor
+from twisted.web import http
+from zope.interface import implementer
+
+from sse.daphne import _EagerServer, _FlowControl, _InputQueue, _Server
+
+DISTRIBUTIONS = {"twisted": "Twisted", "daphne": "daphne", "asgiref": "asgiref", "django": "Django"}
+
+
+def where(name: str, upstream: str) -> str:
+    """``name`` (a dotted path under ``upstream``) with the installed version of its distribution."""
+    dist = DISTRIBUTIONS[upstream]
+    return f"{name} ({dist} {version(dist)})"
+
+
+def relied_on(name: str, upstream: str, problem: str, user: str = "sse.daphne") -> str:
+    return f"{where(name, upstream)}: {problem}. {user} relies on it (see the top of sse/daphne.py)."
+
+
+def function_body(function: Any) -> list[ast.stmt]:
+    """The statements of ``function``, without its docstring."""
+    node = ast.parse(textwrap.dedent(inspect.getsource(function))).body[0]
+    assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    body = node.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    return body
+
+
+def source(statements: list[ast.stmt]) -> str:
+    return "\n".join(ast.unparse(statement) for statement in statements)
+
+
+# --- a real Twisted TCP connection ---------------------------------------------------------------
+
+
+class _Recorder(protocol.Factory):
+    def __init__(self) -> None:
+        self.protocols: list[protocol.Protocol] = []
+
+    def buildProtocol(self, addr: Any) -> protocol.Protocol:
+        built = protocol.Protocol()
+        built.factory = self
+        self.protocols.append(built)
+        return built
+
+
+class Listening:
+    """A ``tcp.Port`` listening on 127.0.0.1 through a ``tcp:`` endpoint, as Daphne listens."""
+
+    def __init__(self) -> None:
+        # A reactor of its own that never runs: the test drives the port and the
+        # connections by hand (doRead, doWrite), Daphne's global reactor is left alone.
+        self.reactor = SelectReactor()
+        self.factory = _Recorder()
+        listened = serverFromString(self.reactor, "tcp:port=0:interface=127.0.0.1").listen(self.factory)
+        self.port: Any = listened.result if isinstance(listened, defer.Deferred) else listened
+        self.clients: list[socket.socket] = []
+
+    def accept(self) -> tuple[Any, socket.socket]:
+        """Connect a client socket; the port accepts it: (the server's transport, the client)."""
+        client = socket.create_connection(("127.0.0.1", self.port.getHost().port))
+        self.clients.append(client)
+        accepted = len(self.factory.protocols)
+        self.port.doRead()
+        assert len(self.factory.protocols) == accepted + 1, "the port accepted no connection"
+        return self.factory.protocols[-1].transport, client
+
+    def close(self) -> None:
+        self.reactor.removeAll()
+        for built in self.factory.protocols:
+            built.transport.socket.close()
+        for client in self.clients:
+            client.close()
+        self.port.socket.close()
+        self.reactor.waker.connectionLost(None)
+
+
+@pytest.fixture
+def listening() -> Iterator[Listening]:
+    opened = Listening()
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def connection(listening: Listening) -> tuple[Any, socket.socket]:
+    """A real accepted ``tcp.Server`` connection and its client socket."""
+    return listening.accept()
+
+
+def test_tcp_port_transport_is_the_class_ports_build_connections_from(
+    listening: Listening, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # _Server.run sets tcp.Port.transport = _EagerServer before Daphne listens.
+    name = "twisted.internet.tcp.Port.transport"
+    assert isinstance(listening.port, tcp.Port), relied_on(
+        "twisted.internet.endpoints.serverFromString('tcp:...')",
+        "twisted",
+        f"listens with {type(listening.port).__name__}, not tcp.Port",
+    )
+    assert isinstance(tcp.Port.transport, type) and issubclass(tcp.Port.transport, tcp.Server), relied_on(
+        name, "twisted", f"is {tcp.Port.transport!r}, not a tcp.Server class"
+    )
+
+    class Probe(tcp.Server):
+        pass
+
+    monkeypatch.setattr(tcp.Port, "transport", Probe)
+    transport, _ = listening.accept()
+    assert type(transport) is Probe, relied_on(
+        name, "twisted", f"setting it did not change the connections a port accepts ({type(transport)!r})"
+    )
+
+
+def test_tcp_connection_aborting(connection: tuple[Any, socket.socket]) -> None:
+    transport, _ = connection
+    name = "twisted.internet.tcp.Connection._aborting"
+    assert getattr(transport, "_aborting", None) is False, relied_on(
+        name, "twisted", "is missing or not False on an open connection"
+    )
+    transport.abortConnection()
+    assert transport._aborting is True, relied_on(name, "twisted", "is not True after abortConnection()")
+
+
+def test_tcp_connection_write_disconnecting(connection: tuple[Any, socket.socket]) -> None:
+    transport, _ = connection
+    name = "twisted.internet.abstract.FileDescriptor._writeDisconnecting"
+    assert getattr(transport, "_writeDisconnecting", None) is False, relied_on(
+        name, "twisted", "is missing or not False on an open connection"
+    )
+    transport.loseWriteConnection()
+    assert transport._writeDisconnecting is True, relied_on(
+        name, "twisted", "is not True after loseWriteConnection()"
+    )
+
+
+def test_tcp_connection_write_disconnected(connection: tuple[Any, socket.socket]) -> None:
+    transport, _ = connection
+    name = "twisted.internet.abstract.FileDescriptor._writeDisconnected"
+    assert getattr(transport, "_writeDisconnected", None) is False, relied_on(
+        name, "twisted", "is missing or not False on an open connection"
+    )
+    transport.loseWriteConnection()
+    transport.doWrite()  # nothing buffered: the write side closes now
+    assert transport._writeDisconnected is True, relied_on(
+        name, "twisted", "is not True once a half-close has been written"
+    )
+
+
+def test_tcp_connection_temp_data_len(connection: tuple[Any, socket.socket]) -> None:
+    transport, client = connection
+    name = "twisted.internet.abstract.FileDescriptor._tempDataLen"
+    assert getattr(transport, "_tempDataLen", None) == 0, relied_on(
+        name, "twisted", "is missing or not 0 on a new connection"
+    )
+    transport.write(b"abc")
+    assert transport._tempDataLen == 3, relied_on(
+        name, "twisted", f"counts {transport._tempDataLen} bytes after write(b'abc'), not 3"
+    )
+    transport.doWrite()
+    assert transport._tempDataLen == 0, relied_on(name, "twisted", "is not 0 once the buffer is written")
+    assert client.recv(16) == b"abc"
+
+
+def test_tcp_connection_data_buffer_and_offset(connection: tuple[Any, socket.socket]) -> None:
+    transport, _ = connection
+    name = "twisted.internet.abstract.FileDescriptor.dataBuffer/offset"
+    assert (getattr(transport, "dataBuffer", None), getattr(transport, "offset", None)) == (b"", 0), (
+        relied_on(name, "twisted", "missing, or not (b'', 0) on a new connection")
+    )
+    # The client reads nothing: the socket takes a part, the rest stays in dataBuffer from offset.
+    transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    transport.write(b"x" * 4_000_000)
+    transport.doWrite()
+    pending = len(transport.dataBuffer) - transport.offset
+    assert transport._tempDataLen == 0 and 0 < pending < 4_000_000, relied_on(
+        name,
+        "twisted",
+        f"the bytes the socket did not take are not len(dataBuffer) - offset (that is {pending})",
+    )
+
+
+def test_tcp_connection_tls(connection: tuple[Any, socket.socket]) -> None:
+    transport, _ = connection
+    assert getattr(transport, "TLS", None) is False, relied_on(
+        "twisted.internet.tcp.Connection.TLS", "twisted", "is missing or not False on a plain connection"
+    )
+
+
+def test_tcp_connection_socket_connected_disconnecting(connection: tuple[Any, socket.socket]) -> None:
+    transport, client = connection
+    name = "twisted.internet.tcp.Connection.socket/connected/disconnecting"
+    assert isinstance(getattr(transport, "socket", None), socket.socket), relied_on(
+        name, "twisted", "socket is not the connection's socket.socket"
+    )
+    assert transport.connected and not transport.disconnecting, relied_on(
+        name, "twisted", "not connected and not disconnecting on an open connection"
+    )
+    assert transport.socket.send(b"hi") == 2 and client.recv(16) == b"hi"
+    transport.loseConnection()
+    assert transport.disconnecting, relied_on(name, "twisted", "disconnecting is not set by loseConnection()")
+
+
+def test_eager_server_writes_at_once_on_a_real_connection(
+    listening: Listening, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # All of the above together: the connection _Server.run makes Daphne's ports build.
+    monkeypatch.setattr(tcp.Port, "transport", _EagerServer)
+    transport, client = listening.accept()
+    assert type(transport) is _EagerServer
+    transport.write(b"now ")
+    transport.writeSequence([b"and ", b"again "])
+    assert transport._tempDataLen == 0 and transport.dataBuffer == b"", (
+        where("sse.daphne._EagerServer on twisted.internet.tcp.Server", "twisted")
+        + ": an unbuffered write was buffered"
+    )
+    client.settimeout(5)
+    received = b""
+    while len(received) < len(b"now and again "):
+        received += client.recv(64)
+    assert received == b"now and again "
+    # Once something is buffered, writes queue behind it, in order.
+    transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    transport.write(b"y" * 4_000_000)
+    assert transport._tempDataLen > 0 and not transport._can_send_now()
+    transport.write(b"z")
+    transport.doWrite()
+    assert transport.dataBuffer.endswith(b"yz")
+
+
+# --- twisted.web ---------------------------------------------------------------------------------
+
+
+@implementer(IPushProducer)
+class _Producer:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def pauseProducing(self) -> None:
+        self.calls.append("pause")
+
+    def resumeProducing(self) -> None:
+        self.calls.append("resume")
+
+    def stopProducing(self) -> None:
+        self.calls.append("stop")
+
+
+def _http_channel(transport: Any) -> http.HTTPChannel:
+    channel = http.HTTPChannel()
+    channel.timeOut = None  # no timer on Daphne's global reactor
+    channel.makeConnection(transport)
+    return channel
+
+
+def test_http_channel_waiting_for_transport(connection: tuple[Any, socket.socket]) -> None:
+    transport, _ = connection
+    name = "twisted.web.http.HTTPChannel._waitingForTransport"
+    channel = _http_channel(transport)
+    assert getattr(channel, "_waitingForTransport", None) is False, relied_on(
+        name, "twisted", "is missing or not False on a new channel"
+    )
+    channel.pauseProducing()  # what the transport calls when the socket's buffer is full
+    assert channel._waitingForTransport is True, relied_on(
+        name, "twisted", "is not True after pauseProducing()"
+    )
+    # Why sse reads it: a producer registered while the channel is paused is not told.
+    request = http.Request(channel)
+    producer = _Producer()
+    request.registerProducer(producer, True)
+    assert producer.calls == []
+    assert _FlowControl(request).paused is True
+    channel.resumeProducing()
+    assert channel._waitingForTransport is False, relied_on(
+        name, "twisted", "is not False after resumeProducing()"
+    )
+    assert producer.calls == ["resume"]
+
+
+def test_http_request_producer_and_finished(connection: tuple[Any, socket.socket]) -> None:
+    transport, _ = connection
+    name = "twisted.web.http.Request.producer/finished/registerProducer/unregisterProducer"
+    assert issubclass(http_protocol.WebRequest, http.Request), (
+        where("daphne.http_protocol.WebRequest", "daphne") + ": no longer a twisted.web.http.Request"
+    )
+    request = http.Request(_http_channel(transport))
+    assert request.producer is None and not request.finished, relied_on(
+        name, "twisted", "producer is not None or finished is set on a new request"
+    )
+    flow = _FlowControl(request)
+    request.registerProducer(flow, True)
+    assert request.producer is flow, relied_on(name, "twisted", "registerProducer() does not set producer")
+    request.sse_flow = flow  # sse keeps its flow control on Daphne's request object
+    request.unregisterProducer()
+    assert request.producer is None, relied_on(
+        name, "twisted", "unregisterProducer() does not clear producer"
+    )
+
+
+# --- daphne --------------------------------------------------------------------------------------
+
+
+class _SseCopy(ast.NodeTransformer):
+    """Daphne's create_application turned into what sse's copy should be: its two changes."""
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        called = ast.unparse(node.func)
+        if called == "asyncio.Queue":
+            return ast.Call(func=ast.Name("_InputQueue", ast.Load()), args=[], keywords=[])
+        if called == "asyncio.ensure_future":
+            node.keywords = [keyword for keyword in node.keywords if keyword.arg != "loop"]
+        return node
+
+
+def test_server_create_application_is_still_what_sse_copied() -> None:
+    name = "daphne.server.Server.create_application"
+    upstream = inspect.signature(Server.create_application)
+    assert list(upstream.parameters) == ["self", "protocol", "scope"], relied_on(
+        name, "daphne", f"its signature is now {upstream}"
+    )
+    expected = source([_SseCopy().visit(statement) for statement in function_body(Server.create_application)])
+    copied = source(function_body(_Server.create_application))
+    assert copied == expected, relied_on(
+        name,
+        "daphne",
+        "it changed since sse.daphne._Server.create_application copied it (with a lighter queue); "
+        f"Daphne's, with sse's two changes applied:\n{expected}\n\nsse's copy:\n{copied}",
+    )
+
+
+async def _app(scope: Any, receive: Any, send: Any) -> None:
+    await receive()
+
+
+async def test_server_create_application_behaves_like_the_copy() -> None:
+    name = "daphne.server.Server.create_application"
+    made = {}
+    for server_class in (Server, _Server):
+        calls: list[dict[str, Any]] = []
+
+        async def app(scope: Any, receive: Any, send: Any, calls: list[dict[str, Any]] = calls) -> None:
+            calls.append({"scope": scope, "receive": receive, "send": send})
+            await receive()
+
+        server = server_class(app, endpoints=["tcp:port=0:interface=127.0.0.1"])
+        server.connections = {}  # what Server.run starts with
+        protocol_ = object()
+        server.protocol_connected(protocol_)
+        queue = server.create_application(protocol_, {"type": "http"})
+        instance = server.connections[protocol_]["application_instance"]
+        await asyncio.sleep(0)
+        (call,) = calls
+        assert isinstance(call["send"], partial) and call["send"].args == (protocol_,)
+        assert call["send"].func == server.handle_reply
+        queue.put_nowait({"type": "http.disconnect"})
+        await asyncio.wait_for(instance, 5)
+        made[server_class.__name__] = (
+            call["scope"],
+            sorted(server.connections[protocol_]),
+            call["receive"].__name__,
+        )
+    assert made["Server"] == made["_Server"], relied_on(name, "daphne", f"differs from sse's copy: {made}")
+
+
+def test_server_handle_reply() -> None:
+    name = "daphne.server.Server.handle_reply"
+    assert inspect.iscoroutinefunction(Server.handle_reply), relied_on(name, "daphne", "is not a coroutine")
+    parameters = list(inspect.signature(Server.handle_reply).parameters)
+    assert parameters == ["self", "protocol", "message"], relied_on(
+        name, "daphne", f"takes {parameters}, not (self, protocol, message)"
+    )
+
+
+async def test_server_kill_all_applications_runs_before_shutdown_and_may_return_a_deferred() -> None:
+    name = "daphne.server.Server.kill_all_applications"
+    run = inspect.getsource(Server.run)
+    assert re.search(
+        r"addSystemEventTrigger\(\s*\"before\",\s*\"shutdown\",\s*self\.kill_all_applications", run
+    ), relied_on(name, "daphne", "Server.run no longer registers it as a 'before' 'shutdown' trigger")
+    server = Server(_app, endpoints=["tcp:port=0:interface=127.0.0.1"])
+    server.connections = {}
+    assert isinstance(server.kill_all_applications(), defer.Deferred), relied_on(
+        name, "daphne", "does not return a Deferred (the reactor waits for it)"
+    )
+
+
+def test_server_listen_success_gets_each_listening_port() -> None:
+    name = "daphne.server.Server.listen_success"
+    parameters = list(inspect.signature(Server.listen_success).parameters)
+    assert parameters == ["self", "port"], relied_on(name, "daphne", f"takes {parameters}")
+    run = inspect.getsource(Server.run)
+    assert "serverFromString(" in run and ".addCallback(self.listen_success)" in run, relied_on(
+        name, "daphne", "Server.run no longer calls it with each endpoint's listening port"
+    )
+
+
+def test_server_run_sets_up_connections_and_application() -> None:
+    name = "daphne.server.Server.connections/application"
+    run = inspect.getsource(Server.run)
+    assert "self.connections = {}" in run, relied_on(name, "daphne", "Server.run no longer makes the dict")
+    server = Server(_app, endpoints=["tcp:port=0:interface=127.0.0.1"], action_logger=print)
+    assert server.application is _app and server.action_logger is print, relied_on(
+        name, "daphne", "the constructor's application or action_logger is not kept as is"
+    )
+
+
+def test_cli_server_class() -> None:
+    name = "daphne.cli.CommandLineInterface.server_class"
+    assert getattr(CommandLineInterface, "server_class", None) is Server, relied_on(
+        name, "daphne", "is missing or not daphne.server.Server"
+    )
+    run = inspect.getsource(CommandLineInterface.run)
+    assert re.search(r"self\.server_class\(\s*application=", run) and "action_logger=" in run, relied_on(
+        name,
+        "daphne",
+        "CommandLineInterface.run no longer builds the server with server_class(application=...)",
+    )
+
+
+def test_protocols_use_only_put_nowait_on_the_application_queue() -> None:
+    # sse.daphne._InputQueue replaces asyncio.Queue: put_nowait, get (the app's receive), truthiness.
+    for module in (http_protocol, ws_protocol):
+        used = set(re.findall(r"application_queue\.(\w+)", inspect.getsource(module)))
+        assert used <= {"put_nowait"}, relied_on(
+            f"{module.__name__} application_queue", "daphne", f"now uses {sorted(used)} of the input queue"
+        )
+    assert _InputQueue()
+
+
+# --- asgiref and Django (sse.asgi) ---------------------------------------------------------------
+
+
+def _thread_name() -> str:
+    return threading.current_thread().name
+
+
+async def test_sync_to_async_context_to_thread_executor() -> None:
+    name = "asgiref.sync.SyncToAsync.context_to_thread_executor"
+    mapping = getattr(SyncToAsync, "context_to_thread_executor", None)
+    assert isinstance(mapping, MutableMapping), relied_on(
+        name, "asgiref", f"is {type(mapping).__name__}, not a mutable mapping", "sse.asgi"
+    )
+    context = ThreadSensitiveContext()
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upstream-probe")
+    mapping[context] = executor
+    token = SyncToAsync.thread_sensitive_context.set(context)
+    try:
+        ran_on = await sync_to_async(_thread_name)()
+    finally:
+        SyncToAsync.thread_sensitive_context.reset(token)
+        mapping.pop(context, None)
+        executor.shutdown()
+    assert ran_on.startswith("upstream-probe"), relied_on(
+        name,
+        "asgiref",
+        f"an executor put in it for the current context is not used (ran on {ran_on})",
+        "sse.asgi",
+    )
+
+
+async def test_sync_to_async_thread_sensitive_context() -> None:
+    name = "asgiref.sync.SyncToAsync.thread_sensitive_context"
+    variable = getattr(SyncToAsync, "thread_sensitive_context", None)
+    assert isinstance(variable, contextvars.ContextVar), relied_on(
+        name, "asgiref", f"is {type(variable).__name__}, not a ContextVar", "sse.asgi"
+    )
+    contexts = [ThreadSensitiveContext(), ThreadSensitiveContext()]
+    executors = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"upstream-{n}") for n in range(2)]
+    ran_on = []
+    try:
+        for context, executor in zip(contexts, executors, strict=True):
+            SyncToAsync.context_to_thread_executor[context] = executor
+            token = variable.set(context)
+            try:
+                ran_on.append(await sync_to_async(_thread_name)())
+            finally:
+                variable.reset(token)
+    finally:
+        for context, executor in zip(contexts, executors, strict=True):
+            SyncToAsync.context_to_thread_executor.pop(context, None)
+            executor.shutdown()
+    assert [n.rsplit("_", 1)[0] for n in ran_on] == ["upstream-0", "upstream-1"], relied_on(
+        name, "asgiref", f"its value does not pick the executor (ran on {ran_on})", "sse.asgi"
+    )
+
+
+async def test_thread_sensitive_context_is_usable_without_entering_it() -> None:
+    name = "asgiref.sync.ThreadSensitiveContext"
+    try:
+        context = ThreadSensitiveContext()
+    except TypeError as error:
+        pytest.fail(relied_on(name, "asgiref", f"cannot be made without arguments ({error})", "sse.asgi"))
+    # sse.asgi never enters its context (tasks a stream starts outlive the stream):
+    # calls made under it, before and after other requests' contexts come and go, still run.
+    token = SyncToAsync.thread_sensitive_context.set(context)
+    try:
+        first = await sync_to_async(_thread_name)()
+        async with ThreadSensitiveContext():
+            await sync_to_async(_thread_name)()
+        second = await sync_to_async(_thread_name)()
+    except RuntimeError as error:
+        pytest.fail(relied_on(name, "asgiref", f"a context never entered is refused ({error})", "sse.asgi"))
+    finally:
+        SyncToAsync.thread_sensitive_context.reset(token)
+        executor = SyncToAsync.context_to_thread_executor.pop(context, None)
+        if executor is not None:
+            executor.shutdown()
+    assert first == second, relied_on(name, "asgiref", "one context's calls moved thread", "sse.asgi")
+
+
+def test_asgi_handler_call_only_wraps_handle_in_a_thread_sensitive_context() -> None:
+    name = "django.core.handlers.asgi.ASGIHandler.handle"
+    assert inspect.iscoroutinefunction(ASGIHandler.handle), relied_on(
+        name, "django", "is not a coroutine", "sse.asgi"
+    )
+    parameters = list(inspect.signature(ASGIHandler.handle).parameters)
+    assert parameters == ["self", "scope", "receive", "send"], relied_on(
+        name, "django", f"takes {parameters}", "sse.asgi"
+    )
+    # sse.asgi calls handle() itself for streams: __call__ must add nothing else a request needs.
+    call = function_body(ASGIHandler.__call__)
+    last = source(call[-1:])
+    assert last == "async with ThreadSensitiveContext():\n    await self.handle(scope, receive, send)", (
+        relied_on(
+            "django.core.handlers.asgi.ASGIHandler.__call__",
+            "django",
+            f"no longer ends with handle() in a ThreadSensitiveContext:\n{last}",
+            "sse.asgi",
+        )
+    )
+    before = source(call[:-1])
+    assert before.startswith("if scope['type'] != 'http':") and before.count("\n") == 1, relied_on(
+        "django.core.handlers.asgi.ASGIHandler.__call__",
+        "django",
+        f"does more than check the scope type before handle():\n{before}",
+        "sse.asgi",
+    )
