@@ -696,7 +696,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "sse-starlette": 10000,
         "sse-starlette-h11": 5000,
         "django-eventstream": 5000,
-        # O(N^2) per broadcast with the in-memory layer (FIELD-NOTES §1): 13.8 s at 5,000.
+        # O(N^2) per broadcast with the in-memory layer: 13.8 s at 5,000.
         "channel-layer-view": 2500,
     }
     systems = (

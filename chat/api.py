@@ -1,4 +1,4 @@
-"""JSON API of CONTRACT §4: the rooms a user may read, a room's messages, posting."""
+"""JSON API: the rooms a user may read, a room's messages, posting."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who may read ``chat.room.<slug>`` (CONTRACT §2)."""
+"""Who may read ``chat.room.<slug>``."""
 
 from __future__ import annotations
 

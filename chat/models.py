@@ -69,7 +69,7 @@ class Message(models.Model):
         return f"{self.author} in {self.room}: {self.body[:40]}"
 
     def as_event(self) -> dict[str, Any]:
-        """The ``message`` event's data (CONTRACT §3), also the API's message shape."""
+        """The ``message`` event's data, also the API's message shape."""
         return {
             "id": self.pk,
             "room": self.room.slug,

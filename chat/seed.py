@@ -1,4 +1,4 @@
-"""Demo rooms (CONTRACT §1): ``lobby`` open to all, ``staff`` private to admin and alice."""
+"""Demo rooms: ``lobby`` open to all, ``staff`` private to admin and alice."""
 
 from __future__ import annotations
 

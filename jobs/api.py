@@ -1,4 +1,4 @@
-"""The JSON API of CONTRACT §4 (jobs rows), with Django REST framework."""
+"""The jobs JSON API, with Django REST framework."""
 
 from __future__ import annotations
 

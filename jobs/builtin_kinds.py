@@ -1,4 +1,4 @@
-"""The job kinds the demo ships: primes (CONTRACT §4), a CSV report, a column sum."""
+"""The job kinds the demo ships: primes, a CSV report, a column sum."""
 
 from __future__ import annotations
 

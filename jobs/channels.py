@@ -1,4 +1,4 @@
-"""Who may read the jobs channels (CONTRACT §2): the job's owner and staff."""
+"""Who may read the jobs channels: the job's owner and staff."""
 
 from __future__ import annotations
 

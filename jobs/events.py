@@ -1,4 +1,4 @@
-"""What goes out about a job: its events on its own channel and on its owner's (CONTRACT §3)."""
+"""What goes out about a job: its events on its own channel and on its owner's."""
 
 from __future__ import annotations
 

@@ -82,7 +82,7 @@ class Job(models.Model):
     def visible_to(self, user: Any) -> bool:
         return bool(user.is_authenticated and (user.pk == self.owner_id or user.is_staff))
 
-    # The event payloads of CONTRACT §3.
+    # The event payloads the streams send.
     def progress_event(self) -> dict[str, Any]:
         return {
             "id": str(self.id),

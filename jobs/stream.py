@@ -1,4 +1,4 @@
-"""GET /jobs/<uuid>/stream/: the job's state first, then its events, until it ends (CONTRACT §3)."""
+"""GET /jobs/<uuid>/stream/: the job's state first, then its events, until it ends."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""JSON API of CONTRACT §4: list, create (staff), mark read, read all."""
+"""JSON API: list, create (staff), mark read, read all."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who may read the notification, broadcast and dashboard channels (CONTRACT §2)."""
+"""Who may read the notification, broadcast and dashboard channels."""
 
 from __future__ import annotations
 

@@ -53,7 +53,7 @@ class Notification(models.Model):
         return self.read_at is not None
 
     def event_data(self) -> dict[str, Any]:
-        """The ``notification`` event of CONTRACT §3."""
+        """The ``notification`` event."""
         return {
             "id": self.pk,
             "title": self.title,
@@ -127,5 +127,5 @@ class Broadcast(models.Model):
         return self.title
 
     def event_data(self) -> dict[str, Any]:
-        """The ``broadcast`` event of CONTRACT §3."""
+        """The ``broadcast`` event."""
         return {"id": self.pk, "title": self.title, "body": self.body, "level": self.level}

@@ -36,7 +36,7 @@ def notification_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 async def stream(request: HttpRequest) -> HttpResponse:
-    """The signed-in user's channel plus ``broadcast`` (CONTRACT §3)."""
+    """The signed-in user's channel plus ``broadcast``."""
     try:
         # Who is asking decides the channel; a token must then cover both channels.
         user = await authenticate_stream(request, [])

@@ -1,4 +1,4 @@
-"""Settings of the demo project; every knob of CONTRACT §1 comes from the environment."""
+"""Settings of the demo project; every knob comes from the environment (README)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Django's ``ASGIHandler`` wraps every request in its own ``ThreadSensitiveContext
 the first thread-sensitive sync call of the request (the ``request_started``
 receivers, at the latest) starts a worker thread that lives until the response
 ends. For a stream that is forever, so 5,000 open streams are 5,000 idle threads
-and their stacks (FIELD-NOTES §1).
+and their stacks.
 
 ``StreamingASGIHandler`` serves requests whose path looks like a stream
 (``SSE_STREAM_PATHS``, default: any path ending in ``/stream/``) inside one

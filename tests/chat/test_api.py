@@ -1,4 +1,4 @@
-"""CONTRACT §4 chat API over a real Daphne: listing, posting, and every refusal."""
+"""The chat API over a real Daphne: listing, posting, and every refusal."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Admin per CONTRACT §6: the user action "Send notification" with its intermediate form,
+"""The admin: the user action "Send notification" with its intermediate form,
 and a broadcast added through the admin form reaching open streams (its audience only)."""
 
 from __future__ import annotations

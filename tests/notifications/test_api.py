@@ -1,4 +1,4 @@
-"""Every notifications row of CONTRACT §4, over a real Daphne, plus the stream of §3."""
+"""Every notifications API endpoint, over a real Daphne, plus the stream."""
 
 from __future__ import annotations
 

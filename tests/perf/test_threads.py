@@ -1,8 +1,8 @@
 """Open streams hold no OS thread each, and ordinary views still work beside them.
 
 A real Daphne serves the project; 500 streams come from raw asyncio sockets.
-Django's stock handler would run ~500 threads here (one per in-flight request,
-FIELD-NOTES §1); sse.asgi's handler keeps the count flat.
+Django's stock handler would run ~500 threads here (one per in-flight request);
+sse.asgi's handler keeps the count flat.
 """
 
 from __future__ import annotations

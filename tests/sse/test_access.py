@@ -1,4 +1,4 @@
-"""CONTRACT §3 access rules for /sse/stream/, over a real socket to Daphne."""
+"""The access rules of /sse/stream/, over a real socket to Daphne."""
 
 from __future__ import annotations
 

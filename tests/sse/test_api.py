@@ -1,4 +1,4 @@
-"""POST /api/sse/tokens/ and /api/sse/publish/ (CONTRACT §4), over a real socket."""
+"""POST /api/sse/tokens/ and /api/sse/publish/, over a real socket."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The wire format, to the byte (FIELD-NOTES §4, WHATWG HTML §9.2)."""
+"""The wire format, to the byte (WHATWG HTML §9.2)."""
 
 from __future__ import annotations
 
