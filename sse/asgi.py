@@ -35,17 +35,15 @@ from typing import Any
 
 import django
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext
-from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
+
+from sse.conf import DEFAULT_STREAM_PATHS, conf
 
 __all__ = ["DEFAULT_STREAM_PATHS", "StreamingASGIHandler", "get_asgi_application"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-
-#: Regular expressions searched in the request path; a match means "a stream".
-DEFAULT_STREAM_PATHS: tuple[str, ...] = (r"/stream/$",)
 
 
 class StreamingASGIHandler(ASGIHandler):
@@ -54,7 +52,7 @@ class StreamingASGIHandler(ASGIHandler):
     def __init__(self, stream_paths: Iterable[str] | None = None) -> None:
         super().__init__()
         if stream_paths is None:
-            stream_paths = getattr(settings, "SSE_STREAM_PATHS", DEFAULT_STREAM_PATHS)
+            stream_paths = conf.SSE_STREAM_PATHS
         self._stream_path = re.compile("|".join(f"(?:{p})" for p in stream_paths) or r"(?!)")
         # Never exited, so tasks a stream starts (hub timers, layer readers) can
         # still make thread-sensitive calls after that stream ends.

@@ -27,7 +27,7 @@ _INMEMORY = "channels.layers.InMemoryChannelLayer"
 def check_setup(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     layers = getattr(settings, "CHANNEL_LAYERS", None) or {}
-    alias = conf.CHANNEL_LAYER
+    alias = conf.SSE_CHANNEL_LAYER
     if alias not in layers:
         errors.append(
             Error(

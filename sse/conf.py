@@ -1,103 +1,124 @@
-"""Every setting of the ``sse`` app, read live so ``override_settings`` works."""
+"""Every setting of the ``sse`` app, read live so ``override_settings`` works.
+
+Each property is named exactly as its setting (``conf.SSE_RETRY_MS`` reads
+``settings.SSE_RETRY_MS``), with its default beside it, so a search for a
+setting's name finds every place that reads it.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+
+#: Regular expressions searched in the request path; a match means "a stream".
+DEFAULT_STREAM_PATHS: tuple[str, ...] = (r"/stream/$",)
 
 
 class Settings:
     # Milliseconds a browser waits before reconnecting (sent as ``retry:``).
     @property
-    def RETRY_MS(self) -> int:
+    def SSE_RETRY_MS(self) -> int:
         return int(getattr(settings, "SSE_RETRY_MS", 2000))
 
     # Seconds of silence after which a stream gets a comment line.
     @property
-    def HEARTBEAT_SECONDS(self) -> float:
+    def SSE_HEARTBEAT_SECONDS(self) -> float:
         return float(getattr(settings, "SSE_HEARTBEAT_SECONDS", 15.0))
 
     # Seconds a stream may stay open (0 = forever); each stream gets up to
     # SSE_MAX_LIFETIME_JITTER of it shaved off so reconnects spread out.
     @property
-    def MAX_LIFETIME_SECONDS(self) -> float:
+    def SSE_MAX_LIFETIME_SECONDS(self) -> float:
         return float(getattr(settings, "SSE_MAX_LIFETIME_SECONDS", 0.0))
 
     @property
-    def MAX_LIFETIME_JITTER(self) -> float:
+    def SSE_MAX_LIFETIME_JITTER(self) -> float:
         return float(getattr(settings, "SSE_MAX_LIFETIME_JITTER", 0.1))
 
     # Open-stream caps; 0 means no cap.
     @property
-    def MAX_STREAMS_PER_USER(self) -> int:
+    def SSE_MAX_STREAMS_PER_USER(self) -> int:
         return int(getattr(settings, "SSE_MAX_STREAMS_PER_USER", 0))
 
     @property
-    def MAX_STREAMS_PER_PROCESS(self) -> int:
+    def SSE_MAX_STREAMS_PER_PROCESS(self) -> int:
         return int(getattr(settings, "SSE_MAX_STREAMS_PER_PROCESS", 0))
 
     # ``retry:`` (ms) told to a client turned away by a cap.
     @property
-    def OVER_CAPACITY_RETRY_MS(self) -> int:
+    def SSE_OVER_CAPACITY_RETRY_MS(self) -> int:
         return int(getattr(settings, "SSE_OVER_CAPACITY_RETRY_MS", 10000))
 
     # Per-stream queue bounds; a stream past either is closed and resumes.
     @property
-    def QUEUE_MAX_FRAMES(self) -> int:
+    def SSE_QUEUE_MAX_FRAMES(self) -> int:
         return int(getattr(settings, "SSE_QUEUE_MAX_FRAMES", 10000))
 
     @property
-    def QUEUE_MAX_BYTES(self) -> int:
+    def SSE_QUEUE_MAX_BYTES(self) -> int:
         return int(getattr(settings, "SSE_QUEUE_MAX_BYTES", 4 * 1024 * 1024))
 
     # Seconds a client may leave a stream's socket buffer full before it is cut
     # off (under ``python -m sse.daphne``); it then resumes from its last id.
     @property
-    def SEND_TIMEOUT_SECONDS(self) -> float:
+    def SSE_SEND_TIMEOUT_SECONDS(self) -> float:
         return float(getattr(settings, "SSE_SEND_TIMEOUT_SECONDS", 30.0))
 
     # On SIGTERM/SIGINT, seconds to let ended streams and other responses finish.
     @property
-    def SHUTDOWN_GRACE_SECONDS(self) -> float:
+    def SSE_SHUTDOWN_GRACE_SECONDS(self) -> float:
         return float(getattr(settings, "SSE_SHUTDOWN_GRACE_SECONDS", 5.0))
 
     # Lifetime of a stream token, in seconds.
     @property
-    def TOKEN_MAX_AGE(self) -> int:
+    def SSE_TOKEN_MAX_AGE(self) -> int:
         return int(getattr(settings, "SSE_TOKEN_MAX_AGE", 300))
 
     # Channel layer alias the hub subscribes through.
     @property
-    def CHANNEL_LAYER(self) -> str:
+    def SSE_CHANNEL_LAYER(self) -> str:
         return str(getattr(settings, "SSE_CHANNEL_LAYER", "default"))
 
     # How often the hub looks in the event log for events it did not get
     # through the channel layer (other processes, dropped messages).
     @property
-    def LOG_POLL_SECONDS(self) -> float:
+    def SSE_LOG_POLL_SECONDS(self) -> float:
         return float(getattr(settings, "SSE_LOG_POLL_SECONDS", 0.5))
 
     # Re-add group memberships this long before the layer's group_expiry.
     @property
-    def GROUP_REFRESH_SECONDS(self) -> float:
+    def SSE_GROUP_REFRESH_SECONDS(self) -> float:
         return float(getattr(settings, "SSE_GROUP_REFRESH_SECONDS", 3600.0))
 
     # Event log retention; 0 disables that rule.
     @property
-    def LOG_MAX_AGE_SECONDS(self) -> int:
+    def SSE_LOG_MAX_AGE_SECONDS(self) -> int:
         return int(getattr(settings, "SSE_LOG_MAX_AGE_SECONDS", 24 * 3600))
 
     @property
-    def LOG_MAX_EVENTS_PER_CHANNEL(self) -> int:
+    def SSE_LOG_MAX_EVENTS_PER_CHANNEL(self) -> int:
         return int(getattr(settings, "SSE_LOG_MAX_EVENTS_PER_CHANNEL", 10000))
 
     @property
-    def LOG_TRIM_INTERVAL_SECONDS(self) -> float:
+    def SSE_LOG_TRIM_INTERVAL_SECONDS(self) -> float:
         return float(getattr(settings, "SSE_LOG_TRIM_INTERVAL_SECONDS", 300.0))
 
     # Largest JSON payload accepted by publish(), in bytes.
     @property
-    def MAX_EVENT_BYTES(self) -> int:
+    def SSE_MAX_EVENT_BYTES(self) -> int:
         return int(getattr(settings, "SSE_MAX_EVENT_BYTES", 256 * 1024))
+
+    # Paths ``sse.asgi.StreamingASGIHandler`` serves as streams (regular expressions).
+    @property
+    def SSE_STREAM_PATHS(self) -> tuple[str, ...] | list[str]:
+        return getattr(settings, "SSE_STREAM_PATHS", DEFAULT_STREAM_PATHS)  # type: ignore[no-any-return]
+
+    # The event log, configured like CACHES: {"BACKEND": "...", "OPTIONS": {...}}
+    # (an empty or missing BACKEND is sse.storage.db.DatabaseEventLog).
+    @property
+    def SSE_EVENT_LOG(self) -> dict[str, Any]:
+        return getattr(settings, "SSE_EVENT_LOG", {}) or {}  # type: ignore[no-any-return]
 
 
 conf = Settings()

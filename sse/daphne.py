@@ -239,9 +239,9 @@ class _Server(Server):
             if flow.paused:
                 from sse.conf import conf
 
-                if not await flow.writable(conf.SEND_TIMEOUT_SECONDS):
+                if not await flow.writable(conf.SSE_SEND_TIMEOUT_SECONDS):
                     # Reads nothing: drop it. An EventSource reconnects and resumes from its last id.
-                    logger.info("cut off a client that read nothing for %ss", conf.SEND_TIMEOUT_SECONDS)
+                    logger.info("cut off a client that read nothing for %ss", conf.SSE_SEND_TIMEOUT_SECONDS)
                     protocol.sse_flow = None
                     _abort(protocol)
                     return
@@ -280,7 +280,7 @@ class _Server(Server):
             return
         await hub.stop()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + conf.SHUTDOWN_GRACE_SECONDS
+        deadline = loop.time() + conf.SSE_SHUTDOWN_GRACE_SECONDS
         while loop.time() < deadline and any(
             not details["application_instance"].done()
             for details in self.connections.values()

@@ -227,7 +227,7 @@ class ChannelHub:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.layer = get_channel_layer(conf.CHANNEL_LAYER)
+        self.layer = get_channel_layer(conf.SSE_CHANNEL_LAYER)
         if self.layer is None:
             raise RuntimeError("sse needs a channel layer: set CHANNEL_LAYERS (see the sse.E001 check)")
         self.layer_is_local = isinstance(self.layer, InMemoryChannelLayer)
@@ -238,7 +238,7 @@ class ChannelHub:
         self.counters: Counter[str] = Counter()
         # Read per fan-out, subscribe and timer tick, not per frame: an unset setting costs
         # an AttributeError inside django.conf on every read (6% of a 600-stream broadcast).
-        self.queue_limits = (conf.QUEUE_MAX_FRAMES, conf.QUEUE_MAX_BYTES)
+        self.queue_limits = (conf.SSE_QUEUE_MAX_FRAMES, conf.SSE_QUEUE_MAX_BYTES)
         # Seconds from publish (commit) to fan-out, for events that carry a publish time.
         self.lag_samples: deque[float] = deque(maxlen=10000)
         self.layer_members: set[str] = set()
@@ -331,11 +331,11 @@ class ChannelHub:
         """Register a stream on ``channels``; live events are held until :meth:`Subscriber.release`."""
         if self._stopping:
             raise OverCapacity("server is shutting down")
-        self.queue_limits = (conf.QUEUE_MAX_FRAMES, conf.QUEUE_MAX_BYTES)
-        per_process = conf.MAX_STREAMS_PER_PROCESS
+        self.queue_limits = (conf.SSE_QUEUE_MAX_FRAMES, conf.SSE_QUEUE_MAX_BYTES)
+        per_process = conf.SSE_MAX_STREAMS_PER_PROCESS
         if per_process and len(self.subscribers) >= per_process:
             raise OverCapacity("too many open streams on this server")
-        per_user = conf.MAX_STREAMS_PER_USER
+        per_user = conf.SSE_MAX_STREAMS_PER_USER
         if per_user and user_key is not None and self.per_user[user_key] >= per_user:
             raise OverCapacity("too many open streams for this user")
         self._start()
@@ -357,9 +357,9 @@ class ChannelHub:
         except BaseException:
             self.unsubscribe(sub)
             raise
-        lifetime = conf.MAX_LIFETIME_SECONDS
+        lifetime = conf.SSE_MAX_LIFETIME_SECONDS
         if lifetime > 0:
-            jitter = lifetime * conf.MAX_LIFETIME_JITTER * random.random()
+            jitter = lifetime * conf.SSE_MAX_LIFETIME_JITTER * random.random()
             sub.deadline = self.loop.time() + lifetime - jitter
         return sub
 
@@ -432,7 +432,7 @@ class ChannelHub:
     async def _refresh_loop(self) -> None:
         # Layers forget memberships after group_expiry: add them again before.
         while True:
-            await asyncio.sleep(conf.GROUP_REFRESH_SECONDS)
+            await asyncio.sleep(conf.SSE_GROUP_REFRESH_SECONDS)
             await self._rejoin_all()
 
     async def _rejoin_all(self) -> None:
@@ -531,7 +531,7 @@ class ChannelHub:
         self.counters["events"] += 1
         if not group.members:
             return
-        self.queue_limits = (conf.QUEUE_MAX_FRAMES, conf.QUEUE_MAX_BYTES)
+        self.queue_limits = (conf.SSE_QUEUE_MAX_FRAMES, conf.SSE_QUEUE_MAX_BYTES)
         if ts is not None:
             self.lag_samples.append(max(0.0, time.time() - ts))
         body = encode_body(event, data)
@@ -578,7 +578,7 @@ class ChannelHub:
         # and anything the layer lost, are found in the log.
         log = get_event_log()
         while True:
-            await asyncio.sleep(conf.LOG_POLL_SECONDS)
+            await asyncio.sleep(conf.SSE_LOG_POLL_SECONDS)
             names = [name for name, g in self.groups.items() if not g.healing]
             if not names:
                 continue
@@ -607,9 +607,9 @@ class ChannelHub:
 
     async def _timer_loop(self) -> None:
         while True:
-            heartbeat = conf.HEARTBEAT_SECONDS
+            heartbeat = conf.SSE_HEARTBEAT_SECONDS
             await asyncio.sleep(max(0.05, min(1.0, heartbeat / 4)))
-            self.queue_limits = (conf.QUEUE_MAX_FRAMES, conf.QUEUE_MAX_BYTES)
+            self.queue_limits = (conf.SSE_QUEUE_MAX_FRAMES, conf.SSE_QUEUE_MAX_BYTES)
             now = self.loop.time()
             for sub in list(self.subscribers):
                 if sub.deadline is not None and now >= sub.deadline:
@@ -620,7 +620,7 @@ class ChannelHub:
 
     async def _trim_loop(self) -> None:
         while True:
-            await asyncio.sleep(conf.LOG_TRIM_INTERVAL_SECONDS * (0.5 + random.random()))
+            await asyncio.sleep(conf.SSE_LOG_TRIM_INTERVAL_SECONDS * (0.5 + random.random()))
             try:
                 await self.run_db(trim_log)
             except Exception as exc:
@@ -676,8 +676,8 @@ def _db_call[T](fn: Callable[..., T], *args: Any) -> T:
 
 def trim_log() -> int:
     return get_event_log().trim(
-        max_age_seconds=conf.LOG_MAX_AGE_SECONDS,
-        max_events_per_channel=conf.LOG_MAX_EVENTS_PER_CHANNEL,
+        max_age_seconds=conf.SSE_LOG_MAX_AGE_SECONDS,
+        max_events_per_channel=conf.SSE_LOG_MAX_EVENTS_PER_CHANNEL,
     )
 
 

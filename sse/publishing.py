@@ -93,8 +93,8 @@ def _prepare(channel: str, data: Any, event: str | None) -> tuple[str, str | Non
         raise ValueError(f"data is not JSON-serialisable: {exc}") from exc
     # Building the Event validates every field the way the stream will write it.
     Event(data=text, event=event)
-    if len(text.encode()) > conf.MAX_EVENT_BYTES:
-        raise ValueError(f"event data larger than SSE_MAX_EVENT_BYTES ({conf.MAX_EVENT_BYTES})")
+    if len(text.encode()) > conf.SSE_MAX_EVENT_BYTES:
+        raise ValueError(f"event data larger than SSE_MAX_EVENT_BYTES ({conf.SSE_MAX_EVENT_BYTES})")
     return channel, event, text
 
 
@@ -128,7 +128,7 @@ def _deliver(channel: str, seq: int, event: str | None, data: str) -> None:
     hub = ChannelHub.running()
     if hub is not None:
         hub.deliver_threadsafe(channel, seq, event, data, ts)
-    layer = get_channel_layer(conf.CHANNEL_LAYER)
+    layer = get_channel_layer(conf.SSE_CHANNEL_LAYER)
     if layer is None or isinstance(layer, InMemoryChannelLayer):
         # The in-memory layer reaches no other process: their hubs read the log.
         return

@@ -49,8 +49,8 @@ class EventStreamResponse(StreamingHttpResponse):
     ) -> None:
         self._on_close = on_close
         self._closed_once = False
-        retry = conf.RETRY_MS if retry_ms is None else retry_ms
-        interval = conf.HEARTBEAT_SECONDS if heartbeat == -1.0 else heartbeat
+        retry = conf.SSE_RETRY_MS if retry_ms is None else retry_ms
+        interval = conf.SSE_HEARTBEAT_SECONDS if heartbeat == -1.0 else heartbeat
         super().__init__(
             self._stream(opening_block(retry, first) if opening else b"", source, interval),
             content_type=CONTENT_TYPE,

@@ -217,7 +217,7 @@ class _HubStream:
         except OverCapacity as exc:
             # 200 + retry + end: the browser comes back later. Any 4xx/5xx stops it for good.
             # A server shutting down is soon gone or back: come back at the usual pace.
-            retry = conf.RETRY_MS if hub.stopping else conf.OVER_CAPACITY_RETRY_MS
+            retry = conf.SSE_RETRY_MS if hub.stopping else conf.SSE_OVER_CAPACITY_RETRY_MS
             yield opening_block(retry, f": {exc}\n".encode())
             return
         self.sub = sub
@@ -240,7 +240,7 @@ class _HubStream:
         stream_opened.send_robust(ChannelHub, channels=sub.channels, user_key=self.user_key, stream=sub)
         fresh = plan.reset is None and not plan.replay
         # The retry line and, on a fresh stream, the cursor: one block, one write.
-        yield opening_block(conf.RETRY_MS, b"id: " + sub.cursor.encode() + b"\n" if fresh else b"")
+        yield opening_block(conf.SSE_RETRY_MS, b"id: " + sub.cursor.encode() + b"\n" if fresh else b"")
         if not fresh:
             async for chunk in _reset_or_replay(hub, sub, plan):
                 yield chunk

@@ -28,7 +28,7 @@ class StreamToken:
 
 
 def issue_token(user_pk: object, channels: list[str] | tuple[str, ...]) -> StreamToken:
-    max_age = conf.TOKEN_MAX_AGE
+    max_age = conf.SSE_TOKEN_MAX_AGE
     expires = int(time.time()) + max_age
     payload = {"u": str(user_pk), "c": sorted(set(channels)), "e": expires}
     value = signing.dumps(payload, salt=_SALT)
@@ -43,7 +43,7 @@ def verify_token(value: str) -> StreamToken:
     if not isinstance(value, str) or not value or len(value) > 4096:
         raise InvalidToken("malformed token")
     try:
-        payload = signing.loads(value, salt=_SALT, max_age=conf.TOKEN_MAX_AGE)
+        payload = signing.loads(value, salt=_SALT, max_age=conf.SSE_TOKEN_MAX_AGE)
     except signing.SignatureExpired as exc:
         raise InvalidToken("token expired") from exc
     except signing.BadSignature as exc:

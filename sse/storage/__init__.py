@@ -8,10 +8,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from django.conf import settings
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
+from sse.conf import conf
 from sse.storage.base import EventLog, LoggedEvent
 
 __all__ = ["EventLog", "LoggedEvent", "get_event_log"]
@@ -21,7 +21,7 @@ DEFAULT_BACKEND = "sse.storage.db.DatabaseEventLog"
 
 @lru_cache(maxsize=1)
 def get_event_log() -> EventLog:
-    config: dict[str, Any] = getattr(settings, "SSE_EVENT_LOG", {}) or {}
+    config = conf.SSE_EVENT_LOG
     backend = import_string(config.get("BACKEND", DEFAULT_BACKEND))
     return backend(**config.get("OPTIONS", {}))  # type: ignore[no-any-return]
 

@@ -24,7 +24,7 @@ class Command(BaseCommand):
             value = json.loads(data)
         except json.JSONDecodeError as exc:
             raise CommandError(f"data is not valid JSON: {exc}") from None
-        layer = get_channel_layer(conf.CHANNEL_LAYER)
+        layer = get_channel_layer(conf.SSE_CHANNEL_LAYER)
         if layer is None:
             raise CommandError("no channel layer configured: set CHANNEL_LAYERS (check sse.E001)")
         if isinstance(layer, InMemoryChannelLayer) and not get_event_log().shared_between_processes:

@@ -1,0 +1,130 @@
+"""sse.conf: one live property per setting, named as the setting, with its default."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+
+from sse.conf import DEFAULT_STREAM_PATHS, Settings, conf
+
+SSE = Path(__file__).resolve().parents[2] / "sse"
+
+# Each setting's default, as the README's Settings table gives it (and the rest).
+DEFAULTS: dict[str, Any] = {
+    "SSE_RETRY_MS": 2000,
+    "SSE_HEARTBEAT_SECONDS": 15.0,
+    "SSE_MAX_LIFETIME_SECONDS": 0.0,
+    "SSE_MAX_LIFETIME_JITTER": 0.1,
+    "SSE_MAX_STREAMS_PER_USER": 0,
+    "SSE_MAX_STREAMS_PER_PROCESS": 0,
+    "SSE_OVER_CAPACITY_RETRY_MS": 10000,
+    "SSE_QUEUE_MAX_FRAMES": 10000,
+    "SSE_QUEUE_MAX_BYTES": 4 * 1024 * 1024,
+    "SSE_SEND_TIMEOUT_SECONDS": 30.0,
+    "SSE_SHUTDOWN_GRACE_SECONDS": 5.0,
+    "SSE_TOKEN_MAX_AGE": 300,
+    "SSE_CHANNEL_LAYER": "default",
+    "SSE_LOG_POLL_SECONDS": 0.5,
+    "SSE_GROUP_REFRESH_SECONDS": 3600.0,
+    "SSE_LOG_MAX_AGE_SECONDS": 24 * 3600,
+    "SSE_LOG_MAX_EVENTS_PER_CHANNEL": 10000,
+    "SSE_LOG_TRIM_INTERVAL_SECONDS": 300.0,
+    "SSE_MAX_EVENT_BYTES": 256 * 1024,
+    "SSE_STREAM_PATHS": (r"/stream/$",),
+    "SSE_EVENT_LOG": {},
+}
+
+# A value unlike the default for each setting, to see that its property reads that setting.
+OTHERS: dict[str, Any] = {
+    "SSE_RETRY_MS": 1234,
+    "SSE_HEARTBEAT_SECONDS": 2.5,
+    "SSE_MAX_LIFETIME_SECONDS": 60.0,
+    "SSE_MAX_LIFETIME_JITTER": 0.25,
+    "SSE_MAX_STREAMS_PER_USER": 3,
+    "SSE_MAX_STREAMS_PER_PROCESS": 30,
+    "SSE_OVER_CAPACITY_RETRY_MS": 777,
+    "SSE_QUEUE_MAX_FRAMES": 55,
+    "SSE_QUEUE_MAX_BYTES": 4096,
+    "SSE_SEND_TIMEOUT_SECONDS": 9.0,
+    "SSE_SHUTDOWN_GRACE_SECONDS": 1.5,
+    "SSE_TOKEN_MAX_AGE": 42,
+    "SSE_CHANNEL_LAYER": "events",
+    "SSE_LOG_POLL_SECONDS": 0.125,
+    "SSE_GROUP_REFRESH_SECONDS": 60.0,
+    "SSE_LOG_MAX_AGE_SECONDS": 3600,
+    "SSE_LOG_MAX_EVENTS_PER_CHANNEL": 12,
+    "SSE_LOG_TRIM_INTERVAL_SECONDS": 30.0,
+    "SSE_MAX_EVENT_BYTES": 1000,
+    "SSE_STREAM_PATHS": [r"^/live/"],
+    "SSE_EVENT_LOG": {"BACKEND": "sse.storage.db.DatabaseEventLog", "OPTIONS": {"using": "default"}},
+}
+
+
+def properties() -> list[str]:
+    return sorted(name for name, value in vars(Settings).items() if isinstance(value, property))
+
+
+@pytest.fixture
+def unset() -> Iterator[None]:
+    """Every SSE_* setting deleted (the test project sets a few)."""
+    with override_settings():
+        for name in properties():
+            if hasattr(settings, name):
+                delattr(settings, name)
+        yield
+
+
+def test_every_property_is_named_as_its_setting() -> None:
+    assert properties() == sorted(DEFAULTS)
+    assert all(name.startswith("SSE_") for name in properties())
+
+
+def test_the_old_short_names_are_gone() -> None:
+    for name in ("RETRY_MS", "HEARTBEAT_SECONDS", "CHANNEL_LAYER", "MAX_EVENT_BYTES"):
+        assert not hasattr(conf, name), name
+
+
+@pytest.mark.usefixtures("unset")
+@pytest.mark.parametrize("name", sorted(DEFAULTS))
+def test_each_default(name: str) -> None:
+    value = getattr(conf, name)
+    assert value == DEFAULTS[name]
+    assert type(value) is type(DEFAULTS[name])
+
+
+def test_the_default_stream_paths_are_the_asgi_handlers() -> None:
+    from sse import asgi
+
+    assert asgi.DEFAULT_STREAM_PATHS is DEFAULT_STREAM_PATHS == DEFAULTS["SSE_STREAM_PATHS"]
+
+
+@pytest.mark.parametrize("name", sorted(OTHERS))
+def test_override_settings_is_read_live(name: str) -> None:
+    before = getattr(conf, name)
+    assert before != OTHERS[name]
+    with override_settings(**{name: OTHERS[name]}):
+        assert getattr(conf, name) == OTHERS[name]
+    assert getattr(conf, name) == before
+
+
+def test_an_empty_event_log_setting_is_the_default_backend() -> None:
+    with override_settings(SSE_EVENT_LOG=None):
+        assert conf.SSE_EVENT_LOG == {}
+
+
+def test_every_reader_in_sse_uses_the_settings_name() -> None:
+    """``grep SSE_RETRY_MS sse`` finds every reader: no ``conf.RETRY_MS`` left, no getattr elsewhere."""
+    short = re.compile(r"\bconf\.(?!SSE_)[A-Z][A-Z0-9_]+\b")
+    direct = re.compile(r"getattr\(settings, \"SSE_")
+    found = []
+    for path in sorted(SSE.rglob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if short.search(line) or (direct.search(line) and path.name != "conf.py"):
+                found.append(f"{path.relative_to(SSE.parent)}:{number}: {line.strip()}")
+    assert found == []
