@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +22,36 @@ from sse.conf import conf
 from sse.registry import registered_patterns
 
 _INMEMORY = "channels.layers.InMemoryChannelLayer"
+
+# What each number setting must be when set: an int, or any number (int or float), and
+# its range. Every property of sse.conf.Settings has a rule here or in check_settings.
+_INT, _NUMBER = "an integer", "a number"
+_NUMBER_RULES: dict[str, tuple[str, str]] = {
+    "SSE_RETRY_MS": (_INT, ">= 0"),
+    "SSE_OVER_CAPACITY_RETRY_MS": (_INT, ">= 0"),
+    "SSE_MAX_STREAMS_PER_USER": (_INT, ">= 0"),
+    "SSE_MAX_STREAMS_PER_PROCESS": (_INT, ">= 0"),
+    "SSE_LOG_MAX_AGE_SECONDS": (_INT, ">= 0"),
+    "SSE_LOG_MAX_EVENTS_PER_CHANNEL": (_INT, ">= 0"),
+    "SSE_QUEUE_MAX_FRAMES": (_INT, "> 0"),
+    "SSE_QUEUE_MAX_BYTES": (_INT, "> 0"),
+    "SSE_TOKEN_MAX_AGE": (_INT, "> 0"),
+    "SSE_MAX_EVENT_BYTES": (_INT, "> 0"),
+    "SSE_HEARTBEAT_SECONDS": (_NUMBER, "> 0"),
+    "SSE_SEND_TIMEOUT_SECONDS": (_NUMBER, "> 0"),
+    "SSE_LOG_POLL_SECONDS": (_NUMBER, "> 0"),
+    "SSE_GROUP_REFRESH_SECONDS": (_NUMBER, "> 0"),
+    "SSE_LOG_TRIM_INTERVAL_SECONDS": (_NUMBER, "> 0"),
+    "SSE_MAX_LIFETIME_SECONDS": (_NUMBER, ">= 0"),
+    "SSE_SHUTDOWN_GRACE_SECONDS": (_NUMBER, ">= 0"),
+    "SSE_MAX_LIFETIME_JITTER": (_NUMBER, "between 0 and 1"),
+}
+_IN_RANGE = {
+    ">= 0": lambda value: value >= 0,
+    "> 0": lambda value: value > 0,
+    "between 0 and 1": lambda value: 0 <= value <= 1,
+}
+_EVENT_LOG_KEYS = ("BACKEND", "OPTIONS")
 
 
 @register(Tags.compatibility)
@@ -85,6 +116,104 @@ def check_setup(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         )
     errors.extend(_check_asgi_application())
     return errors
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``sse.E010`` for each ``SSE_*`` setting that is set to a value of the wrong type or range."""
+    problems: list[str] = []
+    for name, (kind, bound) in _NUMBER_RULES.items():
+        if hasattr(settings, name):
+            problems.extend(_number_problems(name, getattr(settings, name), kind, bound))
+    if hasattr(settings, "SSE_CHANNEL_LAYER") and not isinstance(settings.SSE_CHANNEL_LAYER, str):
+        problems.append(
+            _wrong_type("SSE_CHANNEL_LAYER", settings.SSE_CHANNEL_LAYER, "a str (a CHANNEL_LAYERS alias)")
+        )
+    if hasattr(settings, "SSE_STREAM_PATHS"):
+        problems.extend(_stream_paths_problems(settings.SSE_STREAM_PATHS))
+    if hasattr(settings, "SSE_EVENT_LOG"):
+        problems.extend(_event_log_problems(settings.SSE_EVENT_LOG))
+    return [
+        Error(
+            problem,
+            hint="Give it a value of the type and range named, or delete it to get its default. "
+            "Settings are Python values: convert what comes from the environment in settings.py "
+            "(SSE_RETRY_MS = int(os.environ['SSE_RETRY_MS'])).",
+            id="sse.E010",
+        )
+        for problem in problems
+    ]
+
+
+def _a_type(value: object) -> str:
+    """``'an int'``, ``'a str'``: the type of ``value`` with its article."""
+    name = type(value).__name__
+    return f"{'an' if name[:1] in 'aeiouAEIOU' else 'a'} {name}"
+
+
+def _wrong_type(name: str, value: object, expected: str) -> str:
+    return f"{name} = {value!r} is {_a_type(value)}; expected {expected}."
+
+
+def _number_problems(name: str, value: object, kind: str, bound: str) -> list[str]:
+    expected = f"{kind} {bound}"
+    allowed = (int,) if kind == _INT else (int, float)
+    if isinstance(value, bool) or not isinstance(value, allowed):
+        return [_wrong_type(name, value, expected)]
+    if not _IN_RANGE[bound](value):
+        return [f"{name} = {value!r} is out of range; expected {expected}."]
+    return []
+
+
+def _stream_paths_problems(value: object) -> list[str]:
+    expected = "a list or tuple of regular expressions"
+    if not isinstance(value, list | tuple):
+        # A bare string would be read one character at a time: nearly every path a stream.
+        return [_wrong_type("SSE_STREAM_PATHS", value, expected)]
+    problems = []
+    for index, pattern in enumerate(value):
+        name = f"SSE_STREAM_PATHS[{index}]"
+        if not isinstance(pattern, str):
+            problems.append(_wrong_type(name, pattern, "a regular expression (a str)"))
+            continue
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            problems.append(f"{name} = {pattern!r} is not a valid regular expression: {exc}.")
+    return problems
+
+
+def _event_log_problems(value: object) -> list[str]:
+    expected = "a dict {'BACKEND': 'dotted.path.EventLog', 'OPTIONS': {...}}"
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        return [_wrong_type("SSE_EVENT_LOG", value, expected)]
+    problems = [
+        f"SSE_EVENT_LOG has an unknown key {key!r}; expected {expected}."
+        for key in value
+        if key not in _EVENT_LOG_KEYS
+    ]
+    options = value.get("OPTIONS", {})
+    if not isinstance(options, dict):
+        problems.append(_wrong_type("SSE_EVENT_LOG['OPTIONS']", options, "a dict of the backend's arguments"))
+    backend = value.get("BACKEND")
+    if backend is None:
+        return problems
+    name = "SSE_EVENT_LOG['BACKEND']"
+    if not isinstance(backend, str):
+        problems.append(_wrong_type(name, backend, "the dotted path of an EventLog class"))
+        return problems
+    path, _, attribute = backend.rpartition(".")
+    if not path or not attribute:
+        problems.append(f"{name} = {backend!r} is not a dotted path 'module.EventLogClass'.")
+        return problems
+    loaded, reason = _load(path, attribute)
+    if reason:
+        problems.append(f"{name} = {backend!r} cannot be imported: {reason}; expected an EventLog class.")
+    elif not callable(loaded):
+        problems.append(f"{name} = {backend!r} is {_a_type(loaded)}; expected an EventLog class.")
+    return problems
 
 
 def _project_asgi_module() -> str:

@@ -2,7 +2,9 @@
 
 Each property is named exactly as its setting (``conf.SSE_RETRY_MS`` reads
 ``settings.SSE_RETRY_MS``), with its default beside it, so a search for a
-setting's name finds every place that reads it.
+setting's name finds every place that reads it. The properties coerce
+(``int()``, ``float()``); ``sse.checks`` reports a setting of the wrong type or
+range at start-up (``sse.E010``).
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ class Settings:
         return getattr(settings, "SSE_STREAM_PATHS", DEFAULT_STREAM_PATHS)  # type: ignore[no-any-return]
 
     # The event log, configured like CACHES: {"BACKEND": "...", "OPTIONS": {...}}
-    # (an empty or missing BACKEND is sse.storage.db.DatabaseEventLog).
+    # (unset, empty, or without a BACKEND: sse.storage.db.DatabaseEventLog).
     @property
     def SSE_EVENT_LOG(self) -> dict[str, Any]:
         return getattr(settings, "SSE_EVENT_LOG", {}) or {}  # type: ignore[no-any-return]

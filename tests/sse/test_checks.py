@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -14,7 +15,8 @@ from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from sse import registry
-from sse.checks import _project_asgi_module, check_setup
+from sse.checks import _NUMBER_RULES, _project_asgi_module, check_settings, check_setup
+from sse.conf import Settings, conf
 
 REDIS_LAYER = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {}}}
 
@@ -256,3 +258,215 @@ def test_w002_shows_in_manage_py_check(capsys: pytest.CaptureFixture[str]) -> No
     with override_settings(INSTALLED_APPS=apps_without("daphne")):
         call_command("check", tags=["compatibility"])
     assert "sse.W002" in capsys.readouterr().err
+
+
+# Each SSE_* setting set wrong, and what sse.E010 says about it.
+INVALID_SETTINGS: list[tuple[str, Any, str]] = [
+    ("SSE_RETRY_MS", "2000", "SSE_RETRY_MS = '2000' is a str; expected an integer >= 0."),
+    ("SSE_RETRY_MS", -1, "SSE_RETRY_MS = -1 is out of range; expected an integer >= 0."),
+    ("SSE_RETRY_MS", 1.5, "SSE_RETRY_MS = 1.5 is a float; expected an integer >= 0."),
+    ("SSE_RETRY_MS", True, "SSE_RETRY_MS = True is a bool; expected an integer >= 0."),
+    (
+        "SSE_OVER_CAPACITY_RETRY_MS",
+        -10,
+        "SSE_OVER_CAPACITY_RETRY_MS = -10 is out of range; expected an integer >= 0.",
+    ),
+    (
+        "SSE_MAX_STREAMS_PER_USER",
+        -1,
+        "SSE_MAX_STREAMS_PER_USER = -1 is out of range; expected an integer >= 0.",
+    ),
+    (
+        "SSE_MAX_STREAMS_PER_PROCESS",
+        "50",
+        "SSE_MAX_STREAMS_PER_PROCESS = '50' is a str; expected an integer >= 0.",
+    ),
+    (
+        "SSE_LOG_MAX_AGE_SECONDS",
+        -1,
+        "SSE_LOG_MAX_AGE_SECONDS = -1 is out of range; expected an integer >= 0.",
+    ),
+    (
+        "SSE_LOG_MAX_EVENTS_PER_CHANNEL",
+        100.0,
+        "SSE_LOG_MAX_EVENTS_PER_CHANNEL = 100.0 is a float; expected an integer >= 0.",
+    ),
+    ("SSE_QUEUE_MAX_FRAMES", 0, "SSE_QUEUE_MAX_FRAMES = 0 is out of range; expected an integer > 0."),
+    ("SSE_QUEUE_MAX_BYTES", None, "SSE_QUEUE_MAX_BYTES = None is a NoneType; expected an integer > 0."),
+    ("SSE_TOKEN_MAX_AGE", 0, "SSE_TOKEN_MAX_AGE = 0 is out of range; expected an integer > 0."),
+    ("SSE_MAX_EVENT_BYTES", "256k", "SSE_MAX_EVENT_BYTES = '256k' is a str; expected an integer > 0."),
+    ("SSE_HEARTBEAT_SECONDS", 0, "SSE_HEARTBEAT_SECONDS = 0 is out of range; expected a number > 0."),
+    ("SSE_HEARTBEAT_SECONDS", "15", "SSE_HEARTBEAT_SECONDS = '15' is a str; expected a number > 0."),
+    (
+        "SSE_SEND_TIMEOUT_SECONDS",
+        -1.0,
+        "SSE_SEND_TIMEOUT_SECONDS = -1.0 is out of range; expected a number > 0.",
+    ),
+    ("SSE_LOG_POLL_SECONDS", 0.0, "SSE_LOG_POLL_SECONDS = 0.0 is out of range; expected a number > 0."),
+    (
+        "SSE_GROUP_REFRESH_SECONDS",
+        float("nan"),
+        "SSE_GROUP_REFRESH_SECONDS = nan is out of range; expected a number > 0.",
+    ),
+    (
+        "SSE_LOG_TRIM_INTERVAL_SECONDS",
+        [300],
+        "SSE_LOG_TRIM_INTERVAL_SECONDS = [300] is a list; expected a number > 0.",
+    ),
+    (
+        "SSE_MAX_LIFETIME_SECONDS",
+        -1,
+        "SSE_MAX_LIFETIME_SECONDS = -1 is out of range; expected a number >= 0.",
+    ),
+    ("SSE_SHUTDOWN_GRACE_SECONDS", "5", "SSE_SHUTDOWN_GRACE_SECONDS = '5' is a str; expected a number >= 0."),
+    (
+        "SSE_MAX_LIFETIME_JITTER",
+        1.5,
+        "SSE_MAX_LIFETIME_JITTER = 1.5 is out of range; expected a number between 0 and 1.",
+    ),
+    (
+        "SSE_MAX_LIFETIME_JITTER",
+        -0.1,
+        "SSE_MAX_LIFETIME_JITTER = -0.1 is out of range; expected a number between 0 and 1.",
+    ),
+    ("SSE_CHANNEL_LAYER", 5, "SSE_CHANNEL_LAYER = 5 is an int; expected a str (a CHANNEL_LAYERS alias)."),
+    (
+        "SSE_STREAM_PATHS",
+        "/stream/$",
+        "SSE_STREAM_PATHS = '/stream/$' is a str; expected a list or tuple of regular expressions.",
+    ),
+    (
+        "SSE_STREAM_PATHS",
+        ["/stream/$", "/live/("],
+        "SSE_STREAM_PATHS[1] = '/live/(' is not a valid regular expression: missing ), "
+        "unterminated subpattern",
+    ),
+    (
+        "SSE_STREAM_PATHS",
+        (b"/stream/$",),
+        "SSE_STREAM_PATHS[0] = b'/stream/$' is a bytes; expected a regular expression (a str).",
+    ),
+    (
+        "SSE_EVENT_LOG",
+        "sse.storage.db.DatabaseEventLog",
+        "SSE_EVENT_LOG = 'sse.storage.db.DatabaseEventLog' is a str; expected a dict {'BACKEND': ",
+    ),
+    (
+        "SSE_EVENT_LOG",
+        {"BACKEND": "mysite.events.EventLog"},
+        "SSE_EVENT_LOG['BACKEND'] = 'mysite.events.EventLog' cannot be imported: "
+        "there is no module 'mysite'; expected an EventLog class.",
+    ),
+    (
+        "SSE_EVENT_LOG",
+        {"BACKEND": "sse.storage.db.RedisEventLog"},
+        "SSE_EVENT_LOG['BACKEND'] = 'sse.storage.db.RedisEventLog' cannot be imported: "
+        "module 'sse.storage.db' has no attribute 'RedisEventLog'",
+    ),
+    (
+        "SSE_EVENT_LOG",
+        {"BACKEND": "DatabaseEventLog"},
+        "SSE_EVENT_LOG['BACKEND'] = 'DatabaseEventLog' is not a dotted path 'module.EventLogClass'.",
+    ),
+    (
+        "SSE_EVENT_LOG",
+        {"BACKEND": "sse.storage.DEFAULT_BACKEND"},
+        "SSE_EVENT_LOG['BACKEND'] = 'sse.storage.DEFAULT_BACKEND' is a str; expected an EventLog class.",
+    ),
+    (
+        "SSE_EVENT_LOG",
+        {"BACKEND": 5},
+        "SSE_EVENT_LOG['BACKEND'] = 5 is an int; expected the dotted path of an EventLog class.",
+    ),
+    (
+        "SSE_EVENT_LOG",
+        {"OPTIONS": ["default"]},
+        "SSE_EVENT_LOG['OPTIONS'] = ['default'] is a list; expected a dict of the backend's arguments.",
+    ),
+    (
+        "SSE_EVENT_LOG",
+        {"OPTION": {"using": "default"}},
+        "SSE_EVENT_LOG has an unknown key 'OPTION'; expected a dict",
+    ),
+]
+
+
+def sse_settings() -> list[str]:
+    return sorted(name for name, value in vars(Settings).items() if isinstance(value, property))
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), INVALID_SETTINGS)
+def test_e010_each_invalid_setting(name: str, value: Any, expected: str) -> None:
+    with override_settings(**{name: value}):
+        [message] = check_settings()
+    assert (message.id, type(message)) == ("sse.E010", Error)
+    assert message.msg.startswith(expected)
+    assert "delete it to get its default" in message.hint
+
+
+def test_e010_covers_every_setting() -> None:
+    """A rule for each property of sse.conf.Settings, and a wrong value of each in the table above."""
+    ruled = {*_NUMBER_RULES, "SSE_CHANNEL_LAYER", "SSE_STREAM_PATHS", "SSE_EVENT_LOG"}
+    assert sorted(ruled) == sse_settings()
+    assert sorted({name for name, _, _ in INVALID_SETTINGS}) == sse_settings()
+
+
+def test_e010_one_error_per_wrong_value() -> None:
+    with override_settings(
+        SSE_RETRY_MS=-1, SSE_STREAM_PATHS=["(", "["], SSE_EVENT_LOG={"BACKEND": "x.Y", "X": 1}
+    ):
+        messages = [message.msg.split(" ")[0] for message in check_settings()]
+    assert messages == [
+        "SSE_RETRY_MS",
+        "SSE_STREAM_PATHS[0]",
+        "SSE_STREAM_PATHS[1]",
+        "SSE_EVENT_LOG",
+        "SSE_EVENT_LOG['BACKEND']",
+    ]
+
+
+@pytest.fixture
+def sse_unset() -> Iterator[None]:
+    with override_settings():
+        for name in sse_settings():
+            if hasattr(settings, name):
+                delattr(settings, name)
+        yield
+
+
+@pytest.mark.usefixtures("sse_unset")
+def test_e010_not_raised_for_the_defaults() -> None:
+    assert check_settings() == []
+    defaults = {name: getattr(conf, name) for name in sse_settings()}
+    with override_settings(**defaults):
+        assert check_settings() == []
+
+
+VALID_SETTINGS: list[tuple[str, Any]] = [
+    ("SSE_RETRY_MS", 0),
+    ("SSE_HEARTBEAT_SECONDS", 1),  # an int where a number will do
+    ("SSE_HEARTBEAT_SECONDS", 0.5),
+    ("SSE_MAX_LIFETIME_JITTER", 0),
+    ("SSE_MAX_LIFETIME_JITTER", 1.0),
+    ("SSE_MAX_STREAMS_PER_USER", 0),
+    ("SSE_STREAM_PATHS", []),
+    ("SSE_STREAM_PATHS", (r"^/live/", r"/events/\d+/$")),
+    ("SSE_EVENT_LOG", None),
+    ("SSE_EVENT_LOG", {}),
+    ("SSE_EVENT_LOG", {"BACKEND": "sse.storage.db.DatabaseEventLog", "OPTIONS": {"using": "default"}}),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), VALID_SETTINGS)
+def test_e010_not_raised_for_valid_values(name: str, value: Any) -> None:
+    with override_settings(**{name: value}):
+        assert check_settings() == []
+
+
+def test_e010_stops_manage_py_check() -> None:
+    with (
+        override_settings(SSE_RETRY_MS="2000"),
+        pytest.raises(SystemCheckError, match=r"sse\.E010") as raised,
+    ):
+        call_command("check")
+    assert "SSE_RETRY_MS = '2000' is a str; expected an integer >= 0." in str(raised.value)
