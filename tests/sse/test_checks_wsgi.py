@@ -11,6 +11,7 @@ must change with it.
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,8 +71,11 @@ def alice(wsgi_runserver: WsgiRunserver) -> Iterator[httpx.Client]:
 
 
 def test_it_is_the_wsgi_server(wsgi_runserver: WsgiRunserver) -> None:
-    log = wsgi_runserver.log()
-    assert "development server at" in log
+    # runserver prints its banner once bound, which may be just after the port accepts.
+    deadline = time.monotonic() + 30
+    while "development server at" not in (log := wsgi_runserver.log()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "development server at" in log, log
     assert "Daphne" not in log
 
 
