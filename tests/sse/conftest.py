@@ -11,6 +11,7 @@ import httpx
 import pytest
 from django.conf import settings
 
+from sse import registry
 from tests.conftest import redis  # noqa: F401  (the real redis-server fixture)
 from tests.servers import DaphneServer, manage, project_env
 
@@ -90,6 +91,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         for client in running.clients:
             client.close()
         running.server.stop()
+
+
+@pytest.fixture
+def no_rules() -> Iterator[None]:
+    """No channel rule registered during the test; the project's rules come back after it."""
+    saved = dict(registry._patterns)
+    registry._patterns.clear()
+    try:
+        yield
+    finally:
+        registry._patterns.clear()
+        registry._patterns.update(saved)
 
 
 @pytest.fixture

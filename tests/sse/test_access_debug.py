@@ -8,7 +8,6 @@ and for one whose rule says no (``staff``, for a user who is not staff).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,17 +27,6 @@ HINT = "register one with @sse.channel(...) in a module your AppConfig.ready() i
 def alice(client: Client, django_user_model: Any) -> Client:
     client.force_login(django_user_model.objects.create_user("alice", password="x"))
     return client
-
-
-@pytest.fixture
-def no_rules() -> Iterator[None]:
-    saved = dict(registry._patterns)
-    registry._patterns.clear()
-    try:
-        yield
-    finally:
-        registry._patterns.clear()
-        registry._patterns.update(saved)
 
 
 def stream_refusal(client: Client, *channels: str) -> str:

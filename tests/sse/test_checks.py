@@ -27,17 +27,6 @@ def no_redis_url(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def no_rules() -> Iterator[None]:
-    saved = dict(registry._patterns)
-    registry._patterns.clear()
-    try:
-        yield
-    finally:
-        registry._patterns.clear()
-        registry._patterns.update(saved)
-
-
-@pytest.fixture
 def no_asgi_application() -> Iterator[None]:
     with override_settings():
         del settings.ASGI_APPLICATION

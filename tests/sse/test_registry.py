@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,14 +11,8 @@ from sse.registry import ChannelNotFound, check_access, find_pattern, register_c
 
 
 @pytest.fixture(autouse=True)
-def isolated_registry() -> Iterator[None]:
-    saved = dict(registry._patterns)
-    registry._patterns.clear()
-    try:
-        yield
-    finally:
-        registry._patterns.clear()
-        registry._patterns.update(saved)
+def isolated_registry(no_rules: None) -> None:
+    """Every test here starts from an empty registry, restored after it."""
 
 
 def user(pk: int = 1, *, authenticated: bool = True, staff: bool = False) -> Any:
