@@ -81,7 +81,9 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes write the event log: wait for the lock instead of failing,
-    # take it at BEGIN, and let readers run beside the writer (WAL).
+    # take it at BEGIN, and let readers run beside the writer (WAL). The test projects
+    # share these two blocks through tests/settings_blocks.py, kept equal to these by
+    # tests/test_settings_blocks.py.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
         "transaction_mode": "IMMEDIATE",
@@ -93,8 +95,9 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # channels_redis blocks up to 5 s per receive; redis-py's default 5 s socket
-            # timeout would cut idle receives off mid-wait, so give it room.
+            # channels_redis blocks up to 5 s per receive, and redis-py >= 8 reads with a
+            # 5 s socket timeout by default: an idle receive() would time out client-side
+            # (a layer error, and a pop racing the disconnect is lost). Give it room.
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1000},
         }
     }

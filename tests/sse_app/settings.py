@@ -12,6 +12,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from tests.settings_blocks import channel_layers, from_environment, redis_url, sqlite_options
+
 BASE_DIR = Path(__file__).resolve().parent
 
 # pytest-django's database is a file too, not SQLite's in-memory test database: that one is
@@ -58,30 +60,14 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("SSE_APP_DB") or str(BASE_DIR / "db.sqlite3"),
-        # Several servers and a publisher share the file: wait for the lock,
-        # take it at BEGIN, and let readers run beside the writer.
-        "OPTIONS": {
-            "timeout": 30,
-            "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        },
+        # Several servers and a publisher share the file.
+        "OPTIONS": sqlite_options(),
         "TEST": {"NAME": str(TEST_DATABASE)},
     }
 }
 
-REDIS_URL = os.environ.get("REDIS_URL", "").strip()
-if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py >= 8 reads with a 5 s socket timeout by default, the same as
-            # channels_redis's 5 s blocking pop: an idle receive() would time out
-            # client-side (a layer error, and a pop racing the disconnect is lost).
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1000},
-        }
-    }
-else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+REDIS_URL = redis_url()
+CHANNEL_LAYERS = channel_layers(REDIS_URL)
 
 SSE_HEARTBEAT_SECONDS = float(os.environ.get("SSE_HEARTBEAT_SECONDS", "15"))
 SSE_TOKEN_MAX_AGE = int(os.environ.get("SSE_TOKEN_MAX_AGE", "300"))
@@ -90,6 +76,8 @@ SSE_MAX_STREAMS_PER_PROCESS = int(os.environ.get("SSE_MAX_STREAMS_PER_PROCESS", 
 SSE_MAX_LIFETIME_SECONDS = float(os.environ.get("SSE_MAX_LIFETIME_SECONDS", "0"))
 # The fan-out test sets this high so events can only arrive through the channel layer.
 SSE_LOG_POLL_SECONDS = float(os.environ.get("SSE_LOG_POLL_SECONDS", "0.5"))
+# Unset, sse's defaults apply.
+globals().update(from_environment({"SSE_QUEUE_MAX_FRAMES": int, "SSE_QUEUE_MAX_BYTES": int}))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
