@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -47,6 +49,12 @@ def prepare(env: dict[str, str]) -> dict[str, int]:
 
 @dataclass
 class Site:
+    """tests/sse_app under Daphne: its users' pks, and httpx clients signed in over HTTP.
+
+    tests/delivery has a ``DeliverySite`` of its own (the project's settings, SQLite or PostgreSQL,
+    cookies minted in a subprocess, publisher processes): nothing but the server in common.
+    """
+
     server: DaphneServer
     users: dict[str, int]
     clients: list[httpx.Client] = field(default_factory=list)
@@ -81,16 +89,38 @@ def start_site(tmp: Path, **env: str) -> Site:
     return Site(server.start(), users)
 
 
-@pytest.fixture(scope="session")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """tests/sse_app under Daphne: its own SQLite file, the in-memory layer, 1 s heartbeats."""
-    running = start_site(tmp_path_factory.mktemp("sse-site"), SSE_HEARTBEAT_SECONDS="1")
+@contextmanager
+def running_site(tmp: Path, **env: str) -> Iterator[Site]:
+    """``start_site``; on the way out, its clients closed and its server stopped."""
+    running = start_site(tmp, **env)
     try:
         yield running
     finally:
         for client in running.clients:
             client.close()
         running.server.stop()
+
+
+def site_fixture(name: str, doc: str, *, scope: Literal["session", "module"] = "module", **env: str) -> Any:
+    """A fixture ``name``: tests/sse_app under Daphne with ``env`` (SSE_* settings), in a tmp dir.
+
+    Each fixture made here is a server of its own; ``site`` is the one most tests share.
+    """
+
+    def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+        with running_site(tmp_path_factory.mktemp(name), **env) as running:
+            yield running
+
+    fixture.__doc__ = doc
+    return pytest.fixture(scope=scope, name=name)(fixture)
+
+
+site = site_fixture(
+    "site",
+    "tests/sse_app: its own SQLite file, the in-memory layer, 1 s heartbeats.",
+    scope="session",
+    SSE_HEARTBEAT_SECONDS="1",
+)
 
 
 @pytest.fixture

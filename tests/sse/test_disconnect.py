@@ -6,30 +6,21 @@ import asyncio
 import socket
 import struct
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from sse.tokens import issue_token
-from tests.sse.conftest import Site, start_site
+from tests.sse.conftest import Site, site_fixture
 from tests.sse.sse_client import StreamReader
 
 CLIENTS = 200
 CHANNEL = "public"
 
 
-@pytest.fixture(scope="module")
-def quiet_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """A server of its own, so no other test's stream is counted."""
-    running = start_site(tmp_path_factory.mktemp("sse-disconnect"), SSE_HEARTBEAT_SECONDS="1")
-    try:
-        yield running
-    finally:
-        for client in running.clients:
-            client.close()
-        running.server.stop()
+quiet_site = site_fixture(
+    "quiet_site", "A server of its own, so no other test's stream is counted.", SSE_HEARTBEAT_SECONDS="1"
+)
 
 
 async def open_raw_stream(port: int, index: int, token: str, cookie: str) -> asyncio.StreamWriter:

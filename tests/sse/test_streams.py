@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
@@ -13,7 +12,8 @@ import httpx
 import pytest
 
 from sse.tokens import issue_token
-from tests.sse.conftest import Site, start_site
+from tests.servers import manage
+from tests.sse.conftest import Site, site_fixture
 from tests.sse.sse_client import Received, StreamReader
 
 STREAM = "/sse/stream/"
@@ -178,16 +178,9 @@ def test_resume_across_several_channels(alice: httpx.Client, staff: httpx.Client
 # -- lifetime and logs ------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def short_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """A server whose streams end after about 2 s (SSE_MAX_LIFETIME_SECONDS)."""
-    running = start_site(tmp_path_factory.mktemp("sse-short"), SSE_MAX_LIFETIME_SECONDS="2")
-    try:
-        yield running
-    finally:
-        for client in running.clients:
-            client.close()
-        running.server.stop()
+short_site = site_fixture(
+    "short_site", "A server whose streams end after about 2 s.", SSE_MAX_LIFETIME_SECONDS="2"
+)
 
 
 def test_stream_ends_cleanly_after_its_lifetime(short_site: Site) -> None:
@@ -237,15 +230,9 @@ def test_tokens_never_reach_the_access_log(short_site: Site) -> None:
     assert Path(short_site.server.log_path or "").stat().st_size > 0
 
 
-@pytest.fixture(scope="module")
-def small_queue_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    running = start_site(tmp_path_factory.mktemp("small-queue"), SSE_QUEUE_MAX_FRAMES="300")
-    try:
-        yield running
-    finally:
-        for client in running.clients:
-            client.close()
-        running.server.stop()
+small_queue_site = site_fixture(
+    "small_queue_site", "A server whose streams queue at most 300 frames.", SSE_QUEUE_MAX_FRAMES="300"
+)
 
 
 def test_a_burst_published_in_the_server_process_arrives_whole_through_a_small_queue(
@@ -253,6 +240,16 @@ def test_a_burst_published_in_the_server_process_arrives_whole_through_a_small_q
 ) -> None:
     # 5,000 events committed at once, each stream's queue bounded at 300 frames: the hub
     # fans the burst out a slice at a time, so the stream keeps up and is never cut off.
+    # (With the queue below the hub's slice, 256 events, the stream is cut off mid-burst.)
+    bound = manage(
+        small_queue_site.env,
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        "from sse.conf import conf; print(conf.SSE_QUEUE_MAX_FRAMES)",
+    )
+    assert bound.stdout.split() == ["300"], "the server's queue bound is not the fixture's"
     alice = small_queue_site.client("alice")
     staff = small_queue_site.client("staff")
     with alice.stream("GET", STREAM, params={"channel": "public"}, timeout=60) as response:
