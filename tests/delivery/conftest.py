@@ -110,8 +110,14 @@ def postgres() -> Iterator[PostgresCluster]:
 
 
 @dataclass
-class Site:
-    """A seeded database and a Daphne serving it, with alice signed in."""
+class DeliverySite:
+    """tests.delivery.settings under Daphne, on a SQLite copy or a PostgreSQL database.
+
+    Its sessions (alice's, a staff user's) are minted in a subprocess and kept as Cookie
+    headers; it starts publisher processes and restarts its server. Not tests/sse's
+    ``Site`` (tests/sse_app, users signing in over HTTP, httpx clients): the two share only
+    a DaphneServer, and tests/sse must not depend on the project's settings.
+    """
 
     server: DaphneServer
     env: dict[str, str]
@@ -186,13 +192,13 @@ def finish(proc: subprocess.Popen[bytes], timeout: float = 180) -> str:
 
 @pytest.fixture
 def make_site(tmp_path: Path, sqlite_template: _Template) -> Iterator[object]:
-    """``make_site(database_url=None, **env) -> Site``: SQLite unless a URL is given.
+    """``make_site(database_url=None, **env) -> DeliverySite``: SQLite unless a URL is given.
 
     Everything it starts is stopped after the test.
     """
-    sites: list[Site] = []
+    sites: list[DeliverySite] = []
 
-    def make(database_url: str | None = None, **extra: str) -> Site:
+    def make(database_url: str | None = None, **extra: str) -> DeliverySite:
         settings = {"SSE_MAX_STREAMS_PER_USER": "0", "SSE_HEARTBEAT_SECONDS": "2", "SSE_LOG_LEVEL": "WARNING"}
         if database_url is None:
             path = tmp_path / f"db{len(sites)}.sqlite3"
@@ -203,7 +209,7 @@ def make_site(tmp_path: Path, sqlite_template: _Template) -> Iterator[object]:
             env = project_env(database_url, settings=SETTINGS, **{**settings, **extra})
             cookie, staff_cookie = _prepare(env)
         server = DaphneServer(env, log_path=tmp_path / f"daphne{len(sites)}.log")
-        site = Site(server, env, cookie, staff_cookie)
+        site = DeliverySite(server, env, cookie, staff_cookie)
         sites.append(site)
         server.start()
         return site
