@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -70,25 +68,3 @@ def pk_of(env: dict[str, str], username: str) -> str:
     code = "from django.contrib.auth.models import User\n"
     code += f"print(User.objects.get(username={username!r}).pk)"
     return shell(env, code).strip()
-
-
-def run_async(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run ``coro`` on a fresh loop in a thread of its own.
-
-    The session's sync Playwright keeps an event loop running on the main thread, so an
-    ``async def`` test collected after a browser test cannot start its loop there.
-    """
-    result: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            result["value"] = asyncio.run(coro)
-        except BaseException as exc:
-            result["error"] = exc
-
-    thread = threading.Thread(target=target, name="async-test")
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")

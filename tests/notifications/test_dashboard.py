@@ -15,7 +15,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sse.testing import EventParser, ReceivedEvent
-from tests.notifications.helpers import run_async
 from tests.project.conftest import login
 from tests.servers import DaphneServer, prepare_database, project_env
 
@@ -98,11 +97,7 @@ async def open_streams(client: httpx.AsyncClient, n: int) -> list[OpenStream]:
     return [stream for stream, _ in opened]
 
 
-def test_open_streams_figure_follows_20_streams(quiet_site: DaphneServer) -> None:
-    run_async(_test_open_streams_figure_follows_20_streams(quiet_site))
-
-
-async def _test_open_streams_figure_follows_20_streams(quiet_site: DaphneServer) -> None:
+async def test_open_streams_figure_follows_20_streams(quiet_site: DaphneServer) -> None:
     staff = async_client(quiet_site, "admin")
     alice = async_client(quiet_site, "alice")
     try:
@@ -139,11 +134,7 @@ async def _test_open_streams_figure_follows_20_streams(quiet_site: DaphneServer)
         await alice.aclose()
 
 
-def test_metrics_parse_as_prometheus_text(quiet_site: DaphneServer) -> None:
-    run_async(_test_metrics_parse_as_prometheus_text(quiet_site))
-
-
-async def _test_metrics_parse_as_prometheus_text(quiet_site: DaphneServer) -> None:
+async def test_metrics_parse_as_prometheus_text(quiet_site: DaphneServer) -> None:
     staff = async_client(quiet_site, "admin")
     alice = async_client(quiet_site, "alice")
     try:
@@ -199,11 +190,7 @@ async def _test_metrics_parse_as_prometheus_text(quiet_site: DaphneServer) -> No
         await alice.aclose()
 
 
-def test_resumes_and_resets_are_counted(quiet_site: DaphneServer) -> None:
-    run_async(_test_resumes_and_resets_are_counted(quiet_site))
-
-
-async def _test_resumes_and_resets_are_counted(quiet_site: DaphneServer) -> None:
+async def test_resumes_and_resets_are_counted(quiet_site: DaphneServer) -> None:
     staff = async_client(quiet_site, "admin")
     alice = async_client(quiet_site, "alice")
     try:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.notifications.helpers import run_async
 from tests.notifications.test_dashboard import async_client, dashboard, open_streams
 from tests.servers import DaphneServer, RedisServer, prepare_database, project_env
 
@@ -28,11 +27,7 @@ def two_servers(redis: RedisServer, tmp_path: Path) -> Iterator[tuple[DaphneServ
         second.stop()
 
 
-def test_figures_cover_every_server_process(two_servers: tuple[DaphneServer, DaphneServer]) -> None:
-    run_async(_test_figures_cover_every_server_process(two_servers))
-
-
-async def _test_figures_cover_every_server_process(two_servers: tuple[DaphneServer, DaphneServer]) -> None:
+async def test_figures_cover_every_server_process(two_servers: tuple[DaphneServer, DaphneServer]) -> None:
     first, second = two_servers
     staff = async_client(first, "admin")
     alice = async_client(second, "alice")

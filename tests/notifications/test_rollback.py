@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -12,7 +13,7 @@ from django.db import transaction
 from notifications.models import Notification
 from notifications.services import anotify, notify
 from sse.models import StoredEvent
-from tests.notifications.helpers import open_events, run_async, shell
+from tests.notifications.helpers import open_events, shell
 from tests.servers import DaphneServer
 
 ROLLED_BACK_THEN_COMMITTED = """
@@ -69,7 +70,7 @@ def test_anotify_from_async_code() -> None:
     async def main() -> Notification:
         return await anotify(user, "from async", level="success")
 
-    notification = run_async(main())
+    notification = asyncio.run(main())
     assert notification.pk and notification.level == "success"
     assert StoredEvent.objects.filter(channel=f"notifications.user.{user.pk}").count() == 2
 
