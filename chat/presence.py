@@ -68,8 +68,8 @@ def present_users(room: Room | str, now: datetime | None = None) -> list[str]:
 class PresenceTracker:
     """This process's open room streams, mirrored into Presence rows by one task."""
 
-    _instance: ClassVar[PresenceTracker | None] = None
-    _instance_lock = threading.Lock()
+    _tracker: ClassVar[PresenceTracker | None] = None
+    _tracker_lock = threading.Lock()
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -85,12 +85,12 @@ class PresenceTracker:
     def current(cls) -> PresenceTracker:
         """The tracker of the running event loop (the server's), started on first use."""
         loop = asyncio.get_running_loop()
-        with cls._instance_lock:
-            tracker = cls._instance
+        with cls._tracker_lock:
+            tracker = cls._tracker
             if tracker is None or tracker.loop is not loop:
                 if tracker is not None:
                     tracker.stop()
-                tracker = cls._instance = cls(loop)
+                tracker = cls._tracker = cls(loop)
         return tracker
 
     def stop(self) -> None:

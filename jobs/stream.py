@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
@@ -15,20 +14,14 @@ from django.views.decorators.http import require_GET
 
 from jobs.access import visible_job
 from jobs.models import Job, job_channel
+from sse import Event, EventStreamResponse, FirstEvents, stream_response
+from sse.access import StreamRefused, authenticate_stream, last_event_id
 from sse.cursor import InvalidCursor, channel_tag, parse_cursor
-from sse.hub import encode_body
-from sse.response import EventStreamResponse
 from sse.storage import get_event_log
-from sse.streams import StreamRefused, authenticate_stream, last_event_id, stream_response
 
 __all__ = ["job_stream"]
 
-_ID_LINE = re.compile(rb"^id: ([^\n]*)$", re.MULTILINE)
-_FINAL = re.compile(rb"^event: (?:complete|failed|cancelled)$", re.MULTILINE)
-
-
-def _frame(cursor: str, event: str, data: dict[str, Any]) -> bytes:
-    return b"id: " + cursor.encode() + b"\n" + encode_body(event, json.dumps(data))
+FINAL_EVENTS = ("complete", "failed", "cancelled")
 
 
 def _load(user: Any, job_id: UUID) -> Job | None:
@@ -40,6 +33,7 @@ def _load(user: Any, job_id: UUID) -> Job | None:
 
 
 def _state_and_head(job_id: UUID, channel: str) -> tuple[Job, int]:
+    # The job is read before the log's head: every event after that head is newer than it.
     try:
         job = Job.objects.get(pk=job_id)
         head = get_event_log().heads([channel])[channel]
@@ -53,6 +47,15 @@ def _head(channel: str) -> int:
         return get_event_log().heads([channel])[channel]
     finally:
         connections.close_all()
+
+
+def state_events(job: Job) -> list[Event]:
+    """The job as events: its progress and, once it ended, its final event."""
+    events = [Event(data=json.dumps(job.progress_event()), event="progress")]
+    if job.is_finished:
+        event, data = job.final_event()
+        events.append(Event(data=json.dumps(data), event=event))
+    return events
 
 
 @require_GET
@@ -74,13 +77,17 @@ async def job_stream(request: HttpRequest, job_id: UUID) -> HttpResponse:
         head = await sync_to_async(_head)(channel)
         if seen is None or seen >= head:
             return HttpResponse(status=204)
-        event, data = job.final_event()
-        return EventStreamResponse(_once(_frame(f"{tag}:{head}", event, data)), heartbeat=None)
+        final = state_events(job)[-1]
+        return EventStreamResponse(_once(Event(data=final.data, event=final.event, id=f"{tag}:{head}")))
 
-    response = await stream_response([channel], user_key=str(user.pk), resume_from=resume_from)
-    # The getter binds the hub stream now, before the wrapper replaces it.
-    response.streaming_content = _until_final(response.streaming_content, job_id, channel)
-    return response
+    async def first() -> FirstEvents:
+        # Subscribed first, read second: nothing falls between the state and the live events.
+        state, head = await sync_to_async(_state_and_head)(job_id, channel)
+        return FirstEvents(positions=[head], events=state_events(state))
+
+    return await stream_response(
+        [channel], user_key=str(user.pk), resume_from=resume_from, first=first, end_after=FINAL_EVENTS
+    )
 
 
 def _resume_seq(resume_from: str | None, tag: str) -> int | None:
@@ -92,69 +99,5 @@ def _resume_seq(resume_from: str | None, tag: str) -> int | None:
         return None
 
 
-async def _once(frame: bytes) -> AsyncIterator[bytes]:
-    yield frame
-
-
-async def _until_final(inner: AsyncIterator[bytes], job_id: UUID, channel: str) -> AsyncIterator[bytes]:
-    # The job's stream is the hub stream, ended after the job's final event.
-    tag = channel_tag((channel,))
-    stale_up_to: int | None = None  # progress at or below this seq is older than the state sent
-    try:
-        opening = await anext(inner)
-        yield opening
-        if _ID_LINE.search(opening) is not None:
-            # Subscribed first, read second: nothing falls between the state and the live events.
-            frames, stale_up_to = await _state_frames(job_id, channel, tag)
-            for frame in frames:
-                yield frame
-                if _FINAL.search(frame):
-                    return
-        async for chunk in inner:
-            if stale_up_to is not None:
-                chunk, stale_up_to = _drop_stale_progress(chunk, tag, stale_up_to)
-                if not chunk:
-                    continue
-            yield chunk
-            if _FINAL.search(chunk):
-                return
-            if b"event: reset" in chunk:
-                # The client reloads its state after a reset: this is that state.
-                frames, stale_up_to = await _state_frames(job_id, channel, tag)
-                for frame in frames:
-                    yield frame
-                    if _FINAL.search(frame):
-                        return
-    finally:
-        await inner.aclose()  # type: ignore[attr-defined]
-
-
-def _drop_stale_progress(chunk: bytes, tag: str, stale_up_to: int) -> tuple[bytes, int | None]:
-    """Drop the progress frames already covered by the state sent; None once past it.
-
-    Events published between the subscription and the state read arrive after the
-    state and would move a progress bar back. Final events are never dropped.
-    """
-    kept: list[bytes] = []
-    for frame in chunk.split(b"\n\n"):
-        if not frame:
-            continue
-        found = _ID_LINE.search(frame)
-        seq = _resume_seq(found.group(1).decode(), tag) if found is not None else None
-        if seq is not None and seq > stale_up_to:
-            stale_up_to = -1
-        if seq is None or stale_up_to < 0 or b"event: progress" not in frame:
-            kept.append(frame + b"\n\n")
-    return b"".join(kept), (None if stale_up_to < 0 else stale_up_to)
-
-
-async def _state_frames(job_id: UUID, channel: str, tag: str) -> tuple[list[bytes], int]:
-    # The job is read before the log's head: every event after that head is newer than it.
-    job, head = await sync_to_async(_state_and_head)(job_id, channel)
-    cursor = f"{tag}:{head}"
-    frames = [_frame(cursor, "progress", job.progress_event())]
-    if job.is_finished:
-        # It ended between our status check and the subscription: its final event is older.
-        event, data = job.final_event()
-        frames.append(_frame(cursor, event, data))
-    return frames, head
+async def _once(event: Event) -> AsyncIterator[Event]:
+    yield event

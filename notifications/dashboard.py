@@ -9,7 +9,6 @@ The same figures are served at /metrics in the Prometheus text format.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import math
 import os
@@ -19,12 +18,12 @@ import weakref
 from collections import Counter, deque
 from typing import Any
 
-from django.db.models import Sum
+from asgiref.sync import sync_to_async
 
+import sse
 from notifications.channels import DASHBOARD
-from sse.hub import ChannelHub
-from sse.models import ChannelHead
-from sse.publishing import publish
+from sse import ChannelHub
+from sse.storage import get_event_log
 
 __all__ = ["PROCESS", "Sampler", "ensure_sampler", "install"]
 
@@ -38,9 +37,8 @@ _samplers: weakref.WeakKeyDictionary[ChannelHub, Sampler] = weakref.WeakKeyDicti
 
 
 def _published_total() -> int:
-    # Every publish() anywhere (server, worker, shell) bumps one channel head: their
-    # sum counts published events across all processes sharing the database.
-    return int(ChannelHead.objects.aggregate(total=Sum("last_seq"))["total"] or 0)
+    # Every publish() anywhere (server, worker, shell) is in the log shared by all processes.
+    return get_event_log().published_total()
 
 
 def _quantile(values: list[float], q: float) -> float | None:
@@ -68,20 +66,17 @@ class Sampler:
         if self.task is None or self.task.done():
             self.task = self.hub.loop.create_task(self._run())
 
-    @property
-    def watched_here(self) -> bool:
-        return DASHBOARD in self.hub.groups
-
     def should_publish(self) -> bool:
         # In-memory layer: only this process's viewers can see the figures. With a
         # shared layer a viewer may sit on another process, so publish while serving.
-        if self.watched_here:
+        stats = self.hub.stats()
+        if stats.streams_by_channel.get(DASHBOARD):
             return True
-        return not self.hub.layer_is_local and bool(self.hub.subscribers)
+        return self.hub.layer_reaches_other_processes and stats.streams > 0
 
     async def _run(self) -> None:
         hub = self.hub
-        while not getattr(hub, "_stopping", False) and ChannelHub._instance is hub:
+        while hub.active:
             await asyncio.sleep(TICK_SECONDS)
             try:
                 if not self.should_publish():
@@ -96,7 +91,7 @@ class Sampler:
                         "lag": figures["lag_p99_ms"] or 0,
                     }
                 )
-                await hub.run_db(functools.partial(publish, event="metrics"), DASHBOARD, figures)
+                await sse.apublish(DASHBOARD, figures, event="metrics")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a DB hiccup must not end the dashboard for good
@@ -107,18 +102,18 @@ class Sampler:
         (only the once-a-second tick does, so a page view does not skew them)."""
         hub = self.hub
         try:
-            self.published_total = await hub.run_db(_published_total)
+            self.published_total = await sync_to_async(_published_total, thread_sensitive=False)()
         except Exception as exc:
             logger.warning("counting published events failed: %s", exc)
             self.published_total = None
         now = hub.loop.time()
-        while hub.lag_samples:
-            self.lags.append((now, hub.lag_samples.popleft()))
+        self.lags.extend((now, lag) for lag in hub.take_delivery_lags())
         while self.lags and self.lags[0][0] < now - LAG_WINDOW_SECONDS:
             self.lags.popleft()
         if not rates:
             return
-        events, delivered = hub.counters["events"], hub.counters["delivered"]
+        stats = hub.stats()
+        events, delivered = stats.received, stats.delivered
         if self.previous is not None:
             then, old_events, old_delivered, old_published = self.previous
             dt = max(now - then, 1e-6)
@@ -130,29 +125,29 @@ class Sampler:
 
     def figures(self) -> dict[str, Any]:
         """This process's figures: the ``metrics`` event of the dashboard channel."""
-        hub = self.hub
+        stats = self.hub.stats()
         by_kind: Counter[str] = Counter()
-        for sub in hub.subscribers:
-            by_kind.update({name.split(".", 1)[0] for name in sub.channels})
+        for name, streams in stats.streams_by_channel.items():
+            by_kind[name.split(".", 1)[0]] += streams
         lags = [lag for _, lag in self.lags]
         p50, p99 = _quantile(lags, 0.5), _quantile(lags, 0.99)
         return {
             "process": PROCESS,
             "time": time.time(),
-            "streams": len(hub.subscribers),
+            "streams": stats.streams,
             "by_kind": dict(sorted(by_kind.items())),
             "published_per_s": round(self.rates["published_per_s"], 2),
             "received_per_s": round(self.rates["received_per_s"], 2),
             "delivered_per_s": round(self.rates["delivered_per_s"], 2),
             "lag_p50_ms": None if p50 is None else round(p50 * 1000, 2),
             "lag_p99_ms": None if p99 is None else round(p99 * 1000, 2),
-            "lag_samples": len(lags),
-            "slow_disconnects": hub.counters["slow_disconnects"],
-            "resumes": hub.counters["resumes"],
-            "resets": hub.counters["resets"],
+            "lag_events": len(lags),
+            "slow_disconnects": stats.slow_disconnects,
+            "resumes": stats.resumes,
+            "resets": stats.resets,
             "published_total": self.published_total,
-            "received_total": hub.counters["events"],
-            "delivered_total": hub.counters["delivered"],
+            "received_total": stats.received,
+            "delivered_total": stats.delivered,
         }
 
 
@@ -167,10 +162,9 @@ def ensure_sampler(hub: ChannelHub) -> Sampler:
 
 def _on_hub_start(hub: ChannelHub) -> None:
     # With a shared layer every server process must report, even with no viewer of its own.
-    if not hub.layer_is_local:
+    if hub.layer_reaches_other_processes:
         ensure_sampler(hub)
 
 
 def install() -> None:
-    if _on_hub_start not in ChannelHub.start_hooks:
-        ChannelHub.start_hooks.append(_on_hub_start)
+    ChannelHub.on_start(_on_hub_start)

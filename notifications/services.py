@@ -16,7 +16,6 @@ from django.utils import timezone
 import sse
 from notifications.channels import BROADCAST, user_channel
 from notifications.models import Audience, Broadcast, Level, Notification
-from sse.hub import ChannelHub
 
 __all__ = [
     "anotify",
@@ -145,18 +144,13 @@ def open_streams_on(channels: Iterable[str]) -> int:
     Other server processes (with REDIS_URL) are not counted here: the figure is what
     the process that sent it can see.
     """
-    hub = ChannelHub.running()
+    hub = sse.ChannelHub.running()
     if hub is None:
         return 0
     names = list(channels)
 
     async def count() -> int:
-        subscribers = set()
-        for name in names:
-            group = hub.groups.get(name)
-            if group is not None:
-                subscribers.update(group.members)
-        return len(subscribers)
+        return hub.streams_on(names)
 
     try:
         asyncio.get_running_loop()

@@ -17,8 +17,9 @@ from notifications.dashboard import ensure_sampler
 from notifications.metrics import render as render_metrics
 from notifications.models import Notification
 from notifications.services import unread_count
-from sse.hub import ChannelHub
-from sse.streams import StreamRefused, authenticate_stream, open_stream
+from sse import ChannelHub
+from sse.access import StreamRefused, authenticate_stream
+from sse.streams import open_stream
 
 PAGE_SIZE = 50
 

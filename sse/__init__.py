@@ -5,35 +5,45 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
+    "ChannelHub",
     "ChannelNotFound",
     "Event",
     "EventStreamResponse",
+    "FirstEvents",
+    "HubStats",
     "apublish",
     "channel",
     "issue_token",
     "open_stream",
     "publish",
     "register_channel",
+    "stream_response",
 ]
 
 if TYPE_CHECKING:
     from sse.encoding import Event
+    from sse.hub import ChannelHub
     from sse.publishing import apublish, publish
     from sse.registry import ChannelNotFound, channel, register_channel
     from sse.response import EventStreamResponse
-    from sse.streams import open_stream
+    from sse.stats import HubStats
+    from sse.streams import FirstEvents, open_stream, stream_response
     from sse.tokens import issue_token
 
 _LAZY = {
+    "ChannelHub": "sse.hub",
     "ChannelNotFound": "sse.registry",
     "Event": "sse.encoding",
     "EventStreamResponse": "sse.response",
+    "FirstEvents": "sse.streams",
+    "HubStats": "sse.stats",
     "apublish": "sse.publishing",
     "channel": "sse.registry",
     "issue_token": "sse.tokens",
     "open_stream": "sse.streams",
     "publish": "sse.publishing",
     "register_channel": "sse.registry",
+    "stream_response": "sse.streams",
 }
 
 

@@ -1,19 +1,26 @@
 """The text/event-stream wire format (WHATWG HTML, "Server-sent events").
 
-Pure functions: validation happens when an :class:`Event` is built, so a bad
-event fails where it is published, never half-way through a stream.
+Every byte a stream sends is written here. Pure functions: validation happens
+when an :class:`Event` is built, so a bad event fails where it is published,
+never half-way through a stream.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
 __all__ = [
+    "HEARTBEAT",
     "Event",
     "EventEncodingError",
+    "encode_body",
     "encode_comment",
     "encode_event",
+    "encode_id",
+    "encode_opening",
+    "encode_reset",
     "encode_retry",
     "split_lines",
 ]
@@ -74,26 +81,52 @@ class Event:
 
 def encode_event(event: Event) -> bytes:
     """The bytes of one event, ending with the blank line that dispatches it."""
-    parts: list[str] = []
-    if event.id is not None:
-        parts.append(f"id: {event.id}\n")
-    if event.event is not None:
-        parts.append(f"event: {event.event}\n")
-    if event.retry is not None:
-        parts.append(f"retry: {event.retry}\n")
-    for line in split_lines(event.data):
-        parts.append(f"data: {line}\n")
-    parts.append("\n")
-    return "".join(parts).encode("utf-8")
+    head = encode_id(event.id) if event.id is not None else b""
+    return head + encode_body(event.event, event.data, retry=event.retry)
+
+
+def encode_id(cursor: str) -> bytes:
+    """An ``id:`` line; the caller has checked ``cursor`` (the stream's own cursor, or an Event's id)."""
+    return b"id: " + cursor.encode() + b"\n"
+
+
+def encode_body(event: str | None, data: str, *, retry: int | None = None) -> bytes:
+    """An event's fields after ``id:``. Encoded once per event, shared by every stream that gets it."""
+    head = f"event: {event}\n" if event is not None else ""
+    if retry is not None:
+        head += f"retry: {retry}\n"
+    lines = "".join(f"data: {line}\n" for line in split_lines(data))
+    return (head + lines + "\n").encode()
+
+
+def encode_reset(cursor: str, reason: str) -> bytes:
+    """The ``reset`` event: the client's id cannot be resumed; reload state, then follow ``cursor``."""
+    return encode_id(cursor) + encode_body("reset", json.dumps({"reason": reason}))
 
 
 def encode_comment(text: str = "") -> bytes:
     """A comment block: ignored by clients, keeps proxies and sockets alive."""
-    lines = split_lines(text)
-    return ("".join(f": {line}\n" if line else ":\n" for line in lines) + "\n").encode()
+    return _comment_lines(text) + b"\n"
+
+
+def _comment_lines(text: str) -> bytes:
+    return "".join(f": {line}\n" if line else ":\n" for line in split_lines(text)).encode()
 
 
 def encode_retry(milliseconds: int) -> bytes:
-    if isinstance(milliseconds, bool) or not isinstance(milliseconds, int) or milliseconds < 0:
+    return encode_opening(milliseconds)
+
+
+def encode_opening(retry_ms: int, *, cursor: str | None = None, comment: str | None = None) -> bytes:
+    """A stream's first block: ``retry:``, optionally its starting ``id:`` and a comment, in one write."""
+    if isinstance(retry_ms, bool) or not isinstance(retry_ms, int) or retry_ms < 0:
         raise EventEncodingError("retry must be a non-negative int (milliseconds)")
-    return f"retry: {milliseconds}\n\n".encode()
+    block = f"retry: {retry_ms}\n".encode()
+    if cursor is not None:
+        block += encode_id(cursor)
+    if comment is not None:
+        block += _comment_lines(comment)
+    return block + b"\n"
+
+
+HEARTBEAT = encode_comment("ping")

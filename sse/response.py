@@ -9,7 +9,7 @@ from typing import Any
 from django.http import StreamingHttpResponse
 
 from sse.conf import conf
-from sse.encoding import Event, encode_comment, encode_retry
+from sse.encoding import HEARTBEAT, Event, encode_opening
 
 __all__ = ["EventStreamResponse"]
 
@@ -29,10 +29,10 @@ def _to_bytes(item: StreamItem) -> bytes:
 class EventStreamResponse(StreamingHttpResponse):
     """Stream ``source`` (Events, or pre-encoded bytes) as server-sent events.
 
-    The ``retry:`` line goes out at once (``opening=False``: the source sends
-    it, first, built with :func:`opening_block`); an idle stream gets a comment
-    every ``heartbeat`` seconds (None: the source sends its own); ``on_close``
-    callbacks run exactly once however the stream ends.
+    The ``retry:`` block goes out at once (``opening=False``: the source writes
+    its own first block); an idle stream gets a comment every ``heartbeat``
+    seconds (None: ``SSE_HEARTBEAT_SECONDS``; 0: never, the source pings);
+    ``on_close`` runs exactly once however the stream ends.
     """
 
     def __init__(
@@ -40,8 +40,7 @@ class EventStreamResponse(StreamingHttpResponse):
         source: AsyncIterable[StreamItem] | None = None,
         *,
         retry_ms: int | None = None,
-        heartbeat: float | None = -1.0,
-        first: bytes = b"",
+        heartbeat: float | None = None,
         opening: bool = True,
         on_close: Callable[[], None] | None = None,
         status: int = 200,
@@ -50,9 +49,9 @@ class EventStreamResponse(StreamingHttpResponse):
         self._on_close = on_close
         self._closed_once = False
         retry = conf.SSE_RETRY_MS if retry_ms is None else retry_ms
-        interval = conf.SSE_HEARTBEAT_SECONDS if heartbeat == -1.0 else heartbeat
+        interval = conf.SSE_HEARTBEAT_SECONDS if heartbeat is None else heartbeat
         super().__init__(
-            self._stream(opening_block(retry, first) if opening else b"", source, interval),
+            self._stream(encode_opening(retry) if opening else b"", source, interval),
             content_type=CONTENT_TYPE,
             status=status,
             **kwargs,
@@ -61,14 +60,14 @@ class EventStreamResponse(StreamingHttpResponse):
         self["X-Accel-Buffering"] = "no"
 
     async def _stream(
-        self, opening: bytes, source: AsyncIterable[StreamItem] | None, heartbeat: float | None
+        self, opening: bytes, source: AsyncIterable[StreamItem] | None, heartbeat: float
     ) -> AsyncIterator[bytes]:
         try:
             if opening:
                 yield opening
             if source is None:
                 return
-            if heartbeat is None or heartbeat <= 0:
+            if heartbeat <= 0:
                 async for item in source:
                     yield _to_bytes(item)
             else:
@@ -92,14 +91,8 @@ class EventStreamResponse(StreamingHttpResponse):
             self._run_on_close()
 
 
-def opening_block(retry_ms: int, fields: bytes = b"") -> bytes:
-    """One block: ``retry:`` plus optional fields (an initial ``id:``, a comment), then the blank line."""
-    return encode_retry(retry_ms)[:-1] + fields + b"\n"
-
-
 async def _with_heartbeat(source: AsyncIterable[StreamItem], interval: float) -> AsyncIterator[bytes]:
     iterator = aiter(source)
-    ping = encode_comment("ping")
     pending: asyncio.Task[StreamItem] | None = None
     try:
         while True:
@@ -107,7 +100,7 @@ async def _with_heartbeat(source: AsyncIterable[StreamItem], interval: float) ->
                 pending = asyncio.ensure_future(anext(iterator))
             done, _ = await asyncio.wait({pending}, timeout=interval)
             if not done:
-                yield ping
+                yield HEARTBEAT
                 continue
             task, pending = pending, None
             try:

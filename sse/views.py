@@ -9,7 +9,8 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
-from sse.streams import StreamRefused, channels_from_query, open_stream
+from sse.access import StreamRefused, channels_from_query
+from sse.streams import open_stream
 
 __all__ = ["stream"]
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -11,6 +12,16 @@ class LoggedEvent:
     seq: int
     event: str | None
     data: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSummary:
+    """What the log keeps of one channel."""
+
+    channel: str
+    events_kept: int
+    last_seq: int
+    last_event_at: datetime | None
 
 
 class EventLog(ABC):
@@ -43,6 +54,14 @@ class EventLog(ABC):
     @abstractmethod
     def trim(self, *, max_age_seconds: float, max_events_per_channel: int) -> int:
         """Delete events past retention; return how many went."""
+
+    def published_total(self) -> int:
+        """Events ever published, on every channel (optional: for operators' figures)."""
+        raise NotImplementedError(f"{type(self).__name__} does not count published events")
+
+    def channel_summaries(self) -> list[ChannelSummary]:
+        """One summary per channel with events kept, by name (optional: for operators' reports)."""
+        raise NotImplementedError(f"{type(self).__name__} does not summarise its channels")
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once what ``append`` wrote is committed."""

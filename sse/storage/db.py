@@ -6,11 +6,11 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from django.db import close_old_connections, connections, router, transaction
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Max, Min, Sum
 from django.utils import timezone
 
 from sse.models import ChannelHead, StoredEvent
-from sse.storage.base import EventLog, LoggedEvent
+from sse.storage.base import ChannelSummary, EventLog, LoggedEvent
 
 _CHUNK = 500
 
@@ -120,6 +120,20 @@ class DatabaseEventLog(EventLog):
             for channel, last in list(over):
                 deleted += qs.filter(channel=channel, seq__lte=last - max_events_per_channel).delete()[0]
         return deleted
+
+    def published_total(self) -> int:
+        # Every publish bumps one channel head: their sum counts every event ever published.
+        total = ChannelHead.objects.using(self.using).aggregate(total=Sum("last_seq"))["total"]
+        return int(total or 0)
+
+    def channel_summaries(self) -> list[ChannelSummary]:
+        rows = (
+            StoredEvent.objects.using(self.using)
+            .values("channel")
+            .annotate(events=Count("id"), last_seq=Max("seq"), last_at=Max("created"))
+            .order_by("channel")
+        )
+        return [ChannelSummary(r["channel"], r["events"], r["last_seq"], r["last_at"]) for r in rows]
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         transaction.on_commit(callback, using=self.using)

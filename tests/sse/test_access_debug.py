@@ -14,7 +14,7 @@ import pytest
 from django.test import Client, override_settings
 
 from sse import registry
-from sse.streams import not_allowed_message
+from sse.access import not_allowed_message
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from sse.encoding import Event, EventEncodingError, encode_comment, encode_event, encode_retry, split_lines
-from sse.hub import encode_body
+from sse.encoding import (
+    Event,
+    EventEncodingError,
+    encode_body,
+    encode_comment,
+    encode_event,
+    encode_id,
+    encode_opening,
+    encode_reset,
+    encode_retry,
+    split_lines,
+)
 from sse.testing import EventParser, parse_events
 
 # (data, the data lines the stream must carry)
@@ -40,13 +50,6 @@ DATA_CASES = [
 @pytest.mark.parametrize(("data", "lines"), DATA_CASES)
 def test_data_is_split_on_cr_lf_crlf_only(data: str, lines: bytes) -> None:
     assert Event(data=data).encode() == lines + b"\n"
-
-
-@pytest.mark.parametrize(("data", "lines"), DATA_CASES)
-def test_hub_body_encodes_data_like_event(data: str, lines: bytes) -> None:
-    # The live path uses encode_body(); it must write the same bytes as Event.encode().
-    assert b"id: x:1\n" + encode_body("tick", data) == Event(data=data, event="tick", id="x:1").encode()
-    assert encode_body(None, data) == lines + b"\n"
 
 
 @pytest.mark.parametrize(("data", "lines"), DATA_CASES)
@@ -186,3 +189,40 @@ def test_event_is_frozen() -> None:
     event = Event(data="x")
     with pytest.raises(AttributeError):
         event.event = "a\nb"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        pytest.param({}, b"retry: 2000\n\n", id="retry-only"),
+        pytest.param({"cursor": "t:4"}, b"retry: 2000\nid: t:4\n\n", id="with-the-cursor"),
+        pytest.param(
+            {"comment": "too many open streams"},
+            b"retry: 2000\n: too many open streams\n\n",
+            id="with-a-comment",
+        ),
+        pytest.param(
+            {"comment": "a\ndata: x"}, b"retry: 2000\n: a\n: data: x\n\n", id="comment-cannot-inject"
+        ),
+    ],
+)
+def test_opening_block(kwargs: dict[str, str], expected: bytes) -> None:
+    assert encode_opening(2000, **kwargs) == expected
+    parser = EventParser()
+    assert parser.feed(expected) == []
+    assert parser.retry == 2000
+    assert parser.last_event_id == kwargs.get("cursor", "")
+
+
+def test_reset_frame() -> None:
+    frame = encode_reset("t:9", "expired")
+    assert frame == b'id: t:9\nevent: reset\ndata: {"reason": "expired"}\n\n'
+    [event] = parse_events(frame)
+    assert (event.event, event.json(), event.id) == ("reset", {"reason": "expired"}, "t:9")
+
+
+def test_body_is_what_follows_the_id() -> None:
+    assert (
+        encode_id("x:1") + encode_body("tick", "a\nb") == Event(data="a\nb", event="tick", id="x:1").encode()
+    )
+    assert encode_body(None, "a") == b"data: a\n\n"

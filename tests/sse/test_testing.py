@@ -191,7 +191,7 @@ def test_received_event_json_and_frozen() -> None:
 
 
 def test_what_the_hub_writes_parses_back() -> None:
-    from sse.hub import encode_body
+    from sse.encoding import encode_body
 
     stream = b"retry: 2000\nid: t:0\n\n" + b"id: t:1\n" + encode_body("tick", "a\nb") + b": ping\n\n"
     parser, events = feed_all([stream])

@@ -6,6 +6,7 @@ urlpatterns = [
     path("login/", views.sign_in),
     path("burst/", views.burst),
     path("countdown/", views.countdown),
+    path("state-first/", views.state_first),
     path("whole-stream/", views.whole_stream),
     path("sync-stream/", views.sync_stream),
     path("sse/", include("sse.urls")),

@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth import authenticate, login
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -15,7 +16,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 import sse
+from sse.access import last_event_id
 from sse.encoding import Event
+from sse.storage import get_event_log
 
 
 @csrf_exempt
@@ -58,7 +61,7 @@ async def countdown(request: HttpRequest) -> HttpResponse:
         if hang:
             await asyncio.Event().wait()  # until the client goes
 
-    return sse.EventStreamResponse(events(), heartbeat=None, opening=request.GET.get("opening") != "0")
+    return sse.EventStreamResponse(events(), heartbeat=0, opening=request.GET.get("opening") != "0")
 
 
 def whole_stream(request: HttpRequest) -> HttpResponse:
@@ -73,3 +76,25 @@ def sync_stream(request: HttpRequest) -> HttpResponse:
         yield b"data: never streamed\n\n"
 
     return StreamingHttpResponse(lines(), content_type="text/event-stream")
+
+
+async def state_first(request: HttpRequest) -> HttpResponse:
+    """A hub stream that sends a ``state`` event first and ends after ``complete``.
+
+    ``?before=a,b``: events published after the subscription and before the state's
+    head is read (the window a state read races with).
+    """
+    channel = request.GET["channel"]
+    before = [name for name in request.GET.get("before", "").split(",") if name]
+
+    async def first() -> sse.FirstEvents:
+        for number, name in enumerate(before, 1):
+            await sse.apublish(channel, {"before": number}, event=name)
+        head = (await sync_to_async(get_event_log().heads)([channel]))[channel]
+        return sse.FirstEvents(
+            positions=[head], events=[Event(data=json.dumps({"head": head}), event="state")]
+        )
+
+    return await sse.stream_response(
+        [channel], user_key=None, resume_from=last_event_id(request), first=first, end_after=["complete"]
+    )

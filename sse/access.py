@@ -1,0 +1,161 @@
+"""Who is asking for a stream, may they, and from where: the request side of a stream.
+
+Every refusal is a :class:`StreamRefused`, answered as plain text: never a
+redirect (EventSource cannot follow one to a login page), never a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest, HttpResponse
+
+from sse.registry import (
+    ChannelNotFound,
+    check_access,
+    find_pattern,
+    registered_patterns,
+    validate_channel_name,
+)
+from sse.tokens import InvalidToken, verify_token
+
+__all__ = [
+    "MAX_CHANNELS_PER_STREAM",
+    "StreamRefused",
+    "authenticate_stream",
+    "authorize",
+    "channels_from_query",
+    "last_event_id",
+    "not_allowed_message",
+]
+
+MAX_CHANNELS_PER_STREAM = 32
+_MAX_LAST_EVENT_ID = 1024
+_PATTERNS_SHOWN = 20
+
+
+class StreamRefused(Exception):
+    """Turns into a plain-text 4xx answer; never a redirect, never a 500."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def response(self) -> HttpResponse:
+        response = HttpResponse(
+            self.message + "\n", status=self.status, content_type="text/plain; charset=utf-8"
+        )
+        if self.status == 401:
+            response["WWW-Authenticate"] = 'Bearer realm="sse"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+def _token_from(request: HttpRequest) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise StreamRefused(401, "Authorization header must be 'Bearer <token>'")
+        return value.strip()
+    values = request.GET.getlist("token")
+    if len(values) > 1:
+        raise StreamRefused(400, "give one token, not several")
+    if values:
+        if not values[0]:
+            raise StreamRefused(401, "empty token")
+        return values[0]
+    return None
+
+
+async def authenticate_stream(request: HttpRequest, channels: Sequence[str]) -> Any:
+    """The user asking for ``channels``: from a stream token, else the session."""
+    token_value = _token_from(request)
+    if token_value is not None:
+        try:
+            token = verify_token(token_value)
+        except InvalidToken as exc:
+            raise StreamRefused(401, f"{exc}: ask POST /api/sse/tokens/ for a new one") from None
+        missing = set(channels) - token.channels
+        if missing:
+            raise StreamRefused(403, "the token does not cover channel " + sorted(missing)[0])
+        User = get_user_model()
+        try:
+            user = await User._default_manager.aget(pk=token.user_pk)
+        except (User.DoesNotExist, ValueError, TypeError):
+            raise StreamRefused(401, "the token's user no longer exists") from None
+        if not user.is_active:
+            raise StreamRefused(401, "the token's user is inactive")
+        return user
+    auser = getattr(request, "auser", None)
+    if auser is None:
+        raise StreamRefused(401, "sign in, or pass a stream token")
+    user = await auser()
+    if not user.is_authenticated:
+        raise StreamRefused(401, "sign in, or pass a stream token")
+    return user
+
+
+def not_allowed_message(name: str) -> str:
+    """The 403 text for ``name``, shared by the stream and the token endpoint.
+
+    A rule's denial and a channel no registered pattern matches read the same,
+    except under DEBUG, where the second one says so: a rule module that no
+    ``AppConfig.ready()`` imports is the usual mistake. Without DEBUG the
+    registered patterns are nobody's business.
+    """
+    message = f"not allowed to read channel {name}"
+    if not settings.DEBUG or find_pattern(name) is not None:
+        return message
+    patterns = registered_patterns()
+    if not patterns:
+        why = "no channel pattern is registered at all"
+    else:
+        shown = ", ".join(patterns[:_PATTERNS_SHOWN])
+        more = len(patterns) - _PATTERNS_SHOWN
+        if more > 0:
+            shown += f" and {more} more"
+        why = f"no registered channel pattern matches it (registered: {shown})"
+    return (
+        f"{message}: {why}; register one with @sse.channel(...) in a module your "
+        "AppConfig.ready() imports (this detail shows only under DEBUG)"
+    )
+
+
+async def authorize(user: Any, channels: Sequence[str]) -> None:
+    for name in channels:
+        try:
+            allowed = await check_access(user, name)
+        except ChannelNotFound as exc:
+            raise StreamRefused(404, str(exc) or f"channel {name} not found") from None
+        if not allowed:
+            raise StreamRefused(403, not_allowed_message(name))
+
+
+def channels_from_query(request: HttpRequest) -> list[str]:
+    names = request.GET.getlist("channel")
+    if not names:
+        raise StreamRefused(400, "name at least one channel: ?channel=NAME")
+    if len(names) > MAX_CHANNELS_PER_STREAM:
+        raise StreamRefused(400, f"at most {MAX_CHANNELS_PER_STREAM} channels per stream")
+    for name in names:
+        try:
+            validate_channel_name(name)
+        except ValueError as exc:
+            raise StreamRefused(400, str(exc)) from None
+    return names
+
+
+def last_event_id(request: HttpRequest) -> str | None:
+    value = request.headers.get("Last-Event-ID")
+    if value is None:
+        value = request.GET.get("lastEventId")
+    if value is None or value == "":
+        return None
+    if len(value) > _MAX_LAST_EVENT_ID or not value.isascii() or not value.isprintable():
+        raise StreamRefused(400, "Last-Event-ID is not an id this server sent")
+    return value

@@ -1,0 +1,47 @@
+"""What a hub reports about itself: :class:`HubStats`, and the counters behind it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Counts", "HubStats"]
+
+
+@dataclass(slots=True)
+class Counts:
+    """Running totals since the hub started (only its loop writes them)."""
+
+    #: Events taken in, once per channel (from the layer, this process or the log).
+    received: int = 0
+    #: Events queued to streams: one per stream per event.
+    delivered: int = 0
+    #: Events a gap or a poll had to read from the log.
+    caught_up_events: int = 0
+    #: Streams closed because their client fell too far behind (it resumes).
+    slow_disconnects: int = 0
+    layer_errors: int = 0
+    #: Streams opened with an id that was replayed from.
+    resumes: int = 0
+    #: Streams opened with an id that could not be resumed (sent ``reset``).
+    resets: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HubStats:
+    """One process's streams and totals; :meth:`sse.ChannelHub.stats` takes them on the hub's loop."""
+
+    streams: int
+    #: Open streams per channel (a stream of two channels counts on both).
+    streams_by_channel: dict[str, int] = field(hash=False)
+    groups: int
+    queued_frames: int
+    queued_bytes: int
+    users: int
+    layer_members: int
+    received: int
+    delivered: int
+    caught_up_events: int
+    slow_disconnects: int
+    layer_errors: int
+    resumes: int
+    resets: int

@@ -1,0 +1,166 @@
+"""Subscriber: one open stream's channels, its position on each, and its bounded queue."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from sse.cursor import channel_tag, format_cursor
+from sse.encoding import encode_id
+
+if TYPE_CHECKING:
+    from sse.hub import ChannelHub
+
+__all__ = ["CHUNK_BYTES", "Subscriber"]
+
+# A backlog is written in chunks of about this size, so the server's write buffer
+# holds little beyond the bounded queue.
+CHUNK_BYTES = 64 * 1024
+
+
+class Subscriber:
+    """One open stream. Lives on the hub's loop; the hub offers it events in seq order."""
+
+    __slots__ = (
+        "channels",
+        "close_reason",
+        "closed",
+        "deadline",
+        "end_after",
+        "frames",
+        "held",
+        "held_bytes",
+        "hub",
+        "last_write",
+        "nbytes",
+        "positions",
+        "tag",
+        "user_key",
+        "waiter",
+    )
+
+    def __init__(
+        self,
+        hub: ChannelHub,
+        channels: tuple[str, ...],
+        user_key: str | None,
+        end_after: frozenset[str] = frozenset(),
+    ) -> None:
+        self.hub = hub
+        self.channels = channels
+        self.tag = channel_tag(channels)
+        self.user_key = user_key
+        #: The stream ends after sending an event of one of these names.
+        self.end_after = end_after
+        self.positions = [0] * len(channels)
+        self.frames: list[bytes] = []
+        self.nbytes = 0
+        self.waiter: asyncio.Future[None] | None = None
+        self.closed = False
+        self.close_reason: str | None = None
+        # Live events wait here until the stream has replayed what it missed.
+        self.held: list[tuple[int, int, str | None, bytes]] | None = []
+        self.held_bytes = 0
+        self.last_write = hub.loop.time()
+        self.deadline: float | None = None
+
+    @property
+    def cursor(self) -> str:
+        return format_cursor(self.tag, self.positions)
+
+    def offer(
+        self, index: int, seq: int, event: str | None, body: bytes, single_id: bytes | None = None
+    ) -> None:
+        """Queue event ``seq`` of channel ``index`` unless already sent; ``body`` from encode_body."""
+        if self.closed:
+            return
+        if self.held is not None:
+            self.held.append((index, seq, event, body))
+            self.held_bytes += len(body)
+            max_frames, max_bytes = self.hub.queue_limits
+            if len(self.held) > max_frames or self.held_bytes > max_bytes:
+                # Live events outran the replay: the client resumes from where replay got to.
+                self.hub.counts.slow_disconnects += 1
+                self.held = []
+                self.held_bytes = 0
+                self.close("slow-consumer")
+            return
+        if seq <= self.positions[index]:
+            if event in self.end_after:
+                # Covered by the state the stream sent first, which may have been read just
+                # before the end: the stream still ends where the channel does.
+                self.push(encode_id(self.cursor) + body)
+                self.close("ended")
+            return
+        self.positions[index] = seq
+        if single_id is not None and len(self.positions) == 1:
+            self.push(single_id + body)
+        else:
+            self.push(encode_id(self.cursor) + body)
+        if self.end_after and event in self.end_after:
+            self.close("ended")
+
+    def release(self) -> None:
+        """Stop holding: deliver what arrived during replay, minus what replay sent."""
+        held, self.held = self.held, None
+        self.held_bytes = 0
+        for index, seq, event, body in held or ():
+            self.offer(index, seq, event, body)
+
+    def push(self, frame: bytes) -> None:
+        if self.closed:
+            return
+        self.frames.append(frame)
+        self.nbytes += len(frame)
+        max_frames, max_bytes = self.hub.queue_limits
+        if len(self.frames) > max_frames or self.nbytes > max_bytes:
+            # Its client resumes from the event log with its last id: nothing is lost.
+            self.hub.counts.slow_disconnects += 1
+            self.close("slow-consumer", drop_queued=True)
+            return
+        self._wake()
+
+    def close(self, reason: str, *, drop_queued: bool = False) -> None:
+        """End the stream after what is queued (or at once, ``drop_queued``)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        if drop_queued:
+            self.frames.clear()
+            self.nbytes = 0
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Queued frames, coalesced into chunks of about CHUNK_BYTES, until closed."""
+        loop = self.hub.loop
+        while True:
+            if self.frames:
+                if self.nbytes <= CHUNK_BYTES:
+                    chunk = b"".join(self.frames)
+                    self.frames.clear()
+                    self.nbytes = 0
+                else:
+                    size = count = 0
+                    while count < len(self.frames) and (count == 0 or size < CHUNK_BYTES):
+                        size += len(self.frames[count])
+                        count += 1
+                    chunk = b"".join(self.frames[:count])
+                    del self.frames[:count]
+                    self.nbytes -= size
+                self.last_write = loop.time()
+                yield chunk
+                continue
+            if self.closed:
+                return
+            self.waiter = loop.create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
