@@ -198,7 +198,9 @@ async def test_resumes_and_resets_are_counted(quiet_site: DaphneServer) -> None:
         # A resume from an id this server sent, then a reset from a made-up one.
         stream, opening = await open_stream(alice)
         await stream.aclose()
-        cursor = next(line[4:] for line in opening.decode().splitlines() if line.startswith("id: "))
+        parser = EventParser()
+        parser.feed(opening)
+        cursor = parser.last_event_id
         for last_id in (cursor, "made-up"):
             resumed, _ = await open_stream(alice, headers={"Last-Event-ID": last_id})
             await resumed.aclose()
