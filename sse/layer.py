@@ -233,7 +233,8 @@ class LayerLink:
 
     async def _channel(self) -> str:
         if self.channel is None:
-            self.channel = await self.layer.new_channel(prefix="sse-hub.")
+            # Every layer in use takes a prefix (in-memory, Redis); the base class's stub does not say so.
+            self.channel = await self.layer.new_channel(prefix="sse-hub.")  # type: ignore[call-arg]
         return self.channel
 
     async def _receive_loop(self) -> None:

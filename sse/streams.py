@@ -8,7 +8,8 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import connections
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 from sse.access import StreamRefused, authenticate_stream, authorize, last_event_id
 from sse.conf import conf
@@ -25,7 +26,7 @@ __all__ = ["FirstEvents", "open_stream", "stream_response"]
 _REPLAY_PAGE = 500
 
 
-async def open_stream(request: HttpRequest, channels: Sequence[str], *, user: Any = None) -> HttpResponse:
+async def open_stream(request: HttpRequest, channels: Sequence[str], *, user: Any = None) -> HttpResponseBase:
     """Authenticate, authorize and stream ``channels``; errors become 4xx answers."""
     try:
         names = sorted(set(channels))

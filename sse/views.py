@@ -6,7 +6,8 @@ without the ``api`` extra. The JSON endpoints live in :mod:`sse.api`.
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
 from sse.access import StreamRefused, channels_from_query
@@ -16,7 +17,7 @@ __all__ = ["stream"]
 
 
 @require_GET
-async def stream(request: HttpRequest) -> HttpResponse:
+async def stream(request: HttpRequest) -> HttpResponseBase:
     """GET /sse/stream/?channel=A&channel=B: any channels the requester may read."""
     try:
         channels = channels_from_query(request)
