@@ -38,11 +38,10 @@ run: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
-test: venv venv52
+test: venv venv52 lint
 	scripts/system-packages
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
 	# tests/sse has its own pytest.ini: the sse app alone (tests/sse_app), on both Django lines.
 	$(VENV)/bin/pytest -p no:cacheprovider tests/sse

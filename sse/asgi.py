@@ -29,7 +29,7 @@ Use it in ``asgi.py``::
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -41,9 +41,10 @@ from sse.conf import DEFAULT_STREAM_PATHS, conf
 
 __all__ = ["DEFAULT_STREAM_PATHS", "StreamingASGIHandler", "get_asgi_application"]
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+# Typed as Django's ASGIHandler types them, so __call__ overrides it cleanly.
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[Mapping[str, Any]]]
+Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 
 class StreamingASGIHandler(ASGIHandler):
@@ -64,7 +65,7 @@ class StreamingASGIHandler(ASGIHandler):
     def is_stream(self, scope: Scope) -> bool:
         return scope["type"] == "http" and self._stream_path.search(scope.get("path", "")) is not None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.is_stream(scope):
             await super().__call__(scope, receive, send)
             return

@@ -52,6 +52,7 @@ _IN_RANGE = {
     "between 0 and 1": lambda value: 0 <= value <= 1,
 }
 _EVENT_LOG_KEYS = ("BACKEND", "OPTIONS")
+_UNSET = object()
 
 
 @register(Tags.compatibility)
@@ -125,14 +126,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     for name, (kind, bound) in _NUMBER_RULES.items():
         if hasattr(settings, name):
             problems.extend(_number_problems(name, getattr(settings, name), kind, bound))
-    if hasattr(settings, "SSE_CHANNEL_LAYER") and not isinstance(settings.SSE_CHANNEL_LAYER, str):
-        problems.append(
-            _wrong_type("SSE_CHANNEL_LAYER", settings.SSE_CHANNEL_LAYER, "a str (a CHANNEL_LAYERS alias)")
-        )
-    if hasattr(settings, "SSE_STREAM_PATHS"):
-        problems.extend(_stream_paths_problems(settings.SSE_STREAM_PATHS))
-    if hasattr(settings, "SSE_EVENT_LOG"):
-        problems.extend(_event_log_problems(settings.SSE_EVENT_LOG))
+    layer = _configured("SSE_CHANNEL_LAYER")
+    if layer is not _UNSET and not isinstance(layer, str):
+        problems.append(_wrong_type("SSE_CHANNEL_LAYER", layer, "a str (a CHANNEL_LAYERS alias)"))
+    stream_paths = _configured("SSE_STREAM_PATHS")
+    if stream_paths is not _UNSET:
+        problems.extend(_stream_paths_problems(stream_paths))
+    event_log = _configured("SSE_EVENT_LOG")
+    if event_log is not _UNSET:
+        problems.extend(_event_log_problems(event_log))
     return [
         Error(
             problem,
@@ -149,6 +151,11 @@ def _a_type(value: object) -> str:
     """``'an int'``, ``'a str'``: the type of ``value`` with its article."""
     name = type(value).__name__
     return f"{'an' if name[:1] in 'aeiouAEIOU' else 'a'} {name}"
+
+
+def _configured(name: str) -> object:
+    """The project's value of setting ``name``, or ``_UNSET`` (the settings' type knows no SSE_* name)."""
+    return getattr(settings, name, _UNSET)
 
 
 def _wrong_type(name: str, value: object, expected: str) -> str:

@@ -114,13 +114,15 @@ class Settings:
     # Paths ``sse.asgi.StreamingASGIHandler`` serves as streams (regular expressions).
     @property
     def SSE_STREAM_PATHS(self) -> tuple[str, ...] | list[str]:
-        return getattr(settings, "SSE_STREAM_PATHS", DEFAULT_STREAM_PATHS)  # type: ignore[no-any-return]
+        paths: tuple[str, ...] | list[str] = getattr(settings, "SSE_STREAM_PATHS", DEFAULT_STREAM_PATHS)
+        return paths
 
     # The event log, configured like CACHES: {"BACKEND": "...", "OPTIONS": {...}}
     # (unset, empty, or without a BACKEND: sse.storage.db.DatabaseEventLog).
     @property
     def SSE_EVENT_LOG(self) -> dict[str, Any]:
-        return getattr(settings, "SSE_EVENT_LOG", {}) or {}  # type: ignore[no-any-return]
+        config: dict[str, Any] = getattr(settings, "SSE_EVENT_LOG", {}) or {}
+        return config
 
 
 conf = Settings()

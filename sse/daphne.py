@@ -151,18 +151,19 @@ class _EagerServer(tcp.Server):
             data = self._send_now(data)
             if not data:
                 return
-        super().write(data)
+        super().write(data)  # type: ignore[no-untyped-call]  # Twisted's TLS mixin write is unannotated
 
     def writeSequence(self, iovec: Any) -> None:
         if self._can_send_now():
             rest = self._send_now(b"".join(iovec))
             if rest:
-                super().write(rest)
+                super().write(rest)  # type: ignore[no-untyped-call]  # Twisted's TLS mixin write is unannotated
             return
-        super().writeSequence(iovec)
+        super().writeSequence(iovec)  # type: ignore[no-untyped-call]  # the same mixin's, unannotated
 
     def _can_send_now(self) -> bool:
-        return (
+        # bool(): Twisted keeps connected as 0/1.
+        return bool(
             self.connected
             and not self.disconnecting
             and not self._aborting
@@ -203,7 +204,7 @@ def _with_static_files(application: Any) -> Any:
     return ASGIStaticFilesHandler(application)
 
 
-class _Server(Server):
+class _Server(Server):  # type: ignore[misc]  # Daphne ships no type information
     def __init__(self, application: Any, *args: Any, action_logger: Any = None, **kwargs: Any) -> None:
         if action_logger is not None:
             action_logger = _RedactingLogger(action_logger)
@@ -289,7 +290,7 @@ class _Server(Server):
             await asyncio.sleep(0.05)
 
 
-class _CommandLineInterface(CommandLineInterface):
+class _CommandLineInterface(CommandLineInterface):  # type: ignore[misc]  # Daphne ships no type information
     server_class = _Server
 
 

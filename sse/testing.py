@@ -193,7 +193,8 @@ class EventStream:
 
     @property
     def headers(self) -> Mapping[str, str]:
-        return self.response.headers  # type: ignore[no-any-return]
+        headers: Mapping[str, str] = self.response.headers
+        return headers
 
     @property
     def text(self) -> str:

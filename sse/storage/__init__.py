@@ -23,7 +23,8 @@ DEFAULT_BACKEND = "sse.storage.db.DatabaseEventLog"
 def get_event_log() -> EventLog:
     config = conf.SSE_EVENT_LOG
     backend = import_string(config.get("BACKEND", DEFAULT_BACKEND))
-    return backend(**config.get("OPTIONS", {}))  # type: ignore[no-any-return]
+    log: EventLog = backend(**config.get("OPTIONS", {}))
+    return log
 
 
 def _reset(*, setting: str, **kwargs: Any) -> None:
