@@ -19,9 +19,8 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from sse.conf import conf
+from sse.layer import backend_is_in_memory
 from sse.registry import registered_patterns
-
-_INMEMORY = "channels.layers.InMemoryChannelLayer"
 
 # What each number setting must be when set: an int, or any number (int or float), and
 # its range. Every property of sse.conf.Settings has a rule here or in check_settings.
@@ -94,7 +93,7 @@ def check_setup(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             )
         )
     backend = layers.get(alias, {}).get("BACKEND", "")
-    if backend == _INMEMORY and os.environ.get("REDIS_URL"):
+    if backend_is_in_memory(backend) and os.environ.get("REDIS_URL"):
         errors.append(
             Warning(
                 "REDIS_URL is set but the channel layer is the in-memory one: "

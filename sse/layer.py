@@ -17,10 +17,18 @@ from collections.abc import Callable, Collection, Coroutine
 from typing import Any
 
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
+from django.utils.module_loading import import_string
 
 from sse.conf import conf
 
-__all__ = ["LayerLink", "get_layer", "group_name", "reaches_other_processes", "send_event"]
+__all__ = [
+    "LayerLink",
+    "backend_is_in_memory",
+    "get_layer",
+    "group_name",
+    "reaches_other_processes",
+    "send_event",
+]
 
 logger = logging.getLogger("sse.layer")
 
@@ -44,6 +52,15 @@ def get_layer() -> BaseChannelLayer | None:
 def reaches_other_processes(layer: BaseChannelLayer | None) -> bool:
     """Whether events sent on ``layer`` reach other processes (the in-memory layer's do not)."""
     return layer is not None and not isinstance(layer, InMemoryChannelLayer)
+
+
+def backend_is_in_memory(backend: str) -> bool:
+    """Whether a ``CHANNEL_LAYERS`` ``BACKEND`` path is the in-memory layer (checked without making it)."""
+    try:
+        layer_class = import_string(backend)
+    except ImportError:
+        return False
+    return isinstance(layer_class, type) and issubclass(layer_class, InMemoryChannelLayer)
 
 
 def group_name(channel: str) -> str:
@@ -233,8 +250,7 @@ class LayerLink:
 
     async def _channel(self) -> str:
         if self.channel is None:
-            # Every layer in use takes a prefix (in-memory, Redis); the base class's stub does not say so.
-            self.channel = await self.layer.new_channel(prefix="sse-hub.")  # type: ignore[call-arg]
+            self.channel = await self.layer.new_channel(prefix="sse-hub.")  # type: ignore[call-arg]  # in-memory and Redis layers take prefix; the base class does not
         return self.channel
 
     async def _receive_loop(self) -> None:

@@ -3,10 +3,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sse.conf import conf
+from sse.layer import get_layer, reaches_other_processes
 from sse.publishing import publish
 from sse.storage import get_event_log
 
@@ -24,10 +23,10 @@ class Command(BaseCommand):
             value = json.loads(data)
         except json.JSONDecodeError as exc:
             raise CommandError(f"data is not valid JSON: {exc}") from None
-        layer = get_channel_layer(conf.SSE_CHANNEL_LAYER)
+        layer = get_layer()
         if layer is None:
             raise CommandError("no channel layer configured: set CHANNEL_LAYERS (check sse.E001)")
-        if isinstance(layer, InMemoryChannelLayer) and not get_event_log().shared_between_processes:
+        if not reaches_other_processes(layer) and not get_event_log().shared_between_processes:
             raise CommandError(
                 "the in-memory channel layer cannot reach the server process and the event "
                 "log is not shared: set REDIS_URL (channels_redis) or use the database event log"
