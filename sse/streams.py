@@ -13,17 +13,15 @@ from django.http.response import HttpResponseBase
 
 from sse.access import StreamRefused, authenticate_stream, authorize, last_event_id
 from sse.conf import conf
-from sse.cursor import InvalidCursor, parse_cursor
-from sse.encoding import Event, encode_body, encode_event, encode_id, encode_opening, encode_reset
+from sse.encoding import Event, encode_event, encode_id, encode_opening, encode_reset
 from sse.hub import ChannelHub, OverCapacity
-from sse.registry import is_ephemeral, validate_channel_name
+from sse.registry import validate_channel_name
 from sse.response import EventStreamResponse
+from sse.resume import plan_resume, replay
 from sse.signals import stream_closed, stream_opened
-from sse.subscriber import CHUNK_BYTES, Subscriber
+from sse.subscriber import Subscriber
 
 __all__ = ["FirstEvents", "open_stream", "stream_response"]
-
-_REPLAY_PAGE = 500
 
 
 async def open_stream(request: HttpRequest, channels: Sequence[str], *, user: Any = None) -> HttpResponseBase:
@@ -134,7 +132,7 @@ class _HubStream:
             self._close_now()
             return
         try:
-            plan = await _plan_resume(hub, sub, self.resume_from)
+            plan = await plan_resume(hub, sub, self.resume_from)
             first = await self.first() if self.first is not None and not plan.replay else None
         except BaseException:
             self._close_now()
@@ -156,7 +154,7 @@ class _HubStream:
         if first is not None:
             yield _first_events(sub, first)
         elif plan.replay:
-            async for chunk in _replay(hub, sub):
+            async for chunk in replay(hub, sub):
                 yield chunk
         del plan, first
         sub.release()
@@ -180,38 +178,6 @@ class _HubStream:
             stream_closed.send_robust(ChannelHub, channels=sub.channels, user_key=sub.user_key, stream=sub)
 
 
-class _ResumePlan:
-    __slots__ = ("replay", "reset")
-
-    def __init__(self, reset: str | None, replay: bool) -> None:
-        self.reset = reset
-        self.replay = replay
-
-
-async def _plan_resume(hub: ChannelHub, sub: Subscriber, resume_from: str | None) -> _ResumePlan:
-    live = [hub.head(name) for name in sub.channels]
-    if resume_from is None:
-        sub.positions = live
-        return _ResumePlan(None, False)
-    try:
-        seqs = parse_cursor(resume_from, sub.tag, len(sub.channels))
-    except InvalidCursor as exc:
-        sub.positions = live
-        return _ResumePlan(str(exc), False)
-    heads = await hub.log.heads(sub.channels)
-    firsts = await hub.log.first_seqs(sub.channels)
-    for name, seq in zip(sub.channels, seqs, strict=True):
-        if seq > heads[name]:
-            sub.positions = live
-            return _ResumePlan("unknown-id", False)
-        kept_from = firsts.get(name, heads[name] + 1)
-        if not is_ephemeral(name) and seq < kept_from - 1:
-            sub.positions = live
-            return _ResumePlan("expired", False)
-    sub.positions = seqs
-    return _ResumePlan(None, True)
-
-
 def _first_events(sub: Subscriber, first: FirstEvents) -> bytes:
     if len(first.positions) != len(sub.channels):
         raise ValueError(f"FirstEvents.positions needs one seq per channel ({len(sub.channels)})")
@@ -225,32 +191,3 @@ def _first_events(sub: Subscriber, first: FirstEvents) -> bytes:
             sub.close("ended", drop_queued=True)
             break
     return b"".join(frames) or encode_id(cursor) + b"\n"
-
-
-async def _replay(hub: ChannelHub, sub: Subscriber) -> AsyncIterator[bytes]:
-    for index, name in enumerate(sub.channels):
-        ephemeral = is_ephemeral(name)
-        more = True
-        while more and not sub.closed:
-            # Pages of about a megabyte, chunks of about CHUNK_BYTES: a long
-            # replay of large events never sits in memory at once.
-            events, more = await hub.log.read_page(name, sub.positions[index], _REPLAY_PAGE)
-            frames: list[bytes] = []
-            size = 0
-            for ev in events:
-                if ev.seq != sub.positions[index] + 1 and not ephemeral:
-                    # Trimmed between the plan and this read: say so, as for an old id.
-                    frames.append(encode_reset(sub.cursor, "expired"))
-                sub.positions[index] = ev.seq
-                frame = encode_id(sub.cursor) + encode_body(ev.event, ev.data)
-                frames.append(frame)
-                size += len(frame)
-                if ev.event in sub.end_after:
-                    sub.close("ended", drop_queued=True)
-                    more = False
-                    break
-                if size >= CHUNK_BYTES:
-                    yield b"".join(frames)
-                    frames, size = [], 0
-            if frames:
-                yield b"".join(frames)
