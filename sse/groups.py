@@ -47,6 +47,7 @@ class ChannelGroup:
         """Join the layer group, then start from the log's head."""
         await self.hub.link.join(self.name)
         heads = await self.hub.log.heads([self.name])
+        self.tag = channel_tag((self.name,))  # the log was read: its name is known now
         self.last_seq = heads[self.name]
         self._finish_healing()
 
