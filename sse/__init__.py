@@ -12,16 +12,19 @@ __all__ = [
     "FirstEvents",
     "HubStats",
     "apublish",
+    "apublish_html",
     "channel",
     "issue_token",
     "open_stream",
     "publish",
+    "publish_html",
     "register_channel",
     "stream_response",
 ]
 
 if TYPE_CHECKING:
     from sse.encoding import Event
+    from sse.fragments import apublish_html, publish_html
     from sse.hub import ChannelHub
     from sse.publishing import apublish, publish
     from sse.registry import ChannelNotFound, channel, register_channel
@@ -38,10 +41,12 @@ _LAZY = {
     "FirstEvents": "sse.streams",
     "HubStats": "sse.stats",
     "apublish": "sse.publishing",
+    "apublish_html": "sse.fragments",
     "channel": "sse.registry",
     "issue_token": "sse.tokens",
     "open_stream": "sse.streams",
     "publish": "sse.publishing",
+    "publish_html": "sse.fragments",
     "register_channel": "sse.registry",
     "stream_response": "sse.streams",
 }

@@ -18,7 +18,7 @@ from sse.layer import send_event
 from sse.registry import is_ephemeral, validate_channel_name
 from sse.storage import get_event_log
 
-__all__ = ["apublish", "publish"]
+__all__ = ["apublish", "apublish_text", "publish", "publish_text"]
 
 _MAX_EVENT_NAME = 100
 
@@ -37,11 +37,15 @@ def _prepare(channel: str, data: Any, event: str | None) -> tuple[str, str | Non
         )
     except (TypeError, ValueError) as exc:
         raise ValueError(f"data is not JSON-serialisable: {exc}") from exc
+    _check_text(event, text)
+    return channel, event, text
+
+
+def _check_text(event: str | None, text: str) -> None:
     # Building the Event validates every field the way the stream will write it.
     Event(data=text, event=event)
     if len(text.encode()) > conf.SSE_MAX_EVENT_BYTES:
         raise ValueError(f"event data larger than SSE_MAX_EVENT_BYTES ({conf.SSE_MAX_EVENT_BYTES})")
-    return channel, event, text
 
 
 def publish(channel: str, data: Any, *, event: str | None = None) -> str:
@@ -51,12 +55,43 @@ def publish(channel: str, data: Any, *, event: str | None = None) -> str:
     commits, and never if it rolls back.
     """
     channel, event, text = _prepare(channel, data, event)
+    return _append(channel, event, text, "publish")
+
+
+def publish_text(channel: str, text: str, *, event: str | None = None) -> str:
+    """Send ``text`` as it is (an HTML fragment, say) to every stream on ``channel``.
+
+    Like :func:`publish`, but the event's data is ``text`` itself, not JSON: the log
+    stores it unchanged and the stream writes each of its lines as a ``data:`` line.
+    """
+    _prepare_text(channel, text, event)
+    return _append(channel, event, text, "publish_text")
+
+
+async def apublish_text(channel: str, text: str, *, event: str | None = None) -> str:
+    """Async form of :func:`publish_text`."""
+    _prepare_text(channel, text, event)
+    return await sync_to_async(publish_text)(channel, text, event=event)
+
+
+def _prepare_text(channel: str, text: str, event: str | None) -> None:
+    if not isinstance(text, str):
+        raise ValueError(f"text must be a str, not {type(text).__name__}")
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"text is not valid Unicode: {exc}") from exc
+    _prepare(channel, None, event)  # the channel and event name, as publish() checks them
+    _check_text(event, text)
+
+
+def _append(channel: str, event: str | None, text: str, caller: str) -> str:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         pass
     else:
-        raise RuntimeError("publish() was called from async code: use 'await sse.apublish(...)'")
+        raise RuntimeError(f"{caller}() was called from async code: use 'await sse.a{caller}(...)'")
     log = get_event_log()
     seq = log.append(channel, event, text, ephemeral=is_ephemeral(channel))
     log.on_commit(lambda: _deliver(channel, seq, event, text))
