@@ -14,6 +14,11 @@ def user_channel(pk: object) -> str:
     return f"notifications.user.{pk}"
 
 
+def html_channel(pk: object) -> str:
+    """The user's notifications as HTML fragments, for the htmx page (JSON clients never see them)."""
+    return f"notifications.html.{pk}"
+
+
 @sse.channel(BROADCAST)
 def can_read_broadcast(user: Any) -> bool:
     # Everyone-broadcasts only: a broadcast to staff, a group or chosen users goes to
@@ -23,6 +28,11 @@ def can_read_broadcast(user: Any) -> bool:
 
 @sse.channel("notifications.user.{pk}")
 def can_read_own_notifications(user: Any, pk: str) -> bool:
+    return bool(user.is_authenticated and str(user.pk) == pk)
+
+
+@sse.channel("notifications.html.{pk}")
+def can_read_own_notification_fragments(user: Any, pk: str) -> bool:
     return bool(user.is_authenticated and str(user.pk) == pk)
 
 

@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 import sse
-from notifications.channels import BROADCAST, user_channel
+from notifications.channels import BROADCAST, html_channel, user_channel
 from notifications.models import Audience, Broadcast, Level, Notification
 
 __all__ = [
@@ -29,6 +29,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("notifications")
+
+ITEM_TEMPLATE = "notifications/_item.html"
 
 
 def unread_count(user: Any) -> int:
@@ -63,6 +65,12 @@ def notify(user: Any, title: str, body: str = "", *, level: str = Level.INFO, ur
 def push_new(notification: Notification) -> None:
     """Send a just-saved notification and the new unread count (on commit)."""
     sse.publish(user_channel(notification.recipient_id), notification.event_data(), event="notification")
+    # The same notification as the htmx page's list item, rendered once, on a channel of its own
+    # (the JSON stream's events stay as they are) and under an event name of its own: a page's one
+    # stream carries both channels, and the JSON `notification` swapped as HTML would run markup.
+    sse.publish_html(
+        html_channel(notification.recipient_id), ITEM_TEMPLATE, {"n": notification}, event="notification-html"
+    )
     _push_unread_after_commit(notification.recipient_id)
 
 

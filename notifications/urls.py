@@ -7,4 +7,5 @@ app_name = "notifications"
 urlpatterns = [
     path("", views.notification_list, name="list"),
     path("stream/", views.stream, name="stream"),
+    path("htmx/", views.notification_list_htmx, name="htmx"),
 ]

@@ -8,11 +8,11 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from notifications.channels import BROADCAST, DASHBOARD, user_channel
+from notifications.channels import BROADCAST, DASHBOARD, html_channel, user_channel
 from notifications.dashboard import ensure_sampler
 from notifications.metrics import render as render_metrics
 from notifications.models import Notification
@@ -33,6 +33,32 @@ def notification_list(request: HttpRequest) -> HttpResponse:
         "notifications/list.html",
         {"notifications": items, "unread": unread_count(request.user)},
     )
+
+
+# The vendored htmx builds (project/static/vendor/htmx/) the htmx page can run on: ?htmx=2 or 4.
+HTMX_SCRIPTS = {
+    "2": "vendor/htmx/2.0.11/htmx.min.js",
+    "4": "vendor/htmx/4.0.1/htmx.min.js",
+}
+
+
+@require_GET
+@login_required
+def notification_list_htmx(request: HttpRequest) -> HttpResponse:
+    """The list rendered here; new notifications arrive as HTML fragments swapped in by htmx."""
+    version = request.GET.get("htmx", "2")
+    if version not in HTMX_SCRIPTS:
+        return HttpResponseBadRequest(
+            f"htmx must be one of {', '.join(HTMX_SCRIPTS)}\n", content_type="text/plain; charset=utf-8"
+        )
+    items = list(Notification.objects.filter(recipient=request.user)[:PAGE_SIZE])
+    context = {
+        "notifications": items,
+        "fragments_channel": html_channel(request.user.pk),
+        "htmx_version": version,
+        "htmx_script": HTMX_SCRIPTS[version],
+    }
+    return render(request, "notifications/htmx.html", context)
 
 
 @require_GET
