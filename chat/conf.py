@@ -36,5 +36,11 @@ class Settings:
     def PRESENCE_TTL_SECONDS(self) -> float:
         return float(getattr(settings, "CHAT_PRESENCE_TTL_SECONDS", 30.0))
 
+    # Each server process announces a room's presence at most once per this many seconds:
+    # changes in between are coalesced and the last state goes out when the time is up.
+    @property
+    def PRESENCE_MIN_INTERVAL_SECONDS(self) -> float:
+        return float(getattr(settings, "CHAT_PRESENCE_MIN_INTERVAL_SECONDS", 1.0))
+
 
 conf = Settings()

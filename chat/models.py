@@ -11,7 +11,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-# A room's channel is chat.room.<slug> and channel names stop at 80 characters.
+# A room's channels are chat.room.<slug> (messages) and chat.presence.<slug> (who is
+# here); channel names stop at 80 characters.
 SLUG_MAX_LENGTH = 50
 slug_validator = RegexValidator(r"^[A-Za-z0-9_-]+\Z", "letters, digits, - and _ only")
 
@@ -44,6 +45,10 @@ class Room(models.Model):
     @property
     def channel(self) -> str:
         return f"chat.room.{self.slug}"
+
+    @property
+    def presence_channel(self) -> str:
+        return f"chat.presence.{self.slug}"
 
     def get_absolute_url(self) -> str:
         return reverse("chat:room", args=[self.slug])

@@ -7,14 +7,25 @@ this module when a stream that includes ``chat.room.<slug>`` opens or closes.
 Each server process counts its own open streams per (room, user) in memory and
 mirrors the non-zero ones into :class:`~chat.models.Presence` rows tagged with
 its process id, so every process (and the page view) sees the same list through
-the shared database. On each join or leave (a count going 1 -> 0 or 0 -> 1) the
-process rewrites its rows for that room and publishes ``presence`` {users} to
-the room. Every ``CHAT_PRESENCE_HEARTBEAT_SECONDS`` it refreshes ``seen`` on its
+the shared database. A join or leave (a count going 0 -> 1 or 1 -> 0) marks the
+room; one task of the process then rewrites its rows of the marked rooms and
+publishes ``presence`` {users} to each room whose rows it changed, on the room's
+ephemeral channel ``chat.presence.<slug>`` (the log keeps only its latest event:
+presence is state, not history, and never takes a place in the room's messages).
+
+Announcing is coalesced: the task syncs at most once per
+``CHAT_PRESENCE_MIN_INTERVAL_SECONDS`` (1 s), so a process sends at most one
+``presence`` per room per interval however fast streams open and close, and the
+sync after the last change always goes out: a burst that ends with a user gone
+ends with a list without them. A room whose rows end up as they were (a stream
+opened and closed within one interval) is not announced again.
+
+Every ``CHAT_PRESENCE_HEARTBEAT_SECONDS`` the task refreshes ``seen`` on its
 rows and deletes rows nobody refreshed for ``CHAT_PRESENCE_TTL_SECONDS``: a
 process that died without closing its streams drops out of the list after at
 most TTL + one heartbeat (30 + 10 = 40 s by default), and its rooms get a new
-``presence`` event. A clean close (the browser leaves the page) is announced at
-once: as soon as the server notices the disconnect.
+``presence`` event. A clean close (the browser leaves the page) is announced
+as soon as the server notices the disconnect, or at the end of the interval.
 
 Database work runs on one thread of this module, never on the event loop.
 """
@@ -48,6 +59,7 @@ __all__ = ["PresenceTracker", "present_users", "room_slugs"]
 logger = logging.getLogger("chat.presence")
 
 CHANNEL_PREFIX = "chat.room."
+PRESENCE_PREFIX = "chat.presence."
 
 
 def room_slugs(channels: Iterable[str]) -> list[str]:
@@ -126,20 +138,26 @@ class PresenceTracker:
     # -- the task that writes rows and announces ------------------------------
 
     async def _run(self) -> None:
-        beat_due = self.loop.time()  # sweep at once: a restart cleans up after a crash
+        loop = self.loop
+        beat_due = loop.time()  # sweep at once: a restart cleans up after a crash
+        sync_after = loop.time()  # no sync before this: one per interval at most
         while True:
-            delay = beat_due - self.loop.time()
-            if delay > 0 and not self.dirty:
+            now = loop.time()
+            due = max(sync_after, min(beat_due, now if self.dirty else beat_due))
+            if due > now:
+                # Woken by a change: look again (it may make the sync due sooner).
+                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
-            self._wake.clear()
-            beat = self.loop.time() >= beat_due
+                    await asyncio.wait_for(self._wake.wait(), due - now)
+                continue
+            beat = now >= beat_due
             if beat:
-                beat_due = self.loop.time() + conf.PRESENCE_HEARTBEAT_SECONDS
+                beat_due = now + conf.PRESENCE_HEARTBEAT_SECONDS
+            sync_after = now + conf.PRESENCE_MIN_INTERVAL_SECONDS
             dirty, self.dirty = self.dirty, set()
             local = {slug: sorted(counts) for slug, counts in self.counts.items()}
             try:
-                await self.loop.run_in_executor(
+                await loop.run_in_executor(
                     self._executor,
                     functools.partial(_db_call, sync_presence, self.process, dirty, local, beat),
                 )
@@ -163,9 +181,9 @@ def sync_presence(
     process: str, dirty: set[str], local: dict[str, list[str]], beat: bool
 ) -> dict[str, list[str]]:
     """Make ``process``'s rows match ``local`` for the ``dirty`` rooms (all on a beat)
-    and publish ``presence`` to every room whose list may have changed."""
+    and publish ``presence`` for every room whose rows changed; return what was published."""
     now = timezone.now()
-    announce = set(dirty)
+    announce: set[str] = set()
     with transaction.atomic():
         rooms = dict(
             # Locked (where the database can): two processes never compute a room's list
@@ -190,8 +208,9 @@ def sync_presence(
         for slug in dirty:
             users = local.get(slug, [])
             mine = Presence.objects.filter(process=process, room__slug=slug)
-            mine.exclude(user_id__in=users).delete()
+            deleted, _ = mine.exclude(user_id__in=users).delete()
             room_pk = rooms.get(slug)
+            new: list[str] = []
             if users and room_pk is not None:
                 have = {str(pk) for pk in mine.values_list("user_id", flat=True)}
                 new = [u for u in users if u not in have]
@@ -199,12 +218,16 @@ def sync_presence(
                     [Presence(room_id=room_pk, user_id=u, process=process, seen=now) for u in new],
                     ignore_conflicts=True,
                 )
+            if deleted or new:
+                # Rows as they were (a stream opened and closed between two syncs): the
+                # last announcement of the room, whoever made it, still holds.
+                announce.add(slug)
         result: dict[str, list[str]] = {}
         for slug in sorted(announce):
             if slug not in rooms and not Room.objects.filter(slug=slug).exists():
                 continue
             result[slug] = users = present_users(slug, now)
-            sse.publish(CHANNEL_PREFIX + slug, {"users": users}, event="presence")
+            sse.publish(PRESENCE_PREFIX + slug, {"users": users}, event="presence")
     return result
 
 

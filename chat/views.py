@@ -64,5 +64,6 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 async def stream(request: HttpRequest, slug: str) -> HttpResponse:
-    """GET /chat/<slug>/stream/: ``message`` and ``presence`` events of one room."""
-    return await sse.open_stream(request, [f"chat.room.{slug}"])
+    """GET /chat/<slug>/stream/: ``message`` and ``presence`` events of one room
+    (two channels: the room's messages and its ephemeral presence channel)."""
+    return await sse.open_stream(request, [f"chat.room.{slug}", f"chat.presence.{slug}"])

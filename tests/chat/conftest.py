@@ -3,7 +3,9 @@ threaded SSE reader (sse.testing's parser) that waits for conditions with deadli
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -133,6 +135,18 @@ class EventReader:
             return seen[-1]
         return self.wait_for(latest_matches, timeout, f"presence {sorted(users)}", since=len(self.events))
 
+    def read_for(self, seconds: float) -> None:
+        """Take in what arrives within ``seconds`` (into ``self.events``)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                event = self._queue.get(timeout=left)
+            except queue.Empty:
+                return
+            if event is None:
+                raise AssertionError(f"stream ended; got {self.events}")
+            self.events.append(event)
+
     def close(self) -> None:
         self._stop = True
         if self._response is not None:
@@ -169,3 +183,31 @@ def sandbox(chat_site: DaphneServer) -> str:
     """An open room for tests that post a lot, so the lobby stays readable in the screenshot."""
     create_room(chat_site, "sandbox", "Sandbox")
     return "sandbox"
+
+
+def open_and_close(client: httpx.Client, url: str) -> None:
+    """Open a stream, read its first block (sent once the stream counts as open), go away."""
+    with client.stream("GET", url, timeout=httpx.Timeout(30.0)) as response:
+        assert response.status_code == 200, f"{url} answered {response.status_code}"
+        for chunk in response.iter_raw():
+            if chunk:
+                break
+
+
+def log_of(server: DaphneServer, channel: str) -> dict[str, int]:
+    """What the server's event log (its SQLite file) holds of ``channel``."""
+    path = server.env["DATABASE_URL"].removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+        rows, presence = db.execute(
+            "SELECT COUNT(*), COUNT(CASE WHEN event = 'presence' THEN 1 END)"
+            " FROM sse_storedevent WHERE channel = ?",
+            [channel],
+        ).fetchone()
+        head = db.execute("SELECT last_seq FROM sse_channelhead WHERE name = ?", [channel]).fetchone()
+    return {"rows": rows, "presence_rows": presence, "head": head[0] if head else 0}
+
+
+def presence_seq(event: dict[str, Any]) -> int:
+    """The presence channel's seq in the id of an event of ``/chat/<slug>/stream/``: the stream's
+    channels are sorted, ``chat.presence.<slug>`` before ``chat.room.<slug>``."""
+    return int(event["id"].rsplit(":", 1)[1].split(".")[0])

@@ -31,8 +31,13 @@ def users() -> dict[str, Any]:
 
 
 def _announced(slug: str) -> list[list[str]]:
-    events = get_event_log().read(f"chat.room.{slug}", 0, 100)
+    """What the room's presence channel holds: it is ephemeral, so only the latest list."""
+    events = get_event_log().read(f"chat.presence.{slug}", 0, 100)
     return [json.loads(e.data)["users"] for e in events if e.event == "presence"]
+
+
+def _presence_head(slug: str) -> int:
+    return get_event_log().heads([f"chat.presence.{slug}"])[f"chat.presence.{slug}"]
 
 
 def test_room_slugs_picks_room_channels() -> None:
@@ -45,7 +50,28 @@ def test_join_and_leave_write_rows_and_announce(lobby: Room, users: dict[str, An
     assert list(Presence.objects.values_list("process", "user__username")) == [("p1", "alice")]
     assert sync_presence("p1", {"lobby"}, {}, False) == {"lobby": []}
     assert not Presence.objects.exists()
-    assert _announced("lobby") == [["alice"], []]
+    # Two announcements on the presence channel, of which the log keeps the latest.
+    assert _presence_head("lobby") == 2
+    assert _announced("lobby") == [[]]
+
+
+def test_presence_stays_out_of_the_room_log(lobby: Room, users: dict[str, Any]) -> None:
+    alice = str(users["alice"].pk)
+    for _ in range(20):
+        sync_presence("p1", {"lobby"}, {"lobby": [alice]}, False)
+        sync_presence("p1", {"lobby"}, {}, False)
+    assert _presence_head("lobby") == 40
+    assert len(get_event_log().read("chat.presence.lobby", 0, 100)) == 1
+    assert get_event_log().read("chat.room.lobby", 0, 100) == []
+
+
+def test_rows_as_they_were_announce_nothing(lobby: Room, users: dict[str, Any]) -> None:
+    alice = str(users["alice"].pk)
+    sync_presence("p1", {"lobby"}, {"lobby": [alice]}, False)
+    # bob opened and closed a stream between two syncs: the room is marked, its rows are not
+    # changed, and the list already announced still holds.
+    assert sync_presence("p1", {"lobby"}, {"lobby": [alice]}, False) == {}
+    assert _presence_head("lobby") == 1
 
 
 def test_two_processes_share_the_list(lobby: Room, users: dict[str, Any]) -> None:
@@ -85,4 +111,5 @@ def test_a_beat_refreshes_and_restores_own_rows(lobby: Room, users: dict[str, An
 def test_a_quiet_beat_announces_nothing(lobby: Room, users: dict[str, Any]) -> None:
     sync_presence("p1", {"lobby"}, {"lobby": [str(users["alice"].pk)]}, False)
     assert sync_presence("p1", set(), {"lobby": [str(users["alice"].pk)]}, True) == {}
+    assert _presence_head("lobby") == 1
     assert _announced("lobby") == [["alice"]]

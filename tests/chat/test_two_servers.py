@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from tests.chat import settings as chat_settings
-from tests.chat.conftest import EventReader, chat_env
+from tests.chat.conftest import EventReader, chat_env, create_room
+from tests.chat.test_presence_churn import churn
 from tests.project.conftest import login
 from tests.servers import DaphneServer, RedisServer, prepare_database
 
@@ -87,6 +88,22 @@ def test_a_user_on_both_processes_stays_until_the_last_stream_closes(
             client.close()
 
 
+def test_churn_on_one_process_is_coalesced_for_a_watcher_on_the_other(
+    servers: tuple[DaphneServer, DaphneServer], open_stream: Callable[..., EventReader]
+) -> None:
+    first, second = servers
+    create_room(first, "churn", "Churn")
+    alice = login(first.url, "alice")
+    bob = login(second.url, "bob")
+    try:
+        # bob opens and closes the room's stream on the second process 200 times; alice on the
+        # first gets a bounded number of presence events (through Redis), the last without bob.
+        churn(first, alice, bob, "churn", open_stream)
+    finally:
+        alice.close()
+        bob.close()
+
+
 def test_alice_and_bob_on_two_processes(
     servers: tuple[DaphneServer, DaphneServer], open_stream: Callable[..., EventReader]
 ) -> None:
@@ -96,8 +113,13 @@ def test_alice_and_bob_on_two_processes(
     try:
         at_alice = open_stream(alice, "/chat/lobby/stream/")
         at_alice.wait_presence({"alice"})
-        # Bob uses the page's kind of stream: presence counts any stream carrying the room.
-        at_bob = open_stream(bob, "/sse/stream/", [("channel", "broadcast"), ("channel", "chat.room.lobby")])
+        # Bob uses the page's kind of stream: presence counts any stream carrying the room
+        # (its presence events come on the room's presence channel, which the page adds too).
+        at_bob = open_stream(
+            bob,
+            "/sse/stream/",
+            [("channel", "broadcast"), ("channel", "chat.room.lobby"), ("channel", "chat.presence.lobby")],
+        )
         at_alice.wait_presence({"alice", "bob"})
         at_bob.wait_presence({"alice", "bob"})
         # The page rendered by either process lists both.

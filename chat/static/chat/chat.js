@@ -1,7 +1,8 @@
 /* The chat room page: live messages and presence on the page's one stream.
  *
  * The page works without this script (server-rendered history, plain form
- * post). With it, the room's channel joins window.pageStream, new messages are
+ * post). With it, the room's two channels join window.pageStream (messages on
+ * chat.room.<slug>, who is here on chat.presence.<slug>), new messages are
  * appended as they arrive, the form posts with fetch, and the presence list
  * follows the room's `presence` events. Message text only ever goes through
  * textContent: markup in a message is shown, never run.
@@ -23,7 +24,7 @@
   const button = form.querySelector("button[type=submit]");
   const errorBox = document.getElementById("chat-error");
 
-  stream.channels.push(root.dataset.channel);
+  stream.channels.push(root.dataset.channel, "chat.presence." + slug);
 
   function timeLabel(iso) {
     const d = new Date(iso);
