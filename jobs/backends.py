@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import atexit
 import logging
-import queue
 import threading
 import time
+from collections import OrderedDict, deque
 from typing import Any
 
 from django.tasks.backends.immediate import ImmediateBackend
@@ -27,29 +27,55 @@ __all__ = ["EmbeddedBackend"]
 logger = logging.getLogger("jobs")
 
 
+_Item = tuple["EmbeddedBackend", TaskResult[Any, Any]]
+
+
 class _Pool:
-    """Daemon threads fed from one queue: Ctrl-C never waits for a long job."""
+    """Daemon threads fed from one fair queue: Ctrl-C never waits for a long job.
+
+    Queued tasks wait in one line per owner (a task's ``owner`` keyword argument;
+    tasks without one share a line). A free thread takes the next task of the owner
+    with the fewest tasks running, the longest-waiting line first among equals, so
+    one user's backlog never holds another user's job behind it: the other user's
+    job starts as soon as a thread is free. A queued task holds only its arguments
+    (a job's id); its params stay in the database.
+    """
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[EmbeddedBackend, TaskResult[Any, Any]]] = queue.SimpleQueue()
+        self._lines: OrderedDict[str, deque[_Item]] = OrderedDict()
+        self._running: dict[str, int] = {}
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
         self.busy = 0
 
     def submit(self, backend: EmbeddedBackend, result: TaskResult[Any, Any], workers: int) -> None:
+        owner = str(result.kwargs.get("owner", ""))
         with self._lock:
             self._threads = [t for t in self._threads if t.is_alive()]
             while len(self._threads) < max(1, workers):
                 thread = threading.Thread(target=self._work, name=f"jobs-{len(self._threads)}", daemon=True)
                 thread.start()
                 self._threads.append(thread)
-        self._queue.put((backend, result))
+            self._lines.setdefault(owner, deque()).append((backend, result))
+            self._ready.notify()
+
+    def _take(self) -> tuple[str, _Item]:
+        with self._lock:
+            while not self._lines:
+                self._ready.wait()
+            owner = min(self._lines, key=lambda o: self._running.get(o, 0))  # first of the least busy
+            line = self._lines.pop(owner)
+            item = line.popleft()
+            if line:
+                self._lines[owner] = line  # to the back: the others have their turn first
+            self._running[owner] = self._running.get(owner, 0) + 1
+            self.busy += 1
+            return owner, item
 
     def _work(self) -> None:
         while True:
-            backend, result = self._queue.get()
-            with self._lock:
-                self.busy += 1
+            owner, (backend, result) = self._take()
             try:
                 backend._execute_task(result)
             except BaseException:  # the task's own errors are recorded on its result
@@ -57,6 +83,9 @@ class _Pool:
             finally:
                 with self._lock:
                     self.busy -= 1
+                    self._running[owner] -= 1
+                    if not self._running[owner]:
+                        del self._running[owner]
 
 
 _pool = _Pool()

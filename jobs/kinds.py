@@ -16,15 +16,60 @@ from jobs.errors import JobError
 if TYPE_CHECKING:
     from jobs.progress import JobContext
 
-__all__ = ["JobError", "JobKind", "ParamsForm", "all_kinds", "describe", "get_kind", "job_kind"]
+__all__ = [
+    "NOT_UNICODE",
+    "JobError",
+    "JobKind",
+    "ParamsForm",
+    "all_kinds",
+    "describe",
+    "get_kind",
+    "is_valid_unicode",
+    "job_kind",
+]
+
+NOT_UNICODE = "holds text that is not valid Unicode (a lone surrogate such as \\ud800)"
+
+
+def is_valid_unicode(value: Any) -> bool:
+    """False if any string in ``value`` (nested dicts' keys and values, lists) cannot be UTF-8.
+
+    JSON may spell a lone surrogate (``"\\ud800"``); Python decodes it into a str that
+    no database, page or JSON answer can encode later, so it must not be stored.
+    """
+    pending = [value]
+    while pending:  # a loop, not recursion: nesting depth is the sender's choice
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+    return True
 
 
 class ParamsForm(forms.Form):
-    """A kind's parameters; ``user`` is who submits (some choices depend on it)."""
+    """A kind's parameters; ``user`` is who submits (some choices depend on it).
+
+    Every kind's form refuses text that is not valid Unicode, whether it came from
+    the JSON API or from the page's form.
+    """
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         self.user = user
         super().__init__(*args, **kwargs)
+
+    def _clean_fields(self) -> None:
+        # Before clean(): a kind's own checks never see (nor quote in a message) bad text.
+        bad = [name for name, bound in self._bound_items() if not is_valid_unicode(bound.data)]
+        super()._clean_fields()
+        for name in bad:
+            self.add_error(name, f"this value {NOT_UNICODE}")
 
 
 Runner = Callable[["JobContext", dict[str, Any]], Any]

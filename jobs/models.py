@@ -117,6 +117,25 @@ class JobFile(models.Model):
         return self.name
 
 
+class Submitter(models.Model):
+    """One row per user who ever started a job: starting one locks it first.
+
+    The per-user cap counts the owner's unfinished jobs and then adds one; two
+    requests must not both count before either adds. Each submission's
+    transaction starts by writing this row, which holds the row lock on
+    PostgreSQL (and the database's write lock on SQLite) until it commits, so
+    one user's submissions take turns while other users' do not wait.
+    """
+
+    owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    submitted = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"submitter {self.owner_id}"
+
+
 def job_channel(job_id: object) -> str:
     return f"jobs.job.{job_id}"
 

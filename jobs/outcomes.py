@@ -6,6 +6,7 @@ ending the same job end it once, and each publishes the job's final event.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -17,7 +18,24 @@ from jobs.conf import conf
 from jobs.events import publish_final
 from jobs.models import ACTIVE, Job, Status
 
-__all__ = ["cancel_job", "fail_if_stale", "fail_job", "fail_running_job", "fail_stale_jobs"]
+__all__ = [
+    "MAX_ERROR_CHARS",
+    "cancel_job",
+    "fail_if_stale",
+    "fail_job",
+    "fail_running_job",
+    "fail_stale_jobs",
+    "shorten_error",
+]
+
+logger = logging.getLogger("jobs")
+
+# The longest error a job keeps and publishes. Its final event must fit in one
+# published event (SSE_MAX_EVENT_BYTES, 256 KiB by default): 2,000 characters take
+# at most 12 KB of JSON, whatever they are.
+MAX_ERROR_CHARS = 2000
+# If the site allows even less, the error is cut to this on a second try.
+_FALLBACK_ERROR_CHARS = 200
 
 
 def cancel_job(job: Job) -> bool:
@@ -33,9 +51,27 @@ def cancel_job(job: Job) -> bool:
     return bool(changed)
 
 
+def shorten_error(error: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """``error`` if it has at most ``limit`` characters, else its start and how long it was."""
+    if len(error) <= limit:
+        return error
+    return f"{error[:limit]}... (cut: the error had {len(error):,} characters)"
+
+
 def fail_job(
     job_id: UUID, error: str, *, statuses: tuple[str, ...] = (Status.RUNNING,), **filters: Any
 ) -> bool:
+    """Fail the job if its status is one of ``statuses``; it always ends with (the start of) ``error``."""
+    try:
+        return _fail(job_id, shorten_error(error), statuses, filters)
+    except ValueError:
+        # publish() refused the final event (a site with a small SSE_MAX_EVENT_BYTES):
+        # the transaction rolled back, so the job is still active. Try once with less.
+        logger.warning("the error of job %s was too large to publish; cutting it shorter", job_id)
+        return _fail(job_id, shorten_error(error, _FALLBACK_ERROR_CHARS), statuses, filters)
+
+
+def _fail(job_id: UUID, error: str, statuses: tuple[str, ...], filters: dict[str, Any]) -> bool:
     with transaction.atomic():
         changed = Job.objects.filter(pk=job_id, status__in=statuses, **filters).update(
             status=Status.FAILED, error=error, finished=timezone.now()

@@ -7,12 +7,13 @@ from typing import Any
 from uuid import UUID
 
 from django.db import transaction
+from django.utils import timezone
 
 from jobs.conf import conf
 from jobs.errors import SubmissionError
 from jobs.events import publish_progress
-from jobs.kinds import JobKind, all_kinds, get_kind
-from jobs.models import ACTIVE, Job
+from jobs.kinds import NOT_UNICODE, JobKind, all_kinds, get_kind, is_valid_unicode
+from jobs.models import ACTIVE, Job, Submitter
 from jobs.outcomes import fail_job
 from jobs.tasks import run_job
 
@@ -22,6 +23,8 @@ logger = logging.getLogger("jobs")
 
 
 def validate_submission(user: Any, kind_name: object, params: object) -> tuple[JobKind, dict[str, Any]]:
+    if not is_valid_unicode(params):
+        raise SubmissionError({"params": {"non_field_errors": [f"params {NOT_UNICODE}"]}})
     kind = get_kind(kind_name)
     if kind is None:
         names = ", ".join(k.name for k in all_kinds())
@@ -41,20 +44,35 @@ def validate_submission(user: Any, kind_name: object, params: object) -> tuple[J
 
 def create_job(user: Any, kind: JobKind, params: dict[str, Any]) -> Job:
     limit = conf.MAX_ACTIVE_PER_USER
-    if limit and Job.objects.filter(owner_id=user.pk, status__in=ACTIVE).count() >= limit:
-        raise SubmissionError(
-            {"detail": f"you already have {limit} unfinished jobs: wait for one or cancel it"}, status=429
-        )
     with transaction.atomic():
+        # Write first, count second, insert last, all in one transaction: a second
+        # submission of the same user waits at the write until this one commits,
+        # and then counts the job this one added.
+        _take_turn(user.pk)
+        if limit and Job.objects.filter(owner_id=user.pk, status__in=ACTIVE).count() >= limit:
+            raise SubmissionError(
+                {"detail": f"you already have {limit} unfinished jobs: wait for one or cancel it"}, status=429
+            )
         job = Job.objects.create(owner=user, kind=kind.name, params=params, message="queued")
         publish_progress(job)
-        transaction.on_commit(lambda: enqueue(job.id))
+        transaction.on_commit(lambda: enqueue(job.id, owner=job.owner_id))
     return job
 
 
-def enqueue(job_id: UUID) -> None:
+def _take_turn(owner_pk: Any) -> None:
+    """Lock the owner's ``Submitter`` row (creating it the first time) until the transaction ends."""
+    now = timezone.now()
+    if Submitter.objects.filter(owner_id=owner_pk).update(submitted=now):
+        return
+    # First job of this user: two racing first submissions insert once; the loser
+    # waits on the winner's row, then locks it with the update.
+    Submitter.objects.bulk_create([Submitter(owner_id=owner_pk, submitted=now)], ignore_conflicts=True)
+    Submitter.objects.filter(owner_id=owner_pk).update(submitted=now)
+
+
+def enqueue(job_id: UUID, owner: Any = "") -> None:
     try:
-        run_job.enqueue(str(job_id))
+        run_job.enqueue(str(job_id), owner=str(owner))
     except Exception as exc:
         logger.exception("could not queue job %s", job_id)
         fail_job(job_id, f"the job could not be queued ({type(exc).__name__})", statuses=ACTIVE)

@@ -8,5 +8,6 @@ from jobs.runner import execute
 
 
 @task()
-def run_job(job_id: str) -> None:
+def run_job(job_id: str, owner: str = "") -> None:
+    # ``owner`` (the job's owner's pk) lets a backend share its workers fairly among users.
     execute(job_id)

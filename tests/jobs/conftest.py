@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from sse.testing import EventParser
+from tests.delivery.conftest import PostgresCluster
 from tests.project.conftest import login
 from tests.servers import PYTHON, ROOT, DaphneServer, RedisServer, prepare_database, project_env
 
@@ -29,6 +30,32 @@ def jobs_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneServer
     prepare_database(env)
     with DaphneServer(env, log_path=tmp / "daphne.log") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def plain_json_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneServer]:
+    """The embedded default with DRF's plain JSON parser (tests/jobs/plain_json_settings.py)."""
+    tmp = tmp_path_factory.mktemp("jobs-plain-json-site")
+    env = project_env(f"sqlite:///{tmp / 'db.sqlite3'}", "tests.jobs.plain_json_settings", **FAST)
+    env.pop("REDIS_URL", None)
+    prepare_database(env)
+    with DaphneServer(env, log_path=tmp / "daphne.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def jobs_pg_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneServer]:
+    """The embedded default on PostgreSQL: a throwaway cluster, one Daphne process."""
+    tmp = tmp_path_factory.mktemp("jobs-pg-site")
+    cluster = PostgresCluster().start()
+    try:
+        env = project_env(cluster.create_database(), **FAST)
+        env.pop("REDIS_URL", None)
+        prepare_database(env)
+        with DaphneServer(env, log_path=tmp / "daphne.log") as server:
+            yield server
+    finally:
+        cluster.stop()
 
 
 @dataclass
@@ -115,6 +142,17 @@ def start_job(client: httpx.Client, kind: str, **params: Any) -> dict[str, Any]:
     answer = client.post("/api/jobs/", json={"kind": kind, "params": params})
     assert answer.status_code == 201, answer.text
     return answer.json()
+
+
+def cancel_all(client: httpx.Client) -> None:
+    """Cancel every unfinished job of the client's user."""
+    page: str | None = "/api/jobs/"
+    while page:
+        listed = client.get(page).json()
+        for job in listed["results"]:
+            if job["status"] in ("queued", "running"):
+                client.post(job["cancel_url"])
+        page = listed["next"]
 
 
 def sse_events(response: httpx.Response) -> Iterator[dict[str, Any]]:

@@ -1,0 +1,61 @@
+"""One user's backlog does not hold another user's job behind it (the embedded backend's queue)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from tests.jobs.conftest import cancel_all, start_job, wait_for
+from tests.servers import DaphneServer
+
+SLOW = 3 * 10**8  # seconds of sieving each: bob's jobs outlast the test's look at them
+
+
+def _jobs(client: httpx.Client) -> list[dict[str, Any]]:
+    return list(client.get("/api/jobs/").json()["results"])
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def test_a_small_job_of_alice_runs_before_bobs_backlog(
+    jobs_site: DaphneServer, users: Callable[[str], httpx.Client]
+) -> None:
+    alice, bob = users("alice"), users("bob")
+    cancel_all(bob)
+    backlog = [start_job(bob, "primes", below=SLOW)["id"] for _ in range(20)]
+    try:
+        # Both workers busy with bob's jobs, the rest of his backlog queued behind them.
+        wait_for(
+            lambda: sum(j["status"] == "running" for j in _jobs(bob)) == 2, what="two of bob's jobs to run"
+        )
+        mine = start_job(alice, "primes", below=100)
+        created = _when(alice.get(f"/api/jobs/{mine['id']}/").json()["created"])
+        assert created is not None
+
+        def alice_done() -> dict[str, Any] | None:
+            bobs = _jobs(bob)
+            job = alice.get(f"/api/jobs/{mine['id']}/").json()  # read second: no older than bob's
+            alice_started = _when(job["started"]) or datetime.max.replace(tzinfo=created.tzinfo)
+            # Order, not time: none of bob's queued jobs may start after alice's was queued and
+            # before hers started. (One may start in the moment between her job's row and its
+            # place in the queue.)
+            overtaking = [
+                j["id"]
+                for j in bobs
+                if (started := _when(j["started"])) and created < started < alice_started
+            ]
+            assert len(overtaking) <= 1, f"{len(overtaking)} of bob's jobs started ahead of alice's"
+            return job if job["status"] not in ("queued", "running") else None
+
+        done = wait_for(alice_done, timeout=300, what="alice's job to finish")
+        assert done["status"] == "succeeded" and done["result"] == {"count": 25}
+        still_queued = [j for j in _jobs(bob) if j["id"] in backlog and j["status"] == "queued"]
+        assert len(still_queued) >= 15, "alice's job finished while bob's backlog was still queued"
+    finally:
+        for job_id in backlog:
+            bob.post(f"/api/jobs/{job_id}/cancel/")
