@@ -9,10 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import Error as DatabaseError
 from django.http import HttpRequest, HttpResponse
+from django.utils.crypto import constant_time_compare
 
+from sse.conf import conf
+from sse.encoding import encode_opening
 from sse.registry import (
     ChannelNotFound,
     check_access,
@@ -20,11 +25,13 @@ from sse.registry import (
     registered_patterns,
     validate_channel_name,
 )
-from sse.tokens import InvalidToken, verify_token
+from sse.revocation import StreamIdentity, load_session, remember, session_holds
+from sse.tokens import InvalidToken, StreamToken, auth_digest, verify_token
 
 __all__ = [
     "MAX_CHANNELS_PER_STREAM",
     "StreamRefused",
+    "StreamUnavailable",
     "authenticate_stream",
     "authorize",
     "channels_from_query",
@@ -55,13 +62,37 @@ class StreamRefused(Exception):
         return response
 
 
+class StreamUnavailable(StreamRefused):
+    """The stream cannot open now (its database or channel layer is unavailable).
+
+    Answered ``200`` with a ``retry:`` line and an end: a browser's EventSource comes
+    back after it, where any 5xx would make it give up for good.
+    """
+
+    def __init__(self, message: str = "the server cannot open this stream now; come back soon") -> None:
+        super().__init__(200, message)
+
+    def response(self) -> HttpResponse:
+        body = encode_opening(conf.SSE_OVER_CAPACITY_RETRY_MS, comment=self.message)
+        response = HttpResponse(body, content_type="text/event-stream; charset=utf-8")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
+
+
+# What a database, session store or cache that is down raises (a connection refused is an OSError).
+UNAVAILABLE_ERRORS = (DatabaseError, OSError)
+
+
 def _token_from(request: HttpRequest) -> str | None:
     header = request.headers.get("Authorization", "")
-    if header:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        if not value.strip():
             raise StreamRefused(401, "Authorization header must be 'Bearer <token>'")
         return value.strip()
+    # Any other scheme (Basic, for a site behind basic auth) is not ours: the token
+    # parameter or the session decides.
     values = request.GET.getlist("token")
     if len(values) > 1:
         raise StreamRefused(400, "give one token, not several")
@@ -73,30 +104,61 @@ def _token_from(request: HttpRequest) -> str | None:
 
 
 async def authenticate_stream(request: HttpRequest, channels: Sequence[str]) -> Any:
-    """The user asking for ``channels``: from a stream token, else the session."""
+    """The user asking for ``channels``: from a stream token, else the session.
+
+    Raises :class:`StreamRefused` (401/403), or :class:`StreamUnavailable` when the
+    database (or session store) cannot answer now.
+    """
     token_value = _token_from(request)
-    if token_value is not None:
-        try:
-            token = verify_token(token_value)
-        except InvalidToken as exc:
-            raise StreamRefused(401, f"{exc}: ask POST /api/sse/tokens/ for a new one") from None
-        missing = set(channels) - token.channels
-        if missing:
-            raise StreamRefused(403, "the token does not cover channel " + sorted(missing)[0])
-        User = get_user_model()
-        try:
-            user = await User._default_manager.aget(pk=token.user_pk)
-        except (User.DoesNotExist, ValueError, TypeError):
-            raise StreamRefused(401, "the token's user no longer exists") from None
-        if not user.is_active:
-            raise StreamRefused(401, "the token's user is inactive")
-        return user
+    try:
+        if token_value is not None:
+            return await _token_user(token_value, channels)
+        return await _session_user(request)
+    except UNAVAILABLE_ERRORS as exc:
+        raise StreamUnavailable() from exc
+
+
+async def _token_user(value: str, channels: Sequence[str]) -> Any:
+    try:
+        token = verify_token(value)
+    except InvalidToken as exc:
+        raise StreamRefused(401, f"{exc}: ask POST /api/sse/tokens/ for a new one") from None
+    missing = set(channels) - token.channels
+    if missing:
+        raise StreamRefused(403, "the token does not cover channel " + sorted(missing)[0])
+    User = get_user_model()
+    try:
+        user = await User._default_manager.aget(pk=token.user_pk)
+    except (User.DoesNotExist, ValueError, TypeError):
+        raise StreamRefused(401, "the token's user no longer exists") from None
+    if not getattr(user, "is_active", True):
+        raise StreamRefused(401, "the token's user is inactive")
+    await _check_binding(token, user)
+    remember(StreamIdentity(str(user.pk), token.session_key, token.auth_digest))
+    return user
+
+
+async def _check_binding(token: StreamToken, user: Any) -> None:
+    again = ": sign in and ask POST /api/sse/tokens/ for a new one"
+    if token.auth_digest is not None:
+        current = auth_digest(user)
+        if current is None or not constant_time_compare(current, token.auth_digest):
+            raise StreamRefused(401, "the token's user changed password" + again)
+    if token.session_key is not None:
+        data = await sync_to_async(load_session)(token.session_key)
+        if not session_holds(data, str(user.pk)):
+            raise StreamRefused(401, "the session the token was minted from has signed out" + again)
+
+
+async def _session_user(request: HttpRequest) -> Any:
     auser = getattr(request, "auser", None)
     if auser is None:
         raise StreamRefused(401, "sign in, or pass a stream token")
     user = await auser()
     if not user.is_authenticated:
         raise StreamRefused(401, "sign in, or pass a stream token")
+    session = getattr(request, "session", None)
+    remember(StreamIdentity(str(user.pk), getattr(session, "session_key", None), auth_digest(user)))
     return user
 
 
@@ -132,6 +194,8 @@ async def authorize(user: Any, channels: Sequence[str]) -> None:
             allowed = await check_access(user, name)
         except ChannelNotFound as exc:
             raise StreamRefused(404, str(exc) or f"channel {name} not found") from None
+        except UNAVAILABLE_ERRORS as exc:
+            raise StreamUnavailable() from exc
         if not allowed:
             raise StreamRefused(403, not_allowed_message(name))
 

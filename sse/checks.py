@@ -41,6 +41,7 @@ _NUMBER_RULES: dict[str, tuple[str, str]] = {
     "SSE_LOG_POLL_SECONDS": (_NUMBER, "> 0"),
     "SSE_GROUP_REFRESH_SECONDS": (_NUMBER, "> 0"),
     "SSE_LOG_TRIM_INTERVAL_SECONDS": (_NUMBER, "> 0"),
+    "SSE_ACCESS_RECHECK_SECONDS": (_NUMBER, "> 0"),
     "SSE_MAX_LIFETIME_SECONDS": (_NUMBER, ">= 0"),
     "SSE_SHUTDOWN_GRACE_SECONDS": (_NUMBER, ">= 0"),
     "SSE_MAX_LIFETIME_JITTER": (_NUMBER, "between 0 and 1"),

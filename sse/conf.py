@@ -77,6 +77,13 @@ class Settings:
     def SSE_TOKEN_MAX_AGE(self) -> int:
         return int(getattr(settings, "SSE_TOKEN_MAX_AGE", 300))
 
+    # Seconds between re-runs of open streams' channel rules (a user who lost access
+    # to a channel loses its stream); sessions, passwords and is_active are re-checked
+    # every min(this, 5) seconds.
+    @property
+    def SSE_ACCESS_RECHECK_SECONDS(self) -> float:
+        return float(getattr(settings, "SSE_ACCESS_RECHECK_SECONDS", 30.0))
+
     # Channel layer alias the hub subscribes through.
     @property
     def SSE_CHANNEL_LAYER(self) -> str:

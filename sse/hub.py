@@ -18,6 +18,7 @@ from sse.conf import conf
 from sse.encoding import HEARTBEAT
 from sse.groups import ChannelGroup
 from sse.layer import LayerLink
+from sse.revocation import StreamIdentity, recheck_forever, watch
 from sse.stats import Counts, HubStats
 from sse.storage.threads import LogThreads
 from sse.subscriber import Subscriber
@@ -125,8 +126,11 @@ class ChannelHub:
         if self._started:
             return
         self._started = True
-        for coro in (*self.link.tasks(), self._poll_loop(), self._timer_loop(), self.log.trim_forever()):
+        tasks = (*self.link.tasks(), self._poll_loop(), self._timer_loop(), self.log.trim_forever())
+        for coro in (*tasks, recheck_forever(self)):
             self._tasks.append(self.loop.create_task(coro))
+        # Sign-outs, password changes and deactivations in this process end streams at once.
+        watch(self)
         for callback in list(self._start_callbacks):
             try:
                 callback(self)
@@ -144,9 +148,19 @@ class ChannelHub:
     # -- streams -----------------------------------------------------------
 
     async def subscribe(
-        self, channels: Sequence[str], *, user_key: str | None, end_after: frozenset[str] = frozenset()
+        self,
+        channels: Sequence[str],
+        *,
+        user_key: str | None,
+        end_after: frozenset[str] = frozenset(),
+        identity: StreamIdentity | None = None,
+        check_rules: bool = False,
     ) -> Subscriber:
-        """Register a stream on ``channels``; live events are held until :meth:`Subscriber.release`."""
+        """Register a stream on ``channels``; live events are held until :meth:`Subscriber.release`.
+
+        ``identity``: the session and password the stream stands on, re-checked while it is
+        open; ``check_rules``: re-run the channels' rules too (sse.revocation).
+        """
         if self._stopping:
             raise OverCapacity("server is shutting down")
         self.refresh_limits()
@@ -157,7 +171,7 @@ class ChannelHub:
         if per_user and user_key is not None and self.per_user[user_key] >= per_user:
             raise OverCapacity("too many open streams for this user")
         self._start()
-        sub = Subscriber(self, tuple(channels), user_key, end_after)
+        sub = Subscriber(self, tuple(channels), user_key, end_after, identity, check_rules)
         self.subscribers.add(sub)
         if user_key is not None:
             self.per_user[user_key] += 1

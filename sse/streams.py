@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,10 +19,14 @@ from sse.hub import ChannelHub, OverCapacity
 from sse.registry import validate_channel_name
 from sse.response import EventStreamResponse
 from sse.resume import plan_resume, replay
+from sse.revocation import StreamIdentity, recall
 from sse.signals import stream_closed, stream_opened
 from sse.subscriber import Subscriber
+from sse.tokens import auth_digest
 
 __all__ = ["FirstEvents", "open_stream", "stream_response"]
+
+logger = logging.getLogger("sse.hub")
 
 
 async def open_stream(request: HttpRequest, channels: Sequence[str], *, user: Any = None) -> HttpResponseBase:
@@ -36,7 +41,11 @@ async def open_stream(request: HttpRequest, channels: Sequence[str], *, user: An
         resume_from = last_event_id(request)
     except StreamRefused as refused:
         return refused.response()
-    return await stream_response(names, user_key=str(user.pk), resume_from=resume_from)
+    user_key = str(user.pk)
+    # The session (or token) the request authenticated with; a user the app found by
+    # itself is still bound to its password and its is_active.
+    identity = recall(user_key) or StreamIdentity(user_key, None, auth_digest(user))
+    return await _response(names, user_key, resume_from, None, (), identity, check_rules=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +84,29 @@ async def stream_response(
     the middleware still runs (a page navigated away at once) must leave no
     subscription behind, nor a presence, nor a place in the per-user cap.
     """
+    # Whose session this stream stands on, when sse.access authenticated this request.
+    identity = recall(user_key)
+    return await _response(channels, user_key, resume_from, first, end_after, identity, check_rules=False)
+
+
+async def _response(
+    channels: Sequence[str],
+    user_key: str | None,
+    resume_from: str | None,
+    first: FirstEventsHook | None,
+    end_after: Sequence[str],
+    identity: StreamIdentity | None,
+    *,
+    check_rules: bool,
+) -> EventStreamResponse:
     # Streams are long: give the DB connection of this request back first.
     await sync_to_async(connections.close_all)()
     stream = _HubStream(
         ChannelHub.current(), tuple(channels), user_key, resume_from, first, frozenset(end_after)
     )
+    stream.identity = identity
+    # Channels authorized by their registered rules are re-checked by those rules while open.
+    stream.check_rules = check_rules
     return EventStreamResponse(stream.body(), opening=False, heartbeat=0, on_close=stream.close)
 
 
@@ -88,10 +115,12 @@ class _HubStream:
 
     __slots__ = (
         "channels",
+        "check_rules",
         "closed",
         "end_after",
         "first",
         "hub",
+        "identity",
         "opened",
         "resume_from",
         "sub",
@@ -116,16 +145,29 @@ class _HubStream:
         self.sub: Subscriber | None = None
         self.opened = False  # stream_opened went out: stream_closed is owed
         self.closed = False
+        self.identity: StreamIdentity | None = None
+        self.check_rules = False
 
     async def body(self) -> AsyncIterator[bytes]:
         hub = self.hub
         try:
-            sub = await hub.subscribe(self.channels, user_key=self.user_key, end_after=self.end_after)
+            sub = await hub.subscribe(
+                self.channels,
+                user_key=self.user_key,
+                end_after=self.end_after,
+                identity=self.identity,
+                check_rules=self.check_rules,
+            )
         except OverCapacity as exc:
             # 200 + retry + end: the browser comes back later. Any 4xx/5xx stops it for good.
             # A server shutting down is soon gone or back: come back at the usual pace.
             retry = conf.SSE_RETRY_MS if hub.stopping else conf.SSE_OVER_CAPACITY_RETRY_MS
             yield encode_opening(retry, comment=str(exc))
+            return
+        except Exception as exc:
+            # The channel layer or the event log cannot answer now: the same "come back".
+            logger.warning("a stream on %s could not subscribe: %s", ", ".join(self.channels), exc)
+            yield encode_opening(conf.SSE_OVER_CAPACITY_RETRY_MS, comment=_UNAVAILABLE)
             return
         self.sub = sub
         if self.closed:  # closed while subscribing
@@ -134,6 +176,12 @@ class _HubStream:
         try:
             plan = await plan_resume(hub, sub, self.resume_from)
             first = await self.first() if self.first is not None and not plan.replay else None
+        except Exception as exc:
+            # Nothing is sent yet: a log (or the app's state) that cannot be read now is a "come back".
+            self._close_now()
+            logger.warning("a stream on %s could not start: %s", ", ".join(self.channels), exc)
+            yield encode_opening(conf.SSE_OVER_CAPACITY_RETRY_MS, comment=_UNAVAILABLE)
+            return
         except BaseException:
             self._close_now()
             raise
@@ -176,6 +224,9 @@ class _HubStream:
         if self.opened:
             self.opened = False
             stream_closed.send_robust(ChannelHub, channels=sub.channels, user_key=sub.user_key, stream=sub)
+
+
+_UNAVAILABLE = "the server cannot open this stream now; come back soon"
 
 
 def _first_events(sub: Subscriber, first: FirstEvents) -> bytes:

@@ -11,6 +11,7 @@ from sse.encoding import encode_id
 
 if TYPE_CHECKING:
     from sse.hub import ChannelHub
+    from sse.revocation import StreamIdentity
 
 __all__ = ["CHUNK_BYTES", "Subscriber"]
 
@@ -24,6 +25,7 @@ class Subscriber:
 
     __slots__ = (
         "channels",
+        "check_rules",
         "close_reason",
         "closed",
         "deadline",
@@ -32,6 +34,7 @@ class Subscriber:
         "held",
         "held_bytes",
         "hub",
+        "identity",
         "last_write",
         "nbytes",
         "positions",
@@ -46,11 +49,17 @@ class Subscriber:
         channels: tuple[str, ...],
         user_key: str | None,
         end_after: frozenset[str] = frozenset(),
+        identity: StreamIdentity | None = None,
+        check_rules: bool = False,
     ) -> None:
         self.hub = hub
         self.channels = channels
         self.tag = channel_tag(channels)
         self.user_key = user_key
+        #: Whose session and password the stream stands on (sse.revocation checks them).
+        self.identity = identity
+        #: Re-run the channels' registered rules while open (they admitted the stream).
+        self.check_rules = check_rules
         #: The stream ends after sending an event of one of these names.
         self.end_after = end_after
         self.positions = [0] * len(channels)

@@ -1,18 +1,33 @@
-"""Short-lived, channel-scoped stream tokens signed with ``SECRET_KEY``."""
+"""Short-lived, channel-scoped stream tokens signed with ``SECRET_KEY``.
+
+A token minted for a user object (not a bare pk) is bound to that user's password:
+it carries a digest of the user's session auth hash, and stops working when the
+password changes. Minted with ``session_key``, it is bound to that session too and
+stops working when the session signs out: the key travels sealed (encrypted with a
+key derived from ``SECRET_KEY``), so a token seen in a log does not give the session
+away. ``sse.access`` checks both when a stream opens, and the hub while it is open.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from django.core import signing
+from django.utils.crypto import salted_hmac
 
 from sse.conf import conf
 
-__all__ = ["InvalidToken", "StreamToken", "issue_token", "verify_token"]
+__all__ = ["InvalidToken", "StreamToken", "auth_digest", "issue_token", "verify_token"]
 
 _SALT = "sse.stream-token"
+_NONCE_BYTES = 12
 
 
 class InvalidToken(Exception):
@@ -25,18 +40,66 @@ class StreamToken:
     user_pk: str
     channels: frozenset[str]
     expires_at: datetime
+    #: The session the token was minted from (None: not bound to a session).
+    session_key: str | None = None
+    #: :func:`auth_digest` of its user when minted (None: not bound to the password).
+    auth_digest: str | None = None
 
 
-def issue_token(user_pk: object, channels: list[str] | tuple[str, ...]) -> StreamToken:
+def auth_digest(user: Any) -> str | None:
+    """A digest of the user's session auth hash (it changes with the password), or None."""
+    get_hash = getattr(user, "get_session_auth_hash", None)
+    if get_hash is None:
+        return None
+    return salted_hmac("sse.stream-auth", get_hash(), algorithm="sha256").hexdigest()[:32]
+
+
+def issue_token(
+    user: object, channels: list[str] | tuple[str, ...], *, session_key: str | None = None
+) -> StreamToken:
+    """A token for ``user`` (a user object, or a bare pk: then bound to no password)
+    on ``channels``; with ``session_key``, bound to that session as well."""
+    user_pk = getattr(user, "pk", user)
+    digest = auth_digest(user)
     max_age = conf.SSE_TOKEN_MAX_AGE
     expires = int(time.time()) + max_age
-    payload = {"u": str(user_pk), "c": sorted(set(channels)), "e": expires}
+    payload: dict[str, Any] = {"u": str(user_pk), "c": sorted(set(channels)), "e": expires}
+    if digest is not None:
+        payload["h"] = digest
+    if session_key:
+        payload["s"] = _seal(session_key)
     value = signing.dumps(payload, salt=_SALT)
-    return StreamToken(value, str(user_pk), frozenset(channels), _utc(expires))
+    return StreamToken(value, str(user_pk), frozenset(channels), _utc(expires), session_key or None, digest)
 
 
 def _utc(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def _keystream(nonce: bytes, size: int) -> bytes:
+    # HMAC-SHA256 in counter mode (a pseudo-random function): the token's signature
+    # covers the sealed bytes, so they are also tamper-proof.
+    key = salted_hmac("sse.stream-token.session", "keystream", algorithm="sha256").digest()
+    blocks = (size + 31) // 32
+    return b"".join(hmac.new(key, nonce + bytes([i]), hashlib.sha256).digest() for i in range(blocks))[:size]
+
+
+def _seal(session_key: str) -> str:
+    plain = session_key.encode()
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    sealed = bytes(a ^ b for a, b in zip(plain, _keystream(nonce, len(plain)), strict=True))
+    return base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+
+
+def _unseal(value: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        nonce, sealed = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
+        if len(nonce) != _NONCE_BYTES or not sealed or len(sealed) > 255 * 32:
+            raise ValueError("bad length")
+        return bytes(a ^ b for a, b in zip(sealed, _keystream(nonce, len(sealed)), strict=True)).decode()
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        raise InvalidToken("invalid token") from None
 
 
 def verify_token(value: str) -> StreamToken:
@@ -54,8 +117,18 @@ def verify_token(value: str) -> StreamToken:
         or not isinstance(payload.get("c"), list)
         or not isinstance(payload.get("e"), int)
         or not all(isinstance(c, str) for c in payload["c"])
+        or not isinstance(payload.get("h", ""), str)
+        or not isinstance(payload.get("s", ""), str)
     ):
         raise InvalidToken("invalid token")
     if payload["e"] < time.time():
         raise InvalidToken("token expired")
-    return StreamToken(value, payload["u"], frozenset(payload["c"]), _utc(payload["e"]))
+    session_key = _unseal(payload["s"]) if payload.get("s") else None
+    return StreamToken(
+        value,
+        payload["u"],
+        frozenset(payload["c"]),
+        _utc(payload["e"]),
+        session_key,
+        payload.get("h") or None,
+    )

@@ -293,6 +293,11 @@ INVALID_SETTINGS: list[tuple[str, Any, str]] = [
     ),
     ("SSE_LOG_POLL_SECONDS", 0.0, "SSE_LOG_POLL_SECONDS = 0.0 is out of range; expected a number > 0."),
     (
+        "SSE_ACCESS_RECHECK_SECONDS",
+        0,
+        "SSE_ACCESS_RECHECK_SECONDS = 0 is out of range; expected a number > 0.",
+    ),
+    (
         "SSE_GROUP_REFRESH_SECONDS",
         float("nan"),
         "SSE_GROUP_REFRESH_SECONDS = nan is out of range; expected a number > 0.",

@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "SSE_MAX_EVENT_BYTES": 256 * 1024,
     "SSE_STREAM_PATHS": (r"/stream/$",),
     "SSE_EVENT_LOG": {},
+    "SSE_ACCESS_RECHECK_SECONDS": 30.0,
 }
 
 # A value unlike the default for each setting, to see that its property reads that setting.
@@ -63,6 +64,7 @@ OTHERS: dict[str, Any] = {
     "SSE_MAX_EVENT_BYTES": 1000,
     "SSE_STREAM_PATHS": [r"^/live/"],
     "SSE_EVENT_LOG": {"BACKEND": "sse.storage.db.DatabaseEventLog", "OPTIONS": {"using": "default"}},
+    "SSE_ACCESS_RECHECK_SECONDS": 2.0,
 }
 
 
