@@ -1,0 +1,13 @@
+"""The demo project, plus the recipe of docs/htmx.md (templates and module from HTMX_RECIPE_DIR)."""
+
+from __future__ import annotations
+
+import copy
+import os
+
+from project.settings import *  # noqa: F403
+from project.settings import TEMPLATES as _TEMPLATES
+
+ROOT_URLCONF = "tests.htmx.urls"
+TEMPLATES = copy.deepcopy(_TEMPLATES)
+TEMPLATES[0]["DIRS"] = [*TEMPLATES[0]["DIRS"], os.environ["HTMX_RECIPE_DIR"]]

@@ -1,0 +1,93 @@
+"""The htmx notifications page (/notifications/htmx/) in Chromium, with htmx 2 and htmx 4.
+
+Through a proxy in front of Daphne: new notifications arrive as HTML fragments swapped
+in by htmx; markup in a title or body shows as text and runs nothing; and a phase of
+503 answers for the stream (20 s, as a proxy gives while a server restarts) during which
+notifications are published ends with every notification on the page once, in order.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.htmx.proxy import Proxy
+from tests.project.conftest import browser_login
+
+pytestmark = pytest.mark.browser
+
+XSS = "<img src=x onerror=window.__xss=1>"
+REFUSAL_SECONDS = 20
+WAIT_MS = 120_000  # generous: the machine is shared, and sse.js backs off up to 30 s
+
+
+def notify(staff: httpx.Client, title: str, body: str = "") -> None:
+    answer = staff.post("/api/notifications/", json={"user": "alice", "title": title, "body": body})
+    assert answer.status_code == 201, answer.text
+
+
+def titles(page: Any, tag: str) -> list[str]:
+    texts: list[str] = page.locator("#notification-list .n-title").all_inner_texts()
+    return [t for t in texts if t.startswith(tag)]
+
+
+def wait_for_title(page: Any, title: str) -> None:
+    page.wait_for_function(
+        "t => [...document.querySelectorAll('#notification-list .n-title')].some(e => e.textContent === t)",
+        arg=title,
+        timeout=WAIT_MS,
+    )
+
+
+@pytest.mark.parametrize("version", ["2", "4"])
+def test_htmx_page_swaps_escaped_fragments_and_loses_nothing_across_503s(
+    version: str, browser: Any, proxy: Proxy, staff: httpx.Client
+) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    browser_login(page, proxy.url, "alice")
+    page.goto(f"{proxy.url}/notifications/htmx/?htmx={version}")
+    page.locator("#live-state[data-state=live]").wait_for(timeout=WAIT_MS)
+    assert page.evaluate("htmx.version").split(".")[0] == version
+    tag = uuid.uuid4().hex[:8]
+
+    # A fragment swaps in; markup in its title and body is text.
+    marked_up = f"{tag} {XSS}"
+    notify(staff, marked_up, XSS)
+    wait_for_title(page, marked_up)
+    item = page.locator("#notification-list .notification").first
+    assert item.locator(".n-title").inner_text() == marked_up
+    assert item.locator(".n-body").inner_text() == XSS
+    assert item.locator("img").count() == 0
+    assert page.evaluate("typeof window.__xss") == "undefined"
+
+    # The stream's requests get 503 for 20 s (open streams are cut) while notifications go out.
+    proxy.refuse(True)
+    during = [f"{tag} during {i}" for i in range(5)]
+    started = time.monotonic()
+    for title in during:
+        notify(staff, title)
+        time.sleep(REFUSAL_SECONDS / len(during))
+    deadline = time.monotonic() + 60
+    while not proxy.answered("503") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert proxy.answered("503"), "the page never asked for its stream during the 503 phase"
+    time.sleep(max(0.0, REFUSAL_SECONDS - (time.monotonic() - started)))
+    proxy.refuse(False)
+    after = f"{tag} after"
+    notify(staff, after)
+
+    wait_for_title(page, after)
+    # Newest first (hx-swap="afterbegin"): each once, in the order published.
+    assert titles(page, tag) == [after, *reversed(during), marked_up]
+    resumed = [line for line, _ in proxy.log if "/sse/stream/" in line and "lastEventId=" in line]
+    assert resumed, "the stream was reopened without the last event id"
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    assert errors == []
+    context.close()

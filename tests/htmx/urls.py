@@ -1,0 +1,23 @@
+"""The demo's URLs, plus /news/: the recipe page of docs/htmx.md (?htmx=4 for its htmx 4 form)."""
+
+from __future__ import annotations
+
+import importlib
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import path
+
+from project.urls import urlpatterns as project_urls
+
+importlib.import_module("news")  # the recipe's module (on PYTHONPATH): its channel rule
+
+
+@login_required
+def news_page(request: HttpRequest) -> HttpResponse:
+    template = "news/page4.html" if request.GET.get("htmx") == "4" else "news/page.html"
+    return render(request, template, {"items": []})
+
+
+urlpatterns = [path("news/", news_page), *project_urls]
