@@ -16,9 +16,7 @@ import httpx
 import pytest
 
 from tests.htmx.proxy import Proxy
-from tests.project.conftest import browser_login
-
-pytestmark = pytest.mark.browser
+from tests.project.conftest import browser_login, login
 
 XSS = "<img src=x onerror=window.__xss=1>"
 REFUSAL_SECONDS = 20
@@ -43,6 +41,7 @@ def wait_for_title(page: Any, title: str) -> None:
     )
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("version", ["2", "4"])
 def test_htmx_page_swaps_escaped_fragments_and_loses_nothing_across_503s(
     version: str, browser: Any, proxy: Proxy, staff: httpx.Client
@@ -91,3 +90,16 @@ def test_htmx_page_swaps_escaped_fragments_and_loses_nothing_across_503s(
     assert page.evaluate("typeof window.__xss") == "undefined"
     assert errors == []
     context.close()
+
+
+@pytest.mark.parametrize("value", ["5", "", "2.0"])
+def test_htmx_page_refuses_an_unknown_htmx_version_with_400(value: str, htmx_site: Any) -> None:
+    client = login(htmx_site.url, "alice")
+    answer = client.get("/notifications/htmx/", params={"htmx": value})
+    assert answer.status_code == 400
+    assert answer.text == "htmx must be one of 2, 4\n"
+    page = client.get("/notifications/htmx/")
+    assert page.status_code == 200
+    assert "vendor/htmx/2.0.11/htmx.min.js" in page.text
+    assert 'data-sse-stream="/sse/stream/"' in page.text
+    client.close()
