@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from sse.cursor import InvalidCursor, parse_cursor
+from sse.cursor import InvalidCursor, channel_tag, parse_cursor
 from sse.encoding import encode_body, encode_id, encode_reset
 from sse.hub import ChannelHub
 from sse.registry import is_ephemeral
@@ -24,6 +24,8 @@ class ResumePlan:
 
 
 async def plan_resume(hub: ChannelHub, sub: Subscriber, resume_from: str | None) -> ResumePlan:
+    # Subscribed, so the log was read and its name is known: the ids of this stream carry it.
+    sub.tag = channel_tag(sub.channels)
     live = [hub.head(name) for name in sub.channels]
     if resume_from is None:
         sub.positions = live
@@ -48,29 +50,34 @@ async def plan_resume(hub: ChannelHub, sub: Subscriber, resume_from: str | None)
 
 
 async def replay(hub: ChannelHub, sub: Subscriber) -> AsyncIterator[bytes]:
-    for index, name in enumerate(sub.channels):
-        ephemeral = is_ephemeral(name)
-        more = True
-        while more and not sub.closed:
-            # Pages of about a megabyte, chunks of about CHUNK_BYTES: a long
-            # replay of large events never sits in memory at once.
-            events, more = await hub.log.read_page(name, sub.positions[index], _REPLAY_PAGE)
-            frames: list[bytes] = []
-            size = 0
-            for ev in events:
-                if ev.seq != sub.positions[index] + 1 and not ephemeral:
-                    # Trimmed between the plan and this read: say so, as for an old id.
-                    frames.append(encode_reset(sub.cursor, "expired"))
-                sub.positions[index] = ev.seq
-                frame = encode_id(sub.cursor) + encode_body(ev.event, ev.data)
-                frames.append(frame)
-                size += len(frame)
-                if ev.event in sub.end_after:
-                    sub.close("ended", drop_queued=True)
-                    more = False
-                    break
-                if size >= CHUNK_BYTES:
-                    yield b"".join(frames)
-                    frames, size = [], 0
-            if frames:
+    """What the stream missed, its channels merged in the order the events were published."""
+    index = {name: i for i, name in enumerate(sub.channels)}
+    ephemeral = [is_ephemeral(name) for name in sub.channels]
+    more = True
+    while more and not sub.closed:
+        # Pages of about a megabyte, chunks of about CHUNK_BYTES: a long
+        # replay of large events never sits in memory at once.
+        after = dict(zip(sub.channels, sub.positions, strict=True))
+        events, more = await hub.log.read_merged_page(after, _REPLAY_PAGE)
+        frames: list[bytes] = []
+        size = 0
+        for ev in events:
+            i = index[ev.channel]
+            if ev.seq <= sub.positions[i]:
+                continue
+            if ev.seq != sub.positions[i] + 1 and not ephemeral[i]:
+                # Trimmed between the plan and this read: say so, as for an old id.
+                frames.append(encode_reset(sub.cursor, "expired"))
+            sub.positions[i] = ev.seq
+            frame = encode_id(sub.cursor) + encode_body(ev.event, ev.data)
+            frames.append(frame)
+            size += len(frame)
+            if ev.event in sub.end_after:
+                sub.close("ended", drop_queued=True)
+                more = False
+                break
+            if size >= CHUNK_BYTES:
                 yield b"".join(frames)
+                frames, size = [], 0
+        if frames:
+            yield b"".join(frames)

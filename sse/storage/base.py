@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -50,6 +50,25 @@ class EventLog(ABC):
     @abstractmethod
     def read(self, channel: str, after: int, limit: int) -> list[LoggedEvent]:
         """Events of ``channel`` with seq > ``after``, oldest first."""
+
+    def read_merged(self, after: Mapping[str, int], limit: int) -> list[LoggedEvent]:
+        """Events of several channels, each with seq > its ``after``, in the order they were
+        published: what one publisher published one after the other (or in one transaction)
+        comes in that order across channels. At most ``limit``.
+
+        The default suits logs without an order across channels: a channel at a time.
+        """
+        for channel, seq in after.items():
+            events = self.read(channel, seq, limit)
+            if events:
+                return events
+        return []
+
+    def identity(self) -> str:
+        """A short name of this log ([0-9a-z], at most 8), made with it and kept with it, so
+        ids minted on a log since recreated are refused; '' when the backend keeps none.
+        May read storage the first time: call it where blocking is allowed."""
+        return ""
 
     @abstractmethod
     def trim(self, *, max_age_seconds: float, max_events_per_channel: int) -> int:

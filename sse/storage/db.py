@@ -1,29 +1,41 @@
-"""The default event log: two tables in the Django database."""
+"""The default event log: three tables in the Django database (heads, events, the log's name)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 
-from django.db import close_old_connections, connections, router, transaction
-from django.db.models import Count, Max, Min, Sum
+from django.db import DatabaseError, close_old_connections, connections, router, transaction
+from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
-from sse.models import ChannelHead, StoredEvent
+from sse.cursor import new_log_id, set_log_id
+from sse.models import ChannelHead, LogIdentity, StoredEvent
 from sse.storage.base import ChannelSummary, EventLog, LoggedEvent
 
 _CHUNK = 500
 
+logger = logging.getLogger("sse.log")
+
 
 class DatabaseEventLog(EventLog):
+    """Order across channels is the events' primary key: on SQLite (one writer at a time)
+    that is commit order; on PostgreSQL it is insert order, which is commit order for the
+    events of one publisher (each publish commits before the next starts, or they commit
+    together) and, through the head row's lock, for the events of one channel.
+    """
+
     def __init__(self, using: str | None = None) -> None:
         self._using = using
+        self._identity: str | None = None
 
     @property
     def using(self) -> str:
         return self._using or router.db_for_write(StoredEvent)
 
     def append(self, channel: str, event: str | None, data: str, *, ephemeral: bool) -> int:
+        self._learn_identity()  # publish() returns an id with the log's name
         using = self.using
         connection = connections[using]
         quote = connection.ops.quote_name
@@ -103,6 +115,52 @@ class DatabaseEventLog(EventLog):
             .values_list("seq", "event", "data")[:limit]
         )
         return [LoggedEvent(channel, seq, event or None, data) for seq, event, data in rows]
+
+    def read_merged(self, after: Mapping[str, int], limit: int) -> list[LoggedEvent]:
+        if not after:
+            return []
+        where = Q()
+        for channel, seq in after.items():
+            where |= Q(channel=channel, seq__gt=seq)
+        rows = (
+            StoredEvent.objects.using(self.using)
+            .filter(where)
+            .order_by("id")
+            .values_list("channel", "seq", "event", "data")[:limit]
+        )
+        return [LoggedEvent(channel, seq, event or None, data) for channel, seq, event, data in rows]
+
+    def identity(self) -> str:
+        if self._identity is not None:
+            return self._identity
+        using = self.using
+        value = LogIdentity.objects.using(using).filter(pk=1).values_list("value", flat=True).first()
+        if value is None:
+            # The migration names the log; a flushed database lost the row: name it again.
+            rows = LogIdentity.objects.using(using)
+            with transaction.atomic(using=using):
+                row, _ = rows.get_or_create(pk=1, defaults={"value": new_log_id()})
+            if connections[using].in_atomic_block:
+                # Inside the caller's transaction, which may yet roll back: not kept.
+                return row.value
+            value = row.value
+        self._identity = value
+        set_log_id(value)
+        return value
+
+    def _learn_identity(self) -> None:
+        if self._identity is not None:
+            return
+        try:
+            if connections[self.using].in_atomic_block:
+                # A savepoint: a failure here must not break the caller's transaction.
+                with transaction.atomic(using=self.using):
+                    self.identity()
+            else:
+                self.identity()
+        except DatabaseError as exc:
+            # Not migrated yet: publishing goes on, its ids do not name the log.
+            logger.warning("reading the event log's name failed: %s", exc)
 
     def trim(self, *, max_age_seconds: float, max_events_per_channel: int) -> int:
         qs = StoredEvent.objects.using(self.using)

@@ -6,14 +6,14 @@ import asyncio
 import functools
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.db import connections
 
 from sse.conf import conf
-from sse.storage import get_event_log
+from sse.storage import get_event_log, learn_log_id
 from sse.storage.base import LoggedEvent
 
 __all__ = ["LOG_PAGE", "LogThreads", "trim_log"]
@@ -38,7 +38,7 @@ class LogThreads:
         return await self.loop.run_in_executor(self._executor, functools.partial(_db_call, fn, *args))
 
     async def heads(self, channels: Sequence[str]) -> dict[str, int]:
-        return await self.run(get_event_log().heads, channels)
+        return await self.run(_heads, channels)
 
     async def first_seqs(self, channels: Sequence[str]) -> dict[str, int]:
         return await self.run(get_event_log().first_seqs, channels)
@@ -47,11 +47,26 @@ class LogThreads:
         self, channel: str, after: int, at_most: int = LOG_PAGE
     ) -> tuple[list[LoggedEvent], bool]:
         """About a megabyte of events after ``after``; True with them when the log may hold more."""
-        limit = max(1, min(at_most, int(_PAGE_BYTES / self._average_size)))
+        limit = self._limit(at_most)
         events = await self.run(get_event_log().read, channel, after, limit)
+        self._learn_size(events)
+        return events, len(events) >= limit
+
+    def _limit(self, at_most: int) -> int:
+        return max(1, min(at_most, int(_PAGE_BYTES / self._average_size)))
+
+    def _learn_size(self, events: list[LoggedEvent]) -> None:
         if events:
             size = sum(len(ev.data) for ev in events) / len(events)
             self._average_size = max(64.0, (self._average_size + size) / 2)
+
+    async def read_merged_page(
+        self, after: Mapping[str, int], at_most: int = LOG_PAGE
+    ) -> tuple[list[LoggedEvent], bool]:
+        """As :meth:`read_page`, over several channels, in the order they were published."""
+        limit = self._limit(at_most)
+        events = await self.run(get_event_log().read_merged, dict(after), limit)
+        self._learn_size(events)
         return events, len(events) >= limit
 
     async def trim_forever(self) -> None:
@@ -64,6 +79,12 @@ class LogThreads:
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False)
+
+
+def _heads(channels: Sequence[str]) -> dict[str, int]:
+    # A hub reads heads before its streams' first ids: by then they name the log.
+    learn_log_id()
+    return get_event_log().heads(channels)
 
 
 def _db_call[T](fn: Callable[..., T], *args: Any) -> T:

@@ -20,7 +20,8 @@ import httpx
 
 from sse.testing import EventParser
 
-_CURSOR = re.compile(r"([0-9a-z]+):([0-9]+(?:\.[0-9]+)*)")
+# "<log>-<tag>:<seq>.<seq>...": the log's name, the channels' fingerprint, a seq per channel.
+_CURSOR = re.compile(r"([0-9a-z]+-)?([0-9a-z]+):([0-9]+(?:\.[0-9]+)*)")
 
 
 class StreamBroken(Exception):
@@ -132,7 +133,7 @@ async def open_stream(
 def cursor_seqs(event_id: str) -> list[int]:
     m = _CURSOR.fullmatch(event_id)
     assert m, f"not a cursor: {event_id!r}"
-    return [int(s) for s in m.group(2).split(".")]
+    return [int(s) for s in m.group(3).split(".")]
 
 
 async def wait_until(predicate: object, timeout: float, what: str, interval: float = 0.05) -> None:
@@ -226,6 +227,16 @@ class Ledger:
             for tag, i in events:
                 assert i > by_tag.get(tag, -1), f"{channel}: {tag} #{i} after #{by_tag[tag]}"
                 by_tag[tag] = i
+
+    def check_publish_order(self) -> None:
+        """Each publisher's events in the order it published them, across the channels too."""
+        last: dict[str, tuple[str, int]] = {}
+        for channel, tag, i in self.got:
+            before = last.get(tag)
+            assert before is None or i > before[1], (
+                f"{tag} #{i} on {channel} came after #{before[1]} on {before[0]}"  # type: ignore[index]
+            )
+            last[tag] = (channel, i)
 
 
 async def follow(

@@ -1,8 +1,27 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from sse.cursor import InvalidCursor, channel_tag, format_cursor, parse_cursor
+from sse.cursor import (
+    InvalidCursor,
+    channel_tag,
+    current_log_id,
+    format_cursor,
+    new_log_id,
+    parse_cursor,
+    set_log_id,
+)
+
+
+@pytest.fixture(autouse=True)
+def no_log_id() -> Iterator[None]:
+    # The tag names the log this process reads once it is known: start each test without.
+    saved = current_log_id()
+    set_log_id(None)
+    yield
+    set_log_id(saved)
 
 
 def test_tag_is_stable_short_ascii_and_depends_on_the_channel_list() -> None:
@@ -47,3 +66,38 @@ def test_invalid_cursors(value: str, reason: str) -> None:
 def test_cursor_with_another_channel_count() -> None:
     with pytest.raises(InvalidCursor, match="other-channels"):
         parse_cursor("abc:1.2", "abc", 1)
+
+
+def test_the_tag_names_the_log_once_it_is_known() -> None:
+    bare = channel_tag(["a", "b"])
+    set_log_id("k3f9x")
+    tag = channel_tag(["a", "b"])
+    assert tag == f"k3f9x-{bare}"
+    value = format_cursor(tag, [4, 2])
+    assert value == f"k3f9x-{bare}:4.2"
+    assert parse_cursor(value, tag, 2) == [4, 2]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "zzzzz-abc:1",  # minted on a log since recreated
+        "abc:1",  # minted before the log had a name (or by an older version)
+    ],
+)
+def test_an_id_of_another_log_is_refused(value: str) -> None:
+    with pytest.raises(InvalidCursor, match="other-log"):
+        parse_cursor(value, "k3f9x-abc", 1)
+
+
+def test_other_channels_win_over_another_log() -> None:
+    with pytest.raises(InvalidCursor, match="other-channels"):
+        parse_cursor("zzzzz-zzz:1", "k3f9x-abc", 1)
+    with pytest.raises(InvalidCursor, match="malformed"):
+        parse_cursor("k3f9x--abc:1", "k3f9x-abc", 1)
+
+
+def test_log_ids_are_short_random_ascii() -> None:
+    ids = {new_log_id() for _ in range(50)}
+    assert len(ids) == 50
+    assert all(len(i) == 5 and i.isascii() and i.isalnum() and i == i.lower() for i in ids)

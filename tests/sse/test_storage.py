@@ -8,7 +8,8 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from sse.models import ChannelHead, StoredEvent
+from sse.cursor import current_log_id
+from sse.models import ChannelHead, LogIdentity, StoredEvent
 from sse.storage.db import DatabaseEventLog
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -65,3 +66,33 @@ def test_trim_by_age_and_by_count() -> None:
     assert log.first_seqs(["old", "busy"]) == {"old": 3, "busy": 3}
     # Recent rows are not "old": the stored times compare with the database's clock.
     assert log.trim(max_age_seconds=3600, max_events_per_channel=0) == 0
+
+
+def test_read_merged_follows_publish_order_across_channels() -> None:
+    log = DatabaseEventLog()
+    order = [("a", "1"), ("b", "2"), ("a", "3"), ("c", "4"), ("b", "5"), ("a", "6")]
+    for channel, data in order:
+        log.append(channel, None, data, ephemeral=False)
+    events = log.read_merged({"a": 0, "b": 0}, 10)
+    assert [(e.channel, e.seq, e.data) for e in events] == [
+        ("a", 1, "1"),
+        ("b", 1, "2"),
+        ("a", 2, "3"),
+        ("b", 2, "5"),
+        ("a", 3, "6"),
+    ]
+    # From positions, in pages.
+    assert [e.data for e in log.read_merged({"a": 1, "b": 0}, 2)] == ["2", "3"]
+    assert [e.data for e in log.read_merged({"a": 2, "b": 1, "c": 0}, 10)] == ["4", "5", "6"]
+    assert log.read_merged({}, 10) == []
+
+
+def test_the_log_has_a_name_that_a_recreated_log_does_not_share() -> None:
+    # A flushed database lost the row the migration wrote: the first use names it again.
+    LogIdentity.objects.all().delete()
+    name = DatabaseEventLog().identity()
+    assert name.isalnum() and 1 <= len(name) <= 8
+    assert name == DatabaseEventLog().identity() == LogIdentity.objects.get().value
+    assert current_log_id() == name  # ids minted from now on carry it
+    LogIdentity.objects.all().delete()
+    assert DatabaseEventLog().identity() != name

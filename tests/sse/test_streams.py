@@ -170,9 +170,9 @@ def test_resume_across_several_channels(alice: httpx.Client, staff: httpx.Client
     params = [("channel", b), ("channel", a)]
     with alice.stream("GET", STREAM, params=params, headers={"Last-Event-ID": cursor}) as response:
         missed = StreamReader(response).events(3)
-    # Replay goes channel by channel (sorted names), each in order; ids track both positions.
-    assert numbers(missed) == [2, 3, 102]
-    assert [e.id for e in missed] == [f"{tag}:2.1", f"{tag}:3.1", f"{tag}:3.2"]
+    # Replay merges the channels in the order they were published; ids track both positions.
+    assert numbers(missed) == [2, 102, 3]
+    assert [e.id for e in missed] == [f"{tag}:2.1", f"{tag}:2.2", f"{tag}:3.2"]
 
 
 # -- lifetime and logs ------------------------------------------------------------
