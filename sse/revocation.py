@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model, user_logged_out
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.db.models.signals import post_save
 from django.utils.crypto import constant_time_compare
@@ -290,7 +291,11 @@ def watch(hub: ChannelHub) -> None:
     global _watched
     _watched = weakref.ref(hub)
     user_logged_out.connect(_on_logged_out, dispatch_uid="sse.revocation.logged_out")
-    post_save.connect(_on_user_saved, sender=get_user_model(), dispatch_uid="sse.revocation.user_saved")
+    try:
+        user_model = get_user_model()
+    except (ImproperlyConfigured, LookupError):  # no django.contrib.auth: streams carry no user
+        return
+    post_save.connect(_on_user_saved, sender=user_model, dispatch_uid="sse.revocation.user_saved")
 
 
 def _hub() -> ChannelHub | None:
