@@ -9,7 +9,8 @@ from sse.asgi import get_asgi_application
 
 django_application = get_asgi_application()
 
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from sse.staticfiles import StaticFilesHandler  # noqa: E402
 
-# The demo serves its own static files; in production put nginx in front.
-application = ASGIStaticFilesHandler(django_application)
+# The demo serves its own static files (a path leaving the static folders is a 404);
+# in production put nginx in front.
+application = StaticFilesHandler(django_application)

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "project.middleware.ServiceUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -126,6 +127,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Bodies nested too deep or holding invalid Unicode: 400, not a 500 or a stored record.
+    "DEFAULT_PARSER_CLASSES": [
+        "sse.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # Errors as JSON: the database down is a 503 with Retry-After, never Django's HTML page.
+    "EXCEPTION_HANDLER": "sse.api_errors.exception_handler",
 }
 
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []

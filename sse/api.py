@@ -11,6 +11,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -18,7 +19,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from sse.access import MAX_CHANNELS_PER_STREAM, not_allowed_message
+from sse.api_errors import exception_handler
 from sse.hub import ChannelHub
+from sse.parsers import StrictJSONParser
 from sse.publishing import publish
 from sse.registry import ChannelNotFound, check_access, validate_channel_name
 from sse.tokens import issue_token
@@ -33,6 +36,23 @@ def _channel_name(value: str) -> None:
         raise serializers.ValidationError(str(exc)) from None
 
 
+class _JSONView(APIView):
+    """JSON in and out, whatever the project's REST_FRAMEWORK says: the sse app stands alone.
+
+    JSON bodies go through ``StrictJSONParser`` (too deep or invalid Unicode: 400; forms are
+    decoded by Django, which replaces what is not valid UTF-8), errors through
+    ``sse.api_errors`` (the database down: 503 with Retry-After; never an HTML page).
+    JSON out only: the browsable API needs the host project's templates, and without them
+    it is a 500.
+    """
+
+    parser_classes = [StrictJSONParser, FormParser, MultiPartParser]
+    renderer_classes = [JSONRenderer]
+
+    def get_exception_handler(self) -> Any:
+        return exception_handler
+
+
 class TokenRequestSerializer(serializers.Serializer[Any]):
     channels = serializers.ListField(
         child=serializers.CharField(validators=[_channel_name], trim_whitespace=False),
@@ -41,12 +61,10 @@ class TokenRequestSerializer(serializers.Serializer[Any]):
     )
 
 
-class TokenView(APIView):
+class TokenView(_JSONView):
     """POST /api/sse/tokens/ {"channels": [...]} -> 201 {"token", "expires_at"}."""
 
     permission_classes = [IsAuthenticated]
-    # JSON only: the browsable API needs the host project's templates, and without them it is a 500.
-    renderer_classes = [JSONRenderer]
 
     def post(self, request: Request) -> Response:
         serializer = TokenRequestSerializer(data=request.data)
@@ -83,11 +101,10 @@ class PublishRequestSerializer(serializers.Serializer[Any]):
     data = serializers.JSONField()  # type: ignore[assignment]  # the metaclass pops fields: .data stays a property
 
 
-class PublishView(APIView):
+class PublishView(_JSONView):
     """POST /api/sse/publish/ {"channel", "event", "data"} -> 201 {"id"}."""
 
     permission_classes = [CanPublish]
-    renderer_classes = [JSONRenderer]
 
     def post(self, request: Request) -> Response:
         serializer = PublishRequestSerializer(data=request.data)
@@ -105,11 +122,10 @@ class IsStaff(BasePermission):
         return bool(request.user and request.user.is_authenticated and request.user.is_staff)
 
 
-class StatsView(APIView):
+class StatsView(_JSONView):
     """GET /api/sse/stats/: this process's hub figures (staff)."""
 
     permission_classes = [IsStaff]
-    renderer_classes = [JSONRenderer]
 
     def get(self, request: Request) -> Response:
         hub = ChannelHub.running()
