@@ -5,7 +5,9 @@ takes Daphne's own arguments and adds what plain Daphne lacks for streams:
 
 - an access log that never shows stream tokens: Daphne logs each request's
   query string, and ``?token=`` is a credential for a few minutes, so this
-  writes ``token=[redacted]``;
+  writes ``token=[redacted]`` (however the name is percent-encoded). Every
+  request gets its line when it ends, with its duration, bytes and why it
+  ended, streams whose client went away included (``sse.access_log``);
 - back-pressure: Daphne's ``send()`` returns at once and Twisted buffers
   whatever a client does not read, without limit. Here ``send()`` waits while
   the socket's buffer is full, so a stream that falls behind fills its own
@@ -17,7 +19,9 @@ takes Daphne's own arguments and adds what plain Daphne lacks for streams:
   for responses to finish, then lets Daphne cancel what is left;
 - static files under ``DEBUG``, as ``manage.py runserver`` serves them (when
   ``django.contrib.staticfiles`` is installed), so ``{% static 'sse/sse.js' %}``
-  loads during development;
+  loads during development; a path that leaves the static folders
+  (``/static/../settings.py``) is a 404, not a 500 with a traceback
+  (``sse.staticfiles``);
 - cheaper streams: writes go to the socket at once when nothing is buffered
   (Twisted otherwise registers the socket with the selector and writes on the
   next loop turn, per chunk), and each request's ASGI input queue and flow
@@ -35,7 +39,11 @@ takes Daphne's own arguments and adds what plain Daphne lacks for streams:
 # - Daphne: Server.create_application (copied in _Server with a lighter queue, so it must
 #   still match Daphne's), Server.handle_reply, listen_success, kill_all_applications (a
 #   "before shutdown" trigger that may return a Deferred), Server.connections, the protocols
-#   using only put_nowait on the input queue, CommandLineInterface.server_class.
+#   using only put_nowait on the input queue, CommandLineInterface.server_class; for the
+#   access log: Server.log_action (WebRequest.handle_reply's "complete" line, dropped here),
+#   Server.protocol_disconnected (called by WebRequest.finish and connectionLost),
+#   AccessLogGenerator.stream, and on WebRequest: application_queue, client_addr, duration(),
+#   uri, method, code, finished and sentLength.
 
 from __future__ import annotations
 
@@ -45,12 +53,15 @@ import sys
 from functools import partial
 from typing import Any
 
+from daphne.access import AccessLogGenerator
 from daphne.cli import CommandLineInterface
+from daphne.http_protocol import WebRequest
 from daphne.server import Server
 from twisted.internet import defer, tcp
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
+from sse.access_log import CLIENT_GONE, COMPLETE, CUT_OFF, SERVER_SHUTDOWN, AccessLog, request_details
 from sse.redaction import redact
 
 logger = logging.getLogger("sse.daphne")
@@ -189,27 +200,62 @@ def _abort(request: Any) -> None:
 
 
 def _with_static_files(application: Any) -> Any:
-    """Under ``DEBUG``, serve ``STATIC_URL`` in front of ``application``, as runserver does."""
+    """Under ``DEBUG``, serve ``STATIC_URL`` in front of ``application``, as runserver does.
+
+    An application that is Django's own ``ASGIStaticFilesHandler`` (an asgi.py serving
+    its static files) gets sse's in its place, DEBUG or not: the same files, and a 404
+    instead of a 500 with a traceback for a path that leaves the static folders.
+    """
     from django.apps import apps
     from django.conf import settings
 
-    if not (settings.configured and apps.ready and settings.DEBUG):
-        return application
-    if not apps.is_installed("django.contrib.staticfiles"):
+    if not (settings.configured and apps.ready):
         return application
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
+    from sse.staticfiles import StaticFilesHandler
+
+    if type(application) is ASGIStaticFilesHandler:
+        return StaticFilesHandler(application.application)
+    if not settings.DEBUG or not apps.is_installed("django.contrib.staticfiles"):
+        return application
     if isinstance(application, ASGIStaticFilesHandler):
         return application
-    return ASGIStaticFilesHandler(application)
+    return StaticFilesHandler(application)
 
 
 class _Server(Server):  # type: ignore[misc]  # Daphne ships no type information
     def __init__(self, application: Any, *args: Any, action_logger: Any = None, **kwargs: Any) -> None:
+        if type(action_logger) is AccessLogGenerator:  # the CLI's: the same stream, lines with more
+            action_logger = AccessLog(action_logger.stream)
         if action_logger is not None:
             action_logger = _RedactingLogger(action_logger)
         super().__init__(_with_static_files(application), *args, action_logger=action_logger, **kwargs)
         self._ports: list[Any] = []
+
+    def log_action(self, protocol: str, action: str, details: dict[str, Any]) -> None:
+        # Daphne's own line comes only when the application ends a body: dropped, since
+        # protocol_disconnected writes one for every request, whatever ended it.
+        if protocol == "http" and action == "complete" and "ended" not in details:
+            return
+        super().log_action(protocol, action, details)
+
+    def protocol_disconnected(self, protocol: Any) -> None:
+        super().protocol_disconnected(protocol)
+        self._log_end(protocol)
+
+    def _log_end(self, request: Any) -> None:
+        """The request's access-log line, once: called when it finishes or its connection is lost."""
+        if not isinstance(request, WebRequest) or getattr(request, "sse_logged", False):
+            return
+        if not request.finished and request.application_queue is None:
+            return  # upgraded to a WebSocket (logged as one), or never reached the application
+        request.sse_logged = True
+        ended = getattr(request, "sse_end", None) or (COMPLETE if request.finished else CLIENT_GONE)
+        try:
+            self.log_action("http", "complete", request_details(request, ended))
+        except Exception:
+            logger.exception("access log line failed")
 
     def run(self) -> None:
         # Ports create their connections from this class attribute.
@@ -244,6 +290,7 @@ class _Server(Server):  # type: ignore[misc]  # Daphne ships no type information
                     # Reads nothing: drop it. An EventSource reconnects and resumes from its last id.
                     logger.info("cut off a client that read nothing for %ss", conf.SSE_SEND_TIMEOUT_SECONDS)
                     protocol.sse_flow = None
+                    protocol.sse_end = CUT_OFF
                     _abort(protocol)
                     return
             if not message.get("more_body", False):
@@ -251,6 +298,8 @@ class _Server(Server):  # type: ignore[misc]  # Daphne ships no type information
                 if getattr(protocol, "channel", None) is not None and protocol.producer is flow:
                     protocol.unregisterProducer()
         await super().handle_reply(protocol, message)
+        if kind == "http.response.start":
+            protocol.sse_status = message.get("status")
         if (
             kind == "http.response.start"
             and protocol in self.connections
@@ -268,7 +317,17 @@ class _Server(Server):  # type: ignore[misc]  # Daphne ships no type information
         ended = defer.Deferred.fromFuture(asyncio.ensure_future(self._end_streams()))
         ended.addErrback(lambda failure: logger.error("ending streams failed: %s", failure.value))
         ended.addBoth(lambda _: super(_Server, self).kill_all_applications())
+        ended.addBoth(self._log_the_rest)
         return ended
+
+    def _log_the_rest(self, result: Any) -> Any:
+        # Cancelled, with the reactor about to stop: their lines now, not on a connectionLost
+        # that may never come.
+        for protocol in list(self.connections):
+            if isinstance(protocol, WebRequest) and not protocol.finished:
+                protocol.sse_end = getattr(protocol, "sse_end", None) or SERVER_SHUTDOWN
+            self._log_end(protocol)
+        return result
 
     async def _end_streams(self) -> None:
         from sse.conf import conf
@@ -276,6 +335,9 @@ class _Server(Server):  # type: ignore[misc]  # Daphne ships no type information
 
         for port in self._ports:
             port.stopListening()  # reconnects go to another process, or wait for the restart
+        for protocol in self.connections:
+            if isinstance(protocol, WebRequest) and not protocol.finished:
+                protocol.sse_end = SERVER_SHUTDOWN  # for its access-log line
         hub = ChannelHub.running()
         if hub is None:
             return

@@ -21,15 +21,41 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from urllib.parse import unquote_plus
 
 __all__ = ["RedactTokensFilter", "redact"]
 
-_SECRET_PARAM = re.compile(r"((?:^|[?&])(?:token|access_token)=)[^&#\s]*", re.IGNORECASE)
+# One query parameter: what starts it, its name as sent, its value up to the next & or #.
+_PARAM = re.compile(r"(?P<start>(?:^|[?&]))(?P<name>[^=&#?\s]*)=[^&#\s]*")
+_SECRET_NAMES = frozenset({"token", "access_token"})
+
+
+def _is_secret(name: str) -> bool:
+    # The server reads names percent-decoded (``?%74oken=`` is ``token``): compare the
+    # decoded name, and the name decoded again, so no spelling of it stays in clear.
+    for _ in range(4):
+        if name.lower() in _SECRET_NAMES:
+            return True
+        decoded = unquote_plus(name)
+        if decoded == name:
+            return False
+        name = decoded
+    return name.lower() in _SECRET_NAMES
+
+
+def _redact_param(match: re.Match[str]) -> str:
+    if not _is_secret(match.group("name")):
+        return match.group(0)
+    return f"{match.group('start')}{match.group('name')}=[redacted]"
 
 
 def redact(text: str) -> str:
-    """``text`` with the value of every ``token=`` / ``access_token=`` parameter replaced."""
-    return _SECRET_PARAM.sub(r"\1[redacted]", text)
+    """``text`` with the value of every ``token=`` / ``access_token=`` parameter replaced.
+
+    The name is matched as the server reads it, after percent-decoding: ``?%74oken=``
+    and ``?tok%65n=`` are redacted too.
+    """
+    return _PARAM.sub(_redact_param, text)
 
 
 def _redact_value(value: Any) -> Any:

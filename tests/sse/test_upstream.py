@@ -32,13 +32,16 @@ from typing import Any
 import pytest
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 from daphne import http_protocol, ws_protocol
+from daphne.access import AccessLogGenerator
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 from django.core.handlers.asgi import ASGIHandler
 from twisted.internet import defer, protocol, tcp
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.selectreactor import SelectReactor
+from twisted.python.failure import Failure
 from twisted.web import http
 from zope.interface import implementer
 
@@ -469,6 +472,69 @@ def test_protocols_use_only_put_nowait_on_the_application_queue() -> None:
             f"{module.__name__} application_queue", "daphne", f"now uses {sorted(used)} of the input queue"
         )
     assert _InputQueue()
+
+
+def test_server_log_action_and_access_log_generator_stream() -> None:
+    # sse.daphne drops Daphne's own "complete" line (it writes one per request itself) and
+    # writes its lines to the stream of the CLI's AccessLogGenerator.
+    reply = inspect.getsource(http_protocol.WebRequest.handle_reply)
+    assert re.search(r"self\.server\.log_action\(\s*\"http\",\s*\"complete\"", reply), relied_on(
+        "daphne.http_protocol.WebRequest.handle_reply", "daphne", 'no longer logs ("http", "complete", ...)'
+    )
+    parameters = list(inspect.signature(Server.log_action).parameters)
+    assert parameters == ["self", "protocol", "action", "details"], relied_on(
+        "daphne.server.Server.log_action", "daphne", f"takes {parameters}"
+    )
+    stream = object()
+    assert AccessLogGenerator(stream).stream is stream, relied_on(
+        "daphne.access.AccessLogGenerator.stream", "daphne", "the stream is not kept as .stream"
+    )
+    cli = inspect.getsource(CommandLineInterface.run)
+    assert "AccessLogGenerator(access_log_stream)" in cli, relied_on(
+        "daphne.cli.CommandLineInterface.run", "daphne", "no longer passes an AccessLogGenerator"
+    )
+
+
+async def test_web_request_ends_through_protocol_disconnected(connection: tuple[Any, socket.socket]) -> None:
+    # A real WebRequest on a real channel and transport, a real _Server: the attributes sse's
+    # access log reads, and protocol_disconnected called when the connection is lost.
+    name = "daphne.http_protocol.WebRequest application_queue/client_addr/uri/method/code/sentLength"
+    transport, _ = connection
+    lines: list[tuple[str, str, dict[str, Any]]] = []
+    server = _Server(
+        _app, endpoints=["tcp:port=0:interface=127.0.0.1"], action_logger=lambda *a: lines.append(a)
+    )
+    server.connections = {}
+    channel = _http_channel(transport)
+    channel.factory = http_protocol.HTTPFactory(server)  # where a WebRequest finds its server
+    request = http_protocol.WebRequest(channel)
+    assert request in server.connections and request.application_queue is None, relied_on(
+        name, "daphne", "a new WebRequest is not connected, or has an application_queue already"
+    )
+    request.gotLength(0)  # what the channel calls once the headers are in
+    request.requestReceived(b"GET", b"/s/?%74oken=secret", b"HTTP/1.1")
+    await asyncio.sleep(0)
+    assert request.application_queue is not None and request.client_addr is not None, relied_on(
+        name, "daphne", "process() set no application_queue or client_addr"
+    )
+    assert (request.uri, request.method, request.finished, request.sentLength) == (
+        b"/s/?%74oken=secret",
+        b"GET",
+        False,
+        0,
+    ), relied_on(name, "twisted", "uri, method, finished or sentLength is not what a new request has")
+    assert request.duration() >= 0 and request.code == 200
+    request.connectionLost(Failure(ConnectionDone()))
+    assert "disconnected" in server.connections[request], relied_on(
+        "daphne.http_protocol.WebRequest.connectionLost",
+        "daphne",
+        "does not call Server.protocol_disconnected",
+    )
+    assert [(kind, action, details["path"], details["ended"]) for kind, action, details in lines] == [
+        ("http", "complete", "/s/?%74oken=[redacted]", "client-gone")
+    ]
+    instance = server.connections[request]["application_instance"]
+    await asyncio.wait_for(instance, 5)  # the app got http.disconnect and returned
 
 
 # --- asgiref and Django (sse.asgi) ---------------------------------------------------------------
