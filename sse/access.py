@@ -12,7 +12,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import Error as DatabaseError
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import constant_time_compare
 
@@ -30,6 +30,7 @@ from sse.tokens import InvalidToken, StreamToken, auth_digest, verify_token
 
 __all__ = [
     "MAX_CHANNELS_PER_STREAM",
+    "UNAVAILABLE_ERRORS",
     "StreamRefused",
     "StreamUnavailable",
     "authenticate_stream",
@@ -80,8 +81,20 @@ class StreamUnavailable(StreamRefused):
         return response
 
 
-# What a database, session store or cache that is down raises (a connection refused is an OSError).
-UNAVAILABLE_ERRORS = (DatabaseError, OSError)
+def _unavailable_errors() -> tuple[type[BaseException], ...]:
+    # What a database, session store, cache or channel layer that cannot be reached raises.
+    # Not every error: a missing table or a WSGI server that cannot run streams stays a 500.
+    found: list[type[BaseException]] = [OperationalError, InterfaceError, ConnectionError, TimeoutError]
+    try:
+        from redis import exceptions as redis_errors  # with channels-redis
+    except ImportError:  # pragma: no cover - depends on what is installed
+        pass
+    else:
+        found += [redis_errors.ConnectionError, redis_errors.TimeoutError]
+    return tuple(found)
+
+
+UNAVAILABLE_ERRORS = _unavailable_errors()
 
 
 def _token_from(request: HttpRequest) -> str | None:

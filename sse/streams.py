@@ -12,7 +12,7 @@ from django.db import connections
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-from sse.access import StreamRefused, authenticate_stream, authorize, last_event_id
+from sse.access import UNAVAILABLE_ERRORS, StreamRefused, authenticate_stream, authorize, last_event_id
 from sse.conf import conf
 from sse.encoding import Event, encode_event, encode_id, encode_opening, encode_reset
 from sse.hub import ChannelHub, OverCapacity
@@ -164,7 +164,7 @@ class _HubStream:
             retry = conf.SSE_RETRY_MS if hub.stopping else conf.SSE_OVER_CAPACITY_RETRY_MS
             yield encode_opening(retry, comment=str(exc))
             return
-        except Exception as exc:
+        except UNAVAILABLE_ERRORS as exc:
             # The channel layer or the event log cannot answer now: the same "come back".
             logger.warning("a stream on %s could not subscribe: %s", ", ".join(self.channels), exc)
             yield encode_opening(conf.SSE_OVER_CAPACITY_RETRY_MS, comment=_UNAVAILABLE)
@@ -176,7 +176,7 @@ class _HubStream:
         try:
             plan = await plan_resume(hub, sub, self.resume_from)
             first = await self.first() if self.first is not None and not plan.replay else None
-        except Exception as exc:
+        except UNAVAILABLE_ERRORS as exc:
             # Nothing is sent yet: a log (or the app's state) that cannot be read now is a "come back".
             self._close_now()
             logger.warning("a stream on %s could not start: %s", ", ".join(self.channels), exc)
