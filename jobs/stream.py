@@ -15,7 +15,13 @@ from django.views.decorators.http import require_GET
 from jobs.access import visible_job
 from jobs.models import Job, job_channel
 from sse import Event, EventStreamResponse, FirstEvents, stream_response
-from sse.access import StreamRefused, authenticate_stream, last_event_id
+from sse.access import (
+    UNAVAILABLE_ERRORS,
+    StreamRefused,
+    StreamUnavailable,
+    authenticate_stream,
+    last_event_id,
+)
 from sse.cursor import InvalidCursor, channel_tag, parse_cursor
 from sse.storage import get_event_log
 
@@ -64,7 +70,12 @@ async def job_stream(request: HttpRequest, job_id: UUID) -> HttpResponse:
     tag = channel_tag((channel,))
     try:
         user = await authenticate_stream(request, [channel])
-        job = await sync_to_async(_load)(user, job_id)
+        try:
+            job = await sync_to_async(_load)(user, job_id)
+            head = await sync_to_async(_head)(channel) if job is not None and job.is_finished else 0
+        except UNAVAILABLE_ERRORS as exc:
+            # The database is down for a moment: come back (a 5xx would stop the browser).
+            raise StreamUnavailable() from exc
         if job is None:
             raise StreamRefused(404, f"no job {job_id}")
         resume_from = last_event_id(request)
@@ -74,7 +85,6 @@ async def job_stream(request: HttpRequest, job_id: UUID) -> HttpResponse:
     if job.is_finished:
         # 204 stops a browser for good; a client that missed the end still gets it once.
         seen = _resume_seq(resume_from, tag)
-        head = await sync_to_async(_head)(channel)
         if seen is None or seen >= head:
             return HttpResponse(status=204)
         final = state_events(job)[-1]

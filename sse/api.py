@@ -80,7 +80,9 @@ class TokenView(_JSONView):
                     {"detail": not_allowed_message(name)},
                     status=status.HTTP_403_FORBIDDEN,
                 )
-        token = issue_token(request.user.pk, channels)
+        # Bound to this session and password: a sign-out or a password change ends the token.
+        session = getattr(request, "session", None)
+        token = issue_token(request.user, channels, session_key=getattr(session, "session_key", None))
         return Response(
             {"token": token.token, "expires_at": token.expires_at.isoformat(), "channels": channels},
             status=status.HTTP_201_CREATED,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -18,15 +17,11 @@ if TYPE_CHECKING:
 
 __all__ = ["ChannelGroup"]
 
-logger = logging.getLogger("sse.hub")
-
-_RETRY_SECONDS = 1.0
-
 
 class ChannelGroup:
     """Seq N+1 goes out only after N: a jump is a gap the log fills before anything else."""
 
-    __slots__ = ("ephemeral", "healing", "hub", "last_seq", "members", "name", "pending", "ready", "tag")
+    __slots__ = ("ephemeral", "hub", "joining", "last_seq", "members", "name", "pending", "ready", "tag")
 
     def __init__(self, hub: ChannelHub, name: str) -> None:
         self.hub = hub
@@ -36,9 +31,8 @@ class ChannelGroup:
         self.members: dict[Subscriber, int] = {}
         #: The last seq delivered here.
         self.last_seq = 0
-        # Until the head is read, and while a gap is filled from the log,
-        # events from the layer wait here (seq -> (event, data)).
-        self.healing = True
+        # Until the head is read, events from the layer wait here (seq -> (event, data)).
+        self.joining = True
         self.pending: dict[int, tuple[str | None, str]] = {}
         self.ephemeral = is_ephemeral(name)
         self.ready: asyncio.Task[None] | None = None
@@ -49,24 +43,24 @@ class ChannelGroup:
         heads = await self.hub.log.heads([self.name])
         self.tag = channel_tag((self.name,))  # the log was read: its name is known now
         self.last_seq = heads[self.name]
-        self._finish_healing()
+        self._finish_joining()
 
     def on_event(self, seq: int, event: str | None, data: str, ts: float | None) -> None:
         if seq <= self.last_seq:
             return
-        if self.healing:
+        if self.joining:
             # Bounded: what is left out is in the log, and the next poll finds it.
             if len(self.pending) < LOG_PAGE:
                 self.pending[seq] = (event, data)
             return
         if seq == self.last_seq + 1 or self.ephemeral:
-            self._fan_out(seq, event, data, ts)
+            self.fan_out(seq, event, data, ts)
             return
-        # A gap: the layer dropped or reordered something. Fill it from the log.
-        self.pending[seq] = (event, data)
-        self.heal()
+        # A gap: the layer dropped or reordered something. The log has it all (this event
+        # too: it was handed on once committed).
+        self.hub.catching_up.start(self.name)
 
-    def _fan_out(self, seq: int, event: str | None, data: str, ts: float | None) -> None:
+    def fan_out(self, seq: int, event: str | None, data: str, ts: float | None) -> None:
         hub = self.hub
         self.last_seq = seq
         hub.counts.received += 1
@@ -81,32 +75,8 @@ class ChannelGroup:
             sub.offer(index, seq, event, body, single_id)
         hub.counts.delivered += len(self.members)
 
-    def heal(self) -> None:
-        """Read what the log has after ``last_seq`` before delivering anything newer."""
-        if self.healing:
-            return
-        self.healing = True
-        self.hub.loop.create_task(self._catch_up())
-
-    async def _catch_up(self) -> None:
-        hub = self.hub
-        try:
-            more = True
-            while more and hub.groups.get(self.name) is self:
-                events, more = await hub.log.read_page(self.name, self.last_seq)
-                for ev in events:
-                    if ev.seq > self.last_seq:
-                        self._fan_out(ev.seq, ev.event, ev.data, None)
-                        hub.counts.caught_up_events += 1
-        except Exception as exc:
-            logger.warning("reading the event log for %s failed: %s", self.name, exc)
-            # The database is unwell: do not spin on it (pending events retry this).
-            await asyncio.sleep(_RETRY_SECONDS)
-        finally:
-            self._finish_healing()
-
-    def _finish_healing(self) -> None:
-        self.healing = False
+    def _finish_joining(self) -> None:
+        self.joining = False
         pending = sorted(self.pending.items())
         self.pending.clear()
         for seq, (event, data) in pending:

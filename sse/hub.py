@@ -14,6 +14,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
+from sse.catchup import CatchUp
 from sse.conf import conf
 from sse.encoding import HEARTBEAT
 from sse.groups import ChannelGroup
@@ -47,6 +48,7 @@ class ChannelHub:
             loop, on_event=self.on_event, on_error=self._count_layer_error, wanted=self._wanted_channels
         )
         self.log = LogThreads(loop)
+        self.catching_up = CatchUp(self)
         self.groups: dict[str, ChannelGroup] = {}
         self.subscribers: set[Subscriber] = set()
         self.per_user: Counter[str] = Counter()
@@ -261,6 +263,8 @@ class ChannelHub:
 
     def on_event(self, channel: str, seq: int, event: str | None, data: str, ts: float | None = None) -> None:
         """An event with its log seq, from the layer or this process; ``ts``: its publish time."""
+        if self.catching_up.hold((channel, seq, event, data, ts)):
+            return  # delivered in arrival order once the log is read
         group = self.groups.get(channel)
         if group is not None:
             group.on_event(seq, event, data, ts)
@@ -270,7 +274,7 @@ class ChannelHub:
         # and anything the layer lost, are found in the log.
         while True:
             await asyncio.sleep(conf.SSE_LOG_POLL_SECONDS)
-            names = [name for name, g in self.groups.items() if not g.healing]
+            names = [name for name, g in self.groups.items() if not g.joining]
             if not names:
                 continue
             try:
@@ -281,7 +285,7 @@ class ChannelHub:
             for name, head in heads.items():
                 group = self.groups.get(name)
                 if group is not None and head > group.last_seq:
-                    group.heal()
+                    self.catching_up.start(name)
                     self.link.rejoin_lagging(name)
 
     # -- timers and figures ------------------------------------------------
