@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from sse.tokens import issue_token
-from tests.servers import manage
 from tests.sse.conftest import Site, site_fixture
 from tests.sse.sse_client import Received, StreamReader
 
@@ -228,34 +227,3 @@ def test_tokens_never_reach_the_access_log(short_site: Site) -> None:
         # Nor any long piece of it (a partial redaction would still leak).
         assert secret.split(":")[0] not in log
     assert Path(short_site.server.log_path or "").stat().st_size > 0
-
-
-small_queue_site = site_fixture(
-    "small_queue_site", "A server whose streams queue at most 300 frames.", SSE_QUEUE_MAX_FRAMES="300"
-)
-
-
-def test_a_burst_published_in_the_server_process_arrives_whole_through_a_small_queue(
-    small_queue_site: Site,
-) -> None:
-    # 5,000 events committed at once, each stream's queue bounded at 300 frames: the hub
-    # fans the burst out a slice at a time, so the stream keeps up and is never cut off.
-    # (With the queue below the hub's slice, 256 events, the stream is cut off mid-burst.)
-    bound = manage(
-        small_queue_site.env,
-        "shell",
-        "-v",
-        "0",
-        "-c",
-        "from sse.conf import conf; print(conf.SSE_QUEUE_MAX_FRAMES)",
-    )
-    assert bound.stdout.split() == ["300"], "the server's queue bound is not the fixture's"
-    alice = small_queue_site.client("alice")
-    staff = small_queue_site.client("staff")
-    with alice.stream("GET", STREAM, params={"channel": "public"}, timeout=60) as response:
-        assert response.status_code == 200
-        reader = StreamReader(response)
-        reader.read_bytes(1)
-        sent = staff.post("/burst/", data={"channel": "public", "n": "5000"}, timeout=120)
-        assert sent.status_code == 200, sent.text
-        assert numbers(reader.events(5000, timeout=60)) == list(range(5000))
