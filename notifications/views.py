@@ -35,9 +35,11 @@ def notification_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-# The vendored htmx builds (project/static/vendor/htmx/) the htmx page can run on: ?htmx=2 or 4.
+# The vendored htmx builds (project/static/vendor/) the htmx page can run on: ?htmx=2 or 4
+# (sse-htmx.js swaps what sse.js receives), or 2-ext (htmx 2's own SSE extension).
 HTMX_SCRIPTS = {
     "2": "vendor/htmx/2.0.11/htmx.min.js",
+    "2-ext": "vendor/htmx/2.0.11/htmx.min.js",
     "4": "vendor/htmx/4.0.1/htmx.min.js",
 }
 
@@ -57,6 +59,7 @@ def notification_list_htmx(request: HttpRequest) -> HttpResponse:
         "fragments_channel": html_channel(request.user.pk),
         "htmx_version": version,
         "htmx_script": HTMX_SCRIPTS[version],
+        "htmx_extension": version == "2-ext",
     }
     return render(request, "notifications/htmx.html", context)
 

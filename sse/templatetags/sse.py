@@ -2,6 +2,8 @@
 
 It writes the attributes sse-htmx.js (sse/static/sse/sse-htmx.js) reads to open the
 page's one stream: the stream's URL (reversed, never written by hand) and its channels.
+``{% sse_stream_url "news" %}`` is that URL with its ``?channel=`` query, for clients that
+take a URL (htmx-ext-sse's ``sse-connect``).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from typing import Any
 from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
 from sse.registry import validate_channel_name
 
-__all__ = ["sse_stream"]
+__all__ = ["sse_stream", "sse_stream_url"]
 
 register = template.Library()
 
@@ -70,3 +73,12 @@ def sse_stream(*channels: Any, url: str = "sse:stream", auth: str = "session") -
     if auth == "token":
         html += format_html(' data-sse-auth="token" data-sse-token-url="{}"', _url("sse-api:tokens"))
     return html
+
+
+@register.simple_tag
+def sse_stream_url(*channels: Any) -> str:
+    """The stream endpoint's URL for ``channels``: ``/sse/stream/?channel=a&channel=b``."""
+    names = _channel_names(channels)
+    if not names:
+        raise template.TemplateSyntaxError("sse_stream_url: name at least one channel")
+    return _url("sse:stream") + "?" + urlencode([("channel", name) for name in names])

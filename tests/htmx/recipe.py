@@ -24,7 +24,8 @@ def blocks() -> dict[str, str]:
 
 def write(directory: Path) -> None:
     """The recipe as files: templates news/_item.html, news/page.html, news/page4.html
-    (the page with htmx 4's script line in place of htmx 2's) and the module news.py."""
+    (the page with htmx 4's script line in place of htmx 2's), news/page-ext.html (htmx 2
+    with htmx-ext-sse) and the module news.py."""
     found = blocks()
     page = found["the next block as news/page.html"]
     htmx4 = found["the page above with the next line in place of htmx 2's"].strip()
@@ -33,4 +34,5 @@ def write(directory: Path) -> None:
     (directory / "news" / "_item.html").write_text(found["the next block as news/_item.html"])
     (directory / "news" / "page.html").write_text(page)
     (directory / "news" / "page4.html").write_text(page.replace(HTMX2_LINE, htmx4))
+    (directory / "news" / "page-ext.html").write_text(found["the next block as news/page-ext.html"])
     (directory / "news.py").write_text(found["the next block as the app's news.py"])

@@ -1,4 +1,5 @@
-"""The demo's URLs, plus /news/: the recipe page of docs/htmx.md (?htmx=4 for its htmx 4 form)."""
+"""The demo's URLs, plus /news/: the recipe page of docs/htmx.md (?htmx=4 for its htmx 4 form,
+?htmx=2-ext for the one on htmx-ext-sse)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ importlib.import_module("news")  # the recipe's module (on PYTHONPATH): its chan
 
 @login_required
 def news_page(request: HttpRequest) -> HttpResponse:
-    template = "news/page4.html" if request.GET.get("htmx") == "4" else "news/page.html"
+    pages = {"4": "news/page4.html", "2-ext": "news/page-ext.html"}
+    template = pages.get(request.GET.get("htmx", ""), "news/page.html")
     return render(request, template, {"items": []})
 
 

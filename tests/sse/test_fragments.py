@@ -123,3 +123,13 @@ def test_sse_stream_tag_writes_the_reversed_url_and_the_channels() -> None:
 def test_sse_stream_tag_refuses_mistakes_with_a_message(source: str, match: str) -> None:
     with pytest.raises(TemplateSyntaxError, match=match):
         render(source)
+
+
+@override_settings(ROOT_URLCONF="tests.sse_app.urls", TEMPLATES=LOCMEM)
+def test_sse_stream_url_tag_writes_the_url_with_its_channels() -> None:
+    out = render('<div sse-connect="{% sse_stream_url "chat.room.lobby" more %}">', more=["broadcast"])
+    assert out == '<div sse-connect="/sse/stream/?channel=chat.room.lobby&amp;channel=broadcast">'
+    with pytest.raises(TemplateSyntaxError, match="at least one channel"):
+        render("{% sse_stream_url %}")
+    with pytest.raises(TemplateSyntaxError, match="invalid channel name"):
+        render('{% sse_stream_url "a b" %}')
