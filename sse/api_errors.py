@@ -20,13 +20,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.signals import got_request_exception
-from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest
 from django.utils.log import log_response
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
+
+from sse.access import UNAVAILABLE_ERRORS
 
 __all__ = ["RETRY_AFTER_SECONDS", "UNAVAILABLE_MESSAGE", "exception_handler", "is_unavailable"]
 
@@ -36,23 +37,9 @@ RETRY_AFTER_SECONDS = 5
 UNAVAILABLE_MESSAGE = "service unavailable: the database or the channel layer cannot be reached; retry later"
 
 
-def _unavailable_types() -> tuple[type[BaseException], ...]:
-    types: list[type[BaseException]] = [OperationalError, InterfaceError, ConnectionError, TimeoutError]
-    try:
-        from redis import exceptions as redis_exceptions  # channels-redis, when installed
-    except ImportError:  # pragma: no cover - depends on what is installed
-        pass
-    else:
-        types += [redis_exceptions.ConnectionError, redis_exceptions.TimeoutError]
-    return tuple(types)
-
-
-_UNAVAILABLE = _unavailable_types()
-
-
 def is_unavailable(exc: BaseException) -> bool:
     """True for the errors of a database or channel layer that cannot be reached right now."""
-    return isinstance(exc, _UNAVAILABLE)
+    return isinstance(exc, UNAVAILABLE_ERRORS)
 
 
 def _django_request(context: dict[str, Any]) -> HttpRequest | None:
