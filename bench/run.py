@@ -145,26 +145,27 @@ def _project_env(tmp: Path) -> dict[str, str]:
     )
 
 
-async def start_project(tmp: Path, max_streams: int) -> Server:
+async def start_project(tmp: Path, max_streams: int, channel: str = "broadcast") -> Server:
     env = _project_env(tmp)
     _run([PROJECT_PY, "-m", "django", "migrate", "--noinput", "-v0"], env)
     _run([PROJECT_PY, "-m", "django", "seed_demo"], env)
     port = free_port()
     argv = [PROJECT_PY, "-m", "sse.daphne", "-b", HOST, "-p", str(port), "project.asgi:application"]
     proc = _spawn(argv, env, tmp / "project.log", port)
+    throttled = channel != "broadcast"
     server = Server(
-        "project",
-        "this project (Daphne)",
-        "/sse/stream/?channel=broadcast",
+        "project-throttled" if throttled else "project",
+        "this project, throttled channel" if throttled else "this project (Daphne)",
+        f"/sse/stream/?channel={channel}",
         "/bench/publish/",
-        "/bench/burst/",
+        None if throttled else "/bench/burst/",  # a burst to a throttled channel is conflated
         max_streams,
         [proc.pid],
         [proc],
         port,
     )
     await _sign_in(server, f"http://{HOST}:{port}")
-    server.publish_body = lambda n: {"channel": "broadcast", "event": "bench", "data": {"b": n}}
+    server.publish_body = lambda n: {"channel": channel, "event": "bench", "data": {"b": n}}
     return server
 
 
@@ -285,6 +286,10 @@ class Counter:
 
 
 async def broadcast(load: Load, server: Server, numbers: Counter, timeout: float) -> dict[str, Any]:
+    if server.key == "project-throttled":
+        # A window (1/5 s) apart: each broadcast goes out at once, so what is measured is the
+        # throttle's cost, not the wait it imposes by design on events closer together.
+        await asyncio.sleep(0.25)
     number = numbers.next()
     receivers = load.open_count
     t0 = time.perf_counter()
@@ -586,6 +591,12 @@ def check_targets(report: dict[str, Any]) -> list[str]:
         f"{verdict(None if a is None or c is None else a <= c / 2)} time-to-all at N={n}: "
         f"{_ms(a).strip()} vs half of django-eventstream's {_ms(c).strip()}"
     )
+    throttled = point("project-throttled", n) or {}
+    t = throttled.get("all_ms")
+    lines.append(
+        f"{verdict(None if a is None or t is None else t <= a * 1.25)} a throttled channel (max_rate=5) "
+        f"at N={n}: time-to-all {_ms(t).strip()} vs {_ms(a).strip()} unthrottled (within 1.25x)"
+    )
     kib = ours.get("kib_per_stream")
     lines.append(
         f"{verdict(None if kib is None else kib * 1.024 <= 35)} memory per stream at N={n}: "
@@ -678,6 +689,8 @@ def update_docs(report: dict[str, Any], tables: str) -> None:
 
 STARTERS: dict[str, Callable[[Path, int], Awaitable[Server]]] = {
     "project": start_project,
+    # The same server, streams on bench.throttled (max_rate=5): what a throttle costs a broadcast.
+    "project-throttled": lambda tmp, m: start_project(tmp, m, channel="bench.throttled"),
     "sse-starlette": lambda tmp, m: start_starlette(tmp, m, fast=True),
     "sse-starlette-h11": lambda tmp, m: start_starlette(tmp, m, fast=False),
     "django-eventstream": lambda tmp, m: start_djpeer(tmp, m, "django-eventstream"),
@@ -692,6 +705,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ns = sorted(int(n) for n in args.sizes.split(","))
     caps = {
         "project": 10000,
+        "project-throttled": 5000,
         "cluster": 10000,
         "sse-starlette": 10000,
         "sse-starlette-h11": 5000,
@@ -703,7 +717,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         args.systems.split(",")
         if args.systems
         else (
-            ["project", "sse-starlette", "django-eventstream", "channel-layer-view"]
+            ["project", "project-throttled", "sse-starlette", "django-eventstream", "channel-layer-view"]
             + ([] if quick else ["sse-starlette-h11"])
         )
     )

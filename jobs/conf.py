@@ -6,10 +6,17 @@ from django.conf import settings
 
 
 class Settings:
-    # Seconds between two published progress events of one job (the final state always goes out).
+    # Seconds between two stored (and published) progress reports of one job; the final state
+    # always goes out. What streams get of them is bounded by STREAM_MAX_RATE.
     @property
     def PROGRESS_INTERVAL(self) -> float:
-        return float(getattr(settings, "JOBS_PROGRESS_INTERVAL", 0.25))
+        return float(getattr(settings, "JOBS_PROGRESS_INTERVAL", 0.1))
+
+    # Progress events per second a job stream (or the jobs list's stream) gets at most: the
+    # jobs channels are throttled channels (read when the channels are registered, at start).
+    @property
+    def STREAM_MAX_RATE(self) -> float:
+        return float(getattr(settings, "JOBS_STREAM_MAX_RATE", 4.0))
 
     # A running job whose worker gave no sign of life for this long is marked failed.
     @property

@@ -21,6 +21,7 @@ from sse.access import (
     StreamUnavailable,
     authenticate_stream,
     last_event_id,
+    requested_rate,
 )
 from sse.cursor import InvalidCursor, channel_tag, parse_cursor
 from sse.storage import get_event_log
@@ -79,6 +80,7 @@ async def job_stream(request: HttpRequest, job_id: UUID) -> HttpResponse:
         if job is None:
             raise StreamRefused(404, f"no job {job_id}")
         resume_from = last_event_id(request)
+        max_rate = requested_rate(request)
     except StreamRefused as refused:
         return refused.response()
 
@@ -96,7 +98,12 @@ async def job_stream(request: HttpRequest, job_id: UUID) -> HttpResponse:
         return FirstEvents(positions=[head], events=state_events(state))
 
     return await stream_response(
-        [channel], user_key=str(user.pk), resume_from=resume_from, first=first, end_after=FINAL_EVENTS
+        [channel],
+        user_key=str(user.pk),
+        resume_from=resume_from,
+        first=first,
+        end_after=FINAL_EVENTS,
+        max_rate=max_rate,
     )
 
 

@@ -145,6 +145,7 @@ class Sampler:
             "slow_disconnects": stats.slow_disconnects,
             "resumes": stats.resumes,
             "resets": stats.resets,
+            "conflated": stats.conflated,
             "published_total": self.published_total,
             "received_total": stats.received,
             "delivered_total": stats.delivered,

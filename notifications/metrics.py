@@ -42,6 +42,7 @@ class FiguresCollector(Collector):
             ("sse_slow_consumer_disconnects", "slow_disconnects", "Streams closed for falling behind"),
             ("sse_resumes", "resumes", "Streams that resumed from a Last-Event-ID"),
             ("sse_resets", "resets", "Streams told to reset (id unknown or too old)"),
+            ("sse_events_conflated", "conflated", "Events of throttled channels replaced by a later one"),
         ):
             family = CounterMetricFamily(name, doc, labels=["process"])
             family.add_metric([process], f[key])

@@ -111,7 +111,8 @@ if REDIS_URL:
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 else:
     TASKS = {"default": {"BACKEND": "jobs.backends.EmbeddedBackend"}}
-JOBS_PROGRESS_INTERVAL = float(os.environ.get("JOBS_PROGRESS_INTERVAL", "0.25"))
+JOBS_PROGRESS_INTERVAL = float(os.environ.get("JOBS_PROGRESS_INTERVAL", "0.1"))
+JOBS_STREAM_MAX_RATE = float(os.environ.get("JOBS_STREAM_MAX_RATE", "4"))
 JOBS_STALE_SECONDS = float(os.environ.get("JOBS_STALE_SECONDS", "30"))
 JOBS_EMBEDDED_WORKERS = _env_int("JOBS_EMBEDDED_WORKERS", 2)
 

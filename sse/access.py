@@ -26,6 +26,7 @@ from sse.registry import (
     validate_channel_name,
 )
 from sse.revocation import StreamIdentity, load_session, remember, session_holds
+from sse.throttle import parse_rate
 from sse.tokens import InvalidToken, StreamToken, auth_digest, verify_token
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "channels_from_query",
     "last_event_id",
     "not_allowed_message",
+    "requested_rate",
 ]
 
 MAX_CHANNELS_PER_STREAM = 32
@@ -236,3 +238,16 @@ def last_event_id(request: HttpRequest) -> str | None:
     if len(value) > _MAX_LAST_EVENT_ID or not value.isascii() or not value.isprintable():
         raise StreamRefused(400, "Last-Event-ID is not an id this server sent")
     return value
+
+
+def requested_rate(request: HttpRequest) -> float | None:
+    """``?max_rate=``: the events per second a client wants at most from throttled channels."""
+    values = request.GET.getlist("max_rate")
+    if not values:
+        return None
+    if len(values) > 1:
+        raise StreamRefused(400, "give one max_rate, not several")
+    try:
+        return parse_rate(values[0][:32], "max_rate")
+    except ValueError as exc:
+        raise StreamRefused(400, str(exc)) from None

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
 from sse.cursor import channel_tag
 from sse.encoding import encode_body, encode_id
-from sse.registry import is_ephemeral
+from sse.registry import ChannelPattern, effective_rate, is_ephemeral, throttled_pattern
 from sse.storage.threads import LOG_PAGE
 from sse.subscriber import Subscriber
+from sse.throttle import Throttle
 
 if TYPE_CHECKING:
     from sse.hub import ChannelHub
@@ -18,10 +21,42 @@ if TYPE_CHECKING:
 __all__ = ["ChannelGroup"]
 
 
-class ChannelGroup:
-    """Seq N+1 goes out only after N: a jump is a gap the log fills before anything else."""
+# A throttled event on its way to streams: (seq, event name, data, publish time, key).
+_Item = tuple[int, str | None, str, float | None, Hashable]
 
-    __slots__ = ("ephemeral", "hub", "joining", "last_seq", "members", "name", "pending", "ready", "tag")
+
+class _RateGroup:
+    """The streams of one channel that asked for the same lower rate, and their throttle."""
+
+    __slots__ = ("members", "throttle")
+
+    def __init__(self, throttle: Throttle) -> None:
+        self.throttle = throttle
+        self.members: dict[Subscriber, int] = {}
+
+
+class ChannelGroup:
+    """Seq N+1 goes out only after N: a jump is a gap the log fills before anything else.
+
+    On a throttled channel (``max_rate``) events pass one throttle for every stream of the
+    channel, then, for streams that asked for less, one more per rate.
+    """
+
+    __slots__ = (
+        "ephemeral",
+        "hub",
+        "joining",
+        "last_seq",
+        "members",
+        "name",
+        "pending",
+        "rate_groups",
+        "rate_of",
+        "ready",
+        "tag",
+        "throttle",
+        "throttled",
+    )
 
     def __init__(self, hub: ChannelHub, name: str) -> None:
         self.hub = hub
@@ -36,6 +71,55 @@ class ChannelGroup:
         self.pending: dict[int, tuple[str | None, str]] = {}
         self.ephemeral = is_ephemeral(name)
         self.ready: asyncio.Task[None] | None = None
+        self.throttled: ChannelPattern | None = throttled_pattern(name)
+        self.throttle: Throttle | None = None
+        if self.throttled is not None:
+            assert self.throttled.max_rate is not None
+            self.throttle = Throttle(
+                hub.loop, self.throttled.max_rate, self.throttled.throttle, self._deliver, hub.counts
+            )
+        self.rate_groups: dict[float, _RateGroup] = {}
+        self.rate_of: dict[Subscriber, float] = {}
+
+    def add(self, sub: Subscriber, index: int, asked_rate: float | None) -> None:
+        """``sub`` reads this channel as its ``index``-th; ``asked_rate``: the rate it asked for."""
+        self.members[sub] = index
+        if asked_rate is None or self.throttled is None:
+            return
+        rate = effective_rate(self.throttled, asked_rate)
+        if rate is None:
+            return  # no lower than the channel's own
+        group = self.rate_groups.get(rate)
+        if group is None:
+            throttle = Throttle(
+                self.hub.loop,
+                rate,
+                self.throttled.throttle,
+                functools.partial(self._deliver_at_rate, rate),
+                self.hub.counts,
+            )
+            group = self.rate_groups[rate] = _RateGroup(throttle)
+        group.members[sub] = index
+        self.rate_of[sub] = rate
+
+    def remove(self, sub: Subscriber) -> None:
+        self.members.pop(sub, None)
+        rate = self.rate_of.pop(sub, None)
+        if rate is None:
+            return
+        group = self.rate_groups[rate]
+        group.members.pop(sub, None)
+        if not group.members:
+            group.throttle.close()
+            del self.rate_groups[rate]
+
+    def close(self) -> None:
+        """The last stream left: stop the timers."""
+        if self.throttle is not None:
+            self.throttle.close()
+        for group in self.rate_groups.values():
+            group.throttle.close()
+        self.rate_groups.clear()
 
     async def join(self) -> None:
         """Join the layer group, then start from the log's head."""
@@ -66,14 +150,41 @@ class ChannelGroup:
         hub.counts.received += 1
         if not self.members:
             return
-        hub.refresh_limits()
         if ts is not None:
             hub.delivery_lags.append(max(0.0, time.time() - ts))
+        if self.throttle is None:
+            self._deliver((seq, event, data, ts, None))
+            return
+        assert self.throttled is not None
+        key_of = self.throttled.conflation_key
+        key = None if key_of is None else key_of(event, data)
+        self.throttle.push(key, (seq, event, data, ts, key))
+
+    def _deliver(self, item: _Item) -> None:
+        seq, event, data, _, key = item
+        hub = self.hub
+        hub.refresh_limits()
         body = encode_body(event, data)
         single_id = encode_id(f"{self.tag}:{seq}")
+        rate_of = self.rate_of
+        delivered = 0
         for sub, index in list(self.members.items()):
+            if rate_of and sub in rate_of:
+                continue  # through its rate's throttle, below
             sub.offer(index, seq, event, body, single_id)
-        hub.counts.delivered += len(self.members)
+            delivered += 1
+        hub.counts.delivered += delivered
+        for group in self.rate_groups.values():
+            group.throttle.push(key, (seq, event, body, single_id))
+
+    def _deliver_at_rate(self, rate: float, item: tuple[int, str | None, bytes, bytes]) -> None:
+        group = self.rate_groups.get(rate)
+        if group is None:
+            return
+        seq, event, body, single_id = item
+        for sub, index in list(group.members.items()):
+            sub.offer(index, seq, event, body, single_id)
+        self.hub.counts.delivered += len(group.members)
 
     def _finish_joining(self) -> None:
         self.joining = False

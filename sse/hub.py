@@ -157,11 +157,14 @@ class ChannelHub:
         end_after: frozenset[str] = frozenset(),
         identity: StreamIdentity | None = None,
         check_rules: bool = False,
+        max_rate: float | None = None,
     ) -> Subscriber:
         """Register a stream on ``channels``; live events are held until :meth:`Subscriber.release`.
 
         ``identity``: the session and password the stream stands on, re-checked while it is
         open; ``check_rules``: re-run the channels' rules too (sse.revocation).
+        ``max_rate``: the events per second the stream asked for on its throttled channels
+        (bounded by each channel's ``max_rate`` and ``min_rate``).
         """
         if self._stopping:
             raise OverCapacity("server is shutting down")
@@ -183,7 +186,7 @@ class ChannelHub:
             if group is None:
                 group = self.groups[name] = ChannelGroup(self, name)
                 group.ready = self.loop.create_task(group.join())
-            group.members[sub] = index
+            group.add(sub, index, max_rate)
             assert group.ready is not None
             waits.append(asyncio.shield(group.ready))
         try:
@@ -214,8 +217,9 @@ class ChannelHub:
             group = self.groups.get(name)
             if group is None:
                 continue
-            group.members.pop(sub, None)
+            group.remove(sub)
             if not group.members:
+                group.close()
                 del self.groups[name]
                 if group.ready is not None and not group.ready.done():
                     group.ready.cancel()
@@ -336,4 +340,5 @@ class ChannelHub:
             layer_errors=counts.layer_errors,
             resumes=counts.resumes,
             resets=counts.resets,
+            conflated=counts.conflated,
         )

@@ -10,12 +10,15 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from sse.throttle import THROTTLE_MODES, ConflationKey, ThrottleMode, conflation_key, parse_rate, round_rate
+
 __all__ = [
     "AccessRule",
     "ChannelNotFound",
     "ChannelPattern",
     "channel",
     "check_access",
+    "effective_rate",
     "find_pattern",
     "register_channel",
     "registered_patterns",
@@ -45,6 +48,13 @@ class ChannelPattern:
     rule: AccessRule
     regex: re.Pattern[str]
     ephemeral: bool = False
+    #: At most this many events per second reach a stream (None: every event).
+    max_rate: float | None = None
+    throttle: ThrottleMode = "both"
+    #: Events with equal keys replace each other within a window (None: one key).
+    conflation_key: ConflationKey | None = None
+    #: The lowest rate a stream may ask for with ``?max_rate=`` (None: any).
+    min_rate: float | None = None
 
     def match(self, name: str) -> dict[str, str] | None:
         m = self.regex.fullmatch(name)
@@ -64,12 +74,28 @@ def _compile(pattern: str) -> re.Pattern[str]:
     return re.compile(regex)
 
 
-def register_channel(pattern: str, rule: AccessRule, *, ephemeral: bool = False) -> None:
+def register_channel(
+    pattern: str,
+    rule: AccessRule,
+    *,
+    ephemeral: bool = False,
+    max_rate: float | None = None,
+    throttle: ThrottleMode = "both",
+    conflate_by: str | ConflationKey | None = None,
+    min_rate: float | None = None,
+) -> None:
     """Make channels matching ``pattern`` readable by users ``rule`` allows.
 
     ``pattern`` is a channel name with ``{placeholders}`` (one name segment
     each, no dots); ``rule(user, **placeholders)`` returns True to allow.
     ``ephemeral`` channels keep only their latest event (no replay history).
+
+    ``max_rate``: at most this many events per second reach each stream; events in
+    between are conflated (the latest wins, per ``conflate_by`` key: a JSON field name
+    or ``key(event, data)``). ``throttle``: ``"both"`` (default: the first event of a
+    quiet spell at once, the latest of a burst at the end of each window), ``"trailing"``
+    or ``"leading"`` (drops the rest of each window). ``min_rate``: the lowest rate a
+    stream may ask for with ``?max_rate=`` (lower asks are raised to it).
     """
     if not isinstance(pattern, str) or not pattern:
         raise ValueError("pattern must be a non-empty string")
@@ -77,14 +103,50 @@ def register_channel(pattern: str, rule: AccessRule, *, ephemeral: bool = False)
     validate_channel_name(example)
     if not callable(rule):
         raise TypeError("rule must be callable: rule(user, **placeholders) -> bool")
-    _patterns[pattern] = ChannelPattern(pattern, rule, _compile(pattern), ephemeral)
+    if max_rate is None:
+        if conflate_by is not None or min_rate is not None or throttle != "both":
+            raise TypeError(f"channel {pattern!r}: throttle, conflate_by and min_rate need a max_rate")
+    else:
+        max_rate = parse_rate(max_rate, f"channel {pattern!r}: max_rate")
+        if throttle not in THROTTLE_MODES:
+            raise ValueError(f"channel {pattern!r}: throttle must be one of {', '.join(THROTTLE_MODES)}")
+        if min_rate is not None:
+            min_rate = parse_rate(min_rate, f"channel {pattern!r}: min_rate")
+            if min_rate > max_rate:
+                raise ValueError(f"channel {pattern!r}: min_rate {min_rate:g} is above max_rate {max_rate:g}")
+    _patterns[pattern] = ChannelPattern(
+        pattern,
+        rule,
+        _compile(pattern),
+        ephemeral,
+        max_rate,
+        throttle,
+        conflation_key(conflate_by),
+        min_rate,
+    )
 
 
-def channel(pattern: str, *, ephemeral: bool = False) -> Callable[[AccessRule], AccessRule]:
+def channel(
+    pattern: str,
+    *,
+    ephemeral: bool = False,
+    max_rate: float | None = None,
+    throttle: ThrottleMode = "both",
+    conflate_by: str | ConflationKey | None = None,
+    min_rate: float | None = None,
+) -> Callable[[AccessRule], AccessRule]:
     """Decorator form of :func:`register_channel`."""
 
     def decorator(rule: AccessRule) -> AccessRule:
-        register_channel(pattern, rule, ephemeral=ephemeral)
+        register_channel(
+            pattern,
+            rule,
+            ephemeral=ephemeral,
+            max_rate=max_rate,
+            throttle=throttle,
+            conflate_by=conflate_by,
+            min_rate=min_rate,
+        )
         return rule
 
     return decorator
@@ -111,6 +173,26 @@ def find_pattern(name: str) -> tuple[ChannelPattern, dict[str, str]] | None:
 def is_ephemeral(name: str) -> bool:
     found = find_pattern(name)
     return bool(found and found[0].ephemeral)
+
+
+def throttled_pattern(name: str) -> ChannelPattern | None:
+    """The pattern of ``name`` when it declares a ``max_rate``."""
+    found = find_pattern(name)
+    return found[0] if found is not None and found[0].max_rate is not None else None
+
+
+def effective_rate(pattern: ChannelPattern, asked: float | None) -> float | None:
+    """The rate a stream that ``asked`` for one gets on a throttled channel; None: the channel's.
+
+    Never above the channel's ``max_rate``, never below its ``min_rate``.
+    """
+    assert pattern.max_rate is not None
+    if asked is None:
+        return None
+    rate = round_rate(asked)
+    if pattern.min_rate is not None:
+        rate = max(rate, pattern.min_rate)
+    return rate if rate < pattern.max_rate else None
 
 
 async def _call_rule(rule: AccessRule, user: Any, params: dict[str, str]) -> bool:

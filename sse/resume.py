@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 
 from sse.cursor import InvalidCursor, channel_tag, parse_cursor
 from sse.encoding import encode_body, encode_id, encode_reset
 from sse.hub import ChannelHub
-from sse.registry import is_ephemeral
+from sse.registry import ChannelPattern, is_ephemeral, throttled_pattern
+from sse.storage.base import LoggedEvent
 from sse.subscriber import CHUNK_BYTES, Subscriber
 
 __all__ = ["ResumePlan", "plan_resume", "replay"]
@@ -50,14 +51,31 @@ async def plan_resume(hub: ChannelHub, sub: Subscriber, resume_from: str | None)
 
 
 async def replay(hub: ChannelHub, sub: Subscriber) -> AsyncIterator[bytes]:
-    """What the stream missed, its channels merged in the order the events were published."""
+    """What the stream missed, its channels merged in the order the events were published.
+
+    Throttled channels come last, conflated: the latest of what was missed (per key),
+    which is what a connected stream has after its throttle's last window.
+    """
+    throttled = {name: pattern for name in sub.channels if (pattern := throttled_pattern(name)) is not None}
+    if len(throttled) < len(sub.channels):
+        async for chunk in _replay_merged(hub, sub, [n for n in sub.channels if n not in throttled]):
+            yield chunk
+    for name, pattern in throttled.items():
+        if sub.closed:
+            return
+        frames = await _replay_conflated(hub, sub, sub.channels.index(name), pattern)
+        for start in range(0, len(frames), 64):
+            yield b"".join(frames[start : start + 64])
+
+
+async def _replay_merged(hub: ChannelHub, sub: Subscriber, names: list[str]) -> AsyncIterator[bytes]:
     index = {name: i for i, name in enumerate(sub.channels)}
     ephemeral = [is_ephemeral(name) for name in sub.channels]
     more = True
     while more and not sub.closed:
         # Pages of about a megabyte, chunks of about CHUNK_BYTES: a long
         # replay of large events never sits in memory at once.
-        after = dict(zip(sub.channels, sub.positions, strict=True))
+        after = {name: sub.positions[index[name]] for name in names}
         events, more = await hub.log.read_merged_page(after, _REPLAY_PAGE)
         frames: list[bytes] = []
         size = 0
@@ -81,3 +99,31 @@ async def replay(hub: ChannelHub, sub: Subscriber) -> AsyncIterator[bytes]:
                 frames, size = [], 0
         if frames:
             yield b"".join(frames)
+
+
+async def _replay_conflated(hub: ChannelHub, sub: Subscriber, i: int, pattern: ChannelPattern) -> list[bytes]:
+    """The frames of channel ``i``'s missed events, the latest per conflation key only."""
+    name = sub.channels[i]
+    key_of = pattern.conflation_key
+    latest: dict[Hashable, LoggedEvent] = {}
+    gap = False
+    after = sub.positions[i]
+    more = True
+    while more:
+        events, more = await hub.log.read_page(name, after, _REPLAY_PAGE)
+        for ev in events:
+            if ev.seq != after + 1 and not pattern.ephemeral:
+                gap = True  # trimmed between the plan and this read
+            after = ev.seq
+            key = None if key_of is None else key_of(ev.event, ev.data)
+            if latest.pop(key, None) is not None:
+                hub.counts.conflated += 1
+            latest[key] = ev  # moved to the end: the survivors stay in publish order
+    frames = [encode_reset(sub.cursor, "expired")] if gap else []
+    for ev in latest.values():
+        sub.positions[i] = ev.seq
+        frames.append(encode_id(sub.cursor) + encode_body(ev.event, ev.data))
+        if ev.event in sub.end_after:
+            sub.close("ended", drop_queued=True)
+            break
+    return frames

@@ -24,6 +24,9 @@ class Counts:
     resumes: int = 0
     #: Streams opened with an id that could not be resumed (sent ``reset``).
     resets: int = 0
+    #: Events of throttled channels replaced by a later one (or dropped, ``leading``), once
+    #: per channel throttle: never sent to the streams that throttle serves.
+    conflated: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +48,4 @@ class HubStats:
     layer_errors: int
     resumes: int
     resets: int
+    conflated: int

@@ -12,7 +12,14 @@ from django.db import connections
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-from sse.access import UNAVAILABLE_ERRORS, StreamRefused, authenticate_stream, authorize, last_event_id
+from sse.access import (
+    UNAVAILABLE_ERRORS,
+    StreamRefused,
+    authenticate_stream,
+    authorize,
+    last_event_id,
+    requested_rate,
+)
 from sse.conf import conf
 from sse.encoding import Event, encode_event, encode_id, encode_opening, encode_reset
 from sse.hub import ChannelHub, OverCapacity
@@ -39,13 +46,16 @@ async def open_stream(request: HttpRequest, channels: Sequence[str], *, user: An
             user = await authenticate_stream(request, names)
         await authorize(user, names)
         resume_from = last_event_id(request)
+        max_rate = requested_rate(request)
     except StreamRefused as refused:
         return refused.response()
     user_key = str(user.pk)
     # The session (or token) the request authenticated with; a user the app found by
     # itself is still bound to its password and its is_active.
     identity = recall(user_key) or StreamIdentity(user_key, None, auth_digest(user))
-    return await _response(names, user_key, resume_from, None, (), identity, check_rules=True)
+    return await _response(
+        names, user_key, resume_from, None, (), identity, check_rules=True, max_rate=max_rate
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +82,15 @@ async def stream_response(
     resume_from: str | None = None,
     first: FirstEventsHook | None = None,
     end_after: Sequence[str] = (),
+    max_rate: float | None = None,
 ) -> EventStreamResponse:
     """A stream of already-authorized ``channels`` (sorted, distinct).
 
     ``first``: awaited once subscribed, when the stream starts afresh (no id to
     resume from, or a ``reset``); its events go out before any live one.
     ``end_after``: event names after which the stream ends (a job's final event).
+    ``max_rate``: at most this many events per second from the throttled channels
+    among ``channels`` (``sse.access.requested_rate`` reads the client's ``?max_rate=``).
 
     The hub subscription is made when the body starts, not here. Django closes
     only the responses it got as far as sending: a client that goes away while
@@ -86,7 +99,9 @@ async def stream_response(
     """
     # Whose session this stream stands on, when sse.access authenticated this request.
     identity = recall(user_key)
-    return await _response(channels, user_key, resume_from, first, end_after, identity, check_rules=False)
+    return await _response(
+        channels, user_key, resume_from, first, end_after, identity, check_rules=False, max_rate=max_rate
+    )
 
 
 async def _response(
@@ -98,6 +113,7 @@ async def _response(
     identity: StreamIdentity | None,
     *,
     check_rules: bool,
+    max_rate: float | None,
 ) -> EventStreamResponse:
     # Streams are long: give the DB connection of this request back first.
     await sync_to_async(connections.close_all)()
@@ -107,6 +123,7 @@ async def _response(
     stream.identity = identity
     # Channels authorized by their registered rules are re-checked by those rules while open.
     stream.check_rules = check_rules
+    stream.max_rate = max_rate
     return EventStreamResponse(stream.body(), opening=False, heartbeat=0, on_close=stream.close)
 
 
@@ -121,6 +138,7 @@ class _HubStream:
         "first",
         "hub",
         "identity",
+        "max_rate",
         "opened",
         "resume_from",
         "sub",
@@ -147,6 +165,7 @@ class _HubStream:
         self.closed = False
         self.identity: StreamIdentity | None = None
         self.check_rules = False
+        self.max_rate: float | None = None
 
     async def body(self) -> AsyncIterator[bytes]:
         hub = self.hub
@@ -157,6 +176,7 @@ class _HubStream:
                 end_after=self.end_after,
                 identity=self.identity,
                 check_rules=self.check_rules,
+                max_rate=self.max_rate,
             )
         except OverCapacity as exc:
             # 200 + retry + end: the browser comes back later. Any 4xx/5xx stops it for good.

@@ -3,6 +3,8 @@
 - POST /bench/publish/ {"channel", "event", "data"}: one ``sse.publish()``, as lean as
   the peers' publish endpoints (no session, no DRF), so time-to-all compares fan-out
   rather than API layers. The durable log write stays. Loopback clients only.
+- ``bench.throttled``: a throttled channel (``max_rate=5``) any signed-in user may read,
+  so ``make bench`` measures what throttling costs a broadcast.
 - POST /bench/burst/?start=S&n=N: N publish() calls on ``broadcast`` in one
   transaction, so the stream path, not SQLite's commit rate, is what the
   single-stream throughput measures; publish() on its own is measured apart
@@ -12,6 +14,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -19,6 +22,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 import sse
+
+
+@sse.channel("bench.throttled", max_rate=5)
+def can_read_throttled(user: Any) -> bool:
+    return bool(user.is_authenticated)
 
 
 def _refused(request: HttpRequest) -> HttpResponse | None:

@@ -151,6 +151,7 @@ async def test_metrics_parse_as_prometheus_text(quiet_site: DaphneServer) -> Non
             "sse_slow_consumer_disconnects",
             "sse_resumes",
             "sse_resets",
+            "sse_events_conflated",
             "sse_delivery_lag_seconds",
         } <= set(families)
         assert families["sse_open_streams"].samples[0].value >= 3

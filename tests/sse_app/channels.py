@@ -43,3 +43,15 @@ def can_read_scratch(user: Any, name: str) -> bool:
 def can_read_orders(user: Any, pk: str) -> bool:
     # A customer's orders: the customer, and staff (docs/testing.md streams this one).
     return bool(user.is_authenticated and (user.is_staff or str(user.pk) == pk))
+
+
+@sse.channel("throttled.{name}", max_rate=5)
+def can_read_throttled(user: Any, name: str) -> bool:
+    # At most 5 events a second per stream, the latest wins (tests/sse/test_throttle.py).
+    return bool(user.is_authenticated)
+
+
+@sse.channel("prices.{name}", max_rate=5, conflate_by="symbol", min_rate=0.5)
+def can_read_prices(user: Any, name: str) -> bool:
+    # The latest price per symbol; a stream may ask for as little as one event per 2 s.
+    return bool(user.is_authenticated)
