@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 __all__ = ["ChannelGroup"]
 
 
-# A throttled event on its way to streams: (seq, event name, data, publish time, key).
-_Item = tuple[int, str | None, str, float | None, Hashable]
+# A throttled event on its way to streams: (seq, event name, data, conflation key).
+_Item = tuple[int, str | None, str, Hashable]
 
 
 class _RateGroup:
@@ -153,27 +153,33 @@ class ChannelGroup:
         if ts is not None:
             hub.delivery_lags.append(max(0.0, time.time() - ts))
         if self.throttle is None:
-            self._deliver((seq, event, data, ts, None))
+            self._send(seq, event, data, None)
             return
         assert self.throttled is not None
         key_of = self.throttled.conflation_key
         key = None if key_of is None else key_of(event, data)
-        self.throttle.push(key, (seq, event, data, ts, key))
+        self.throttle.push(key, (seq, event, data, key))
 
     def _deliver(self, item: _Item) -> None:
-        seq, event, data, _, key = item
+        """What the channel's throttle lets through."""
+        self._send(*item)
+
+    def _send(self, seq: int, event: str | None, data: str, key: Hashable) -> None:
         hub = self.hub
         hub.refresh_limits()
         body = encode_body(event, data)
         single_id = encode_id(f"{self.tag}:{seq}")
+        if not self.rate_of:
+            for sub, index in list(self.members.items()):
+                sub.offer(index, seq, event, body, single_id)
+            hub.counts.delivered += len(self.members)
+            return
+        # Some streams asked for a lower rate: they get this through their rate's throttle.
         rate_of = self.rate_of
-        delivered = 0
-        for sub, index in list(self.members.items()):
-            if rate_of and sub in rate_of:
-                continue  # through its rate's throttle, below
+        direct = [(sub, index) for sub, index in self.members.items() if sub not in rate_of]
+        for sub, index in direct:
             sub.offer(index, seq, event, body, single_id)
-            delivered += 1
-        hub.counts.delivered += delivered
+        hub.counts.delivered += len(direct)
         for group in self.rate_groups.values():
             group.throttle.push(key, (seq, event, body, single_id))
 
