@@ -4,6 +4,10 @@ Each server process samples its own hub once a second and publishes the figures
 on the ephemeral ``dashboard`` channel; the dashboard page adds up the latest
 figures of every process it hears from (with REDIS_URL, every process is heard).
 The same figures are served at /metrics in the Prometheus text format.
+
+A process starts sampling when a stream carrying ``dashboard`` opens on it, whatever
+the URL: the page's one stream is /sse/stream/, and after a server restart it
+reconnects to the new process without asking for the page again.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import socket
 import time
 import weakref
 from collections import Counter, deque
+from collections.abc import Sequence
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -23,6 +28,7 @@ from asgiref.sync import sync_to_async
 import sse
 from notifications.channels import DASHBOARD
 from sse import ChannelHub
+from sse.signals import stream_opened
 from sse.storage import get_event_log
 
 __all__ = ["PROCESS", "Sampler", "ensure_sampler", "install"]
@@ -167,5 +173,12 @@ def _on_hub_start(hub: ChannelHub) -> None:
         ensure_sampler(hub)
 
 
+def _on_stream_opened(sender: Any, *, channels: Sequence[str], **kwargs: Any) -> None:
+    # Sent on the hub's loop once the stream is subscribed: its first tick already counts it.
+    if DASHBOARD in channels:
+        ensure_sampler(ChannelHub.current())
+
+
 def install() -> None:
     ChannelHub.on_start(_on_hub_start)
+    stream_opened.connect(_on_stream_opened, dispatch_uid="notifications.dashboard.sampler")

@@ -101,11 +101,9 @@ async def dashboard(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 async def dashboard_stream(request: HttpRequest) -> HttpResponse:
-    response = await open_stream(request, [DASHBOARD])
-    if response.status_code == 200:
-        # The first viewer in this process starts its once-a-second figures.
-        ensure_sampler(ChannelHub.current())
-    return response
+    # Its opening starts this process's once-a-second figures (notifications.dashboard), as
+    # any stream carrying the dashboard channel does.
+    return await open_stream(request, [DASHBOARD])
 
 
 def _metrics_allowed_by_token(request: HttpRequest) -> bool:
