@@ -67,6 +67,16 @@ def most_allowed(rate: float, since: float) -> int:
     return int(rate * (time.time() - since)) + 2
 
 
+def first_event_seen(site: Site, client: httpx.Client, channel: str) -> Received:
+    """One event published on ``channel`` and received by a stream of ``client``, then closed."""
+    with client.stream("GET", STREAM, params={"channel": channel}) as response:
+        reader = StreamReader(response)
+        reader.read_bytes(7)  # subscribed: the opening is out
+        publish_burst(site, channel, 1)
+        [seen] = reader.events(1)
+    return seen
+
+
 def numbers(events: list[Received]) -> list[int]:
     return [event.json()["n"] for event in events]
 
@@ -135,11 +145,7 @@ def test_a_resumed_stream_gets_the_latest_of_what_it_missed(
     name: str, site: Site, alice: httpx.Client
 ) -> None:
     channel = f"throttled.{name}"
-    with alice.stream("GET", STREAM, params={"channel": channel}) as response:
-        reader = StreamReader(response)
-        reader.read_bytes(7)
-        publish_burst(site, channel, 1)
-        [seen] = reader.events(1)
+    seen = first_event_seen(site, alice, channel)
     publish_burst(site, channel, 50)
     with alice.stream(
         "GET", STREAM, params={"channel": channel}, headers={"Last-Event-ID": seen.id}
@@ -158,11 +164,7 @@ def test_a_resumed_stream_gets_the_latest_value_of_every_key(
     name: str, site: Site, alice: httpx.Client
 ) -> None:
     channel = f"prices.{name}"
-    with alice.stream("GET", STREAM, params={"channel": channel}) as response:
-        reader = StreamReader(response)
-        reader.read_bytes(7)
-        publish_burst(site, channel, 1)
-        [seen] = reader.events(1)
+    seen = first_event_seen(site, alice, channel)
     publish_burst(site, channel, 30)
     with alice.stream(
         "GET", STREAM, params={"channel": channel}, headers={"Last-Event-ID": seen.id}
