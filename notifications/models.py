@@ -44,6 +44,9 @@ class Notification(models.Model):
     class Meta:
         ordering = ["-created", "-id"]
         indexes = [models.Index(fields=["recipient", "read_at"], name="notif_recipient_read")]
+        # The operator console (/console/): see every channel's events and open streams,
+        # disconnect streams, send broadcasts and notifications.
+        permissions = [("use_console", "Can use the operator console")]
 
     def __str__(self) -> str:
         return f"{self.title} → {self.recipient}"
