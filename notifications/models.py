@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from notifications.conf import broadcast_ttl
+
 
 class Level(models.TextChoices):
     INFO = "info", "Info"
@@ -88,6 +90,9 @@ class BroadcastQuerySet(models.QuerySet["Broadcast"]):
             audience |= Q(audience=Audience.STAFF)
         return self.filter(audience).distinct()
 
+    def not_dismissed_by(self, user: Any) -> BroadcastQuerySet:
+        return self.exclude(dismissals__user=user)
+
 
 class Broadcast(models.Model):
     title = models.CharField(max_length=200)
@@ -104,7 +109,10 @@ class Broadcast(models.Model):
         help_text="For the audience 'Chosen users'.",
     )
     expires_at = models.DateTimeField(
-        null=True, blank=True, help_text="After this the banner no longer shows on page load."
+        null=True,
+        blank=True,
+        help_text="After this the banner no longer shows on page load. Empty: a day after it is "
+        "created (the NOTIFICATIONS_BROADCAST_TTL setting).",
     )
     created = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
@@ -129,6 +137,38 @@ class Broadcast(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Banners that never expire piled up on every page: a broadcast given no expiry
+        # gets the default one, counted from its creation.
+        if self.expires_at is None:
+            ttl = broadcast_ttl()
+            if ttl is not None:
+                self.expires_at = self.created + ttl
+                update_fields = kwargs.get("update_fields")
+                if update_fields is not None and "expires_at" not in update_fields:
+                    kwargs["update_fields"] = [*update_fields, "expires_at"]
+        super().save(*args, **kwargs)
+
+    @property
+    def is_active(self) -> bool:
+        return self.expires_at is None or self.expires_at > timezone.now()
+
     def event_data(self) -> dict[str, Any]:
         """The ``broadcast`` event."""
         return {"id": self.pk, "title": self.title, "body": self.body, "level": self.level}
+
+
+class BroadcastDismissal(models.Model):
+    """A user closed a broadcast's banner: it stays closed in every browser they use."""
+
+    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="dismissals")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    dismissed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "broadcast"], name="broadcast_dismissed_once_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} dismissed {self.broadcast}"
