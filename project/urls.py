@@ -5,6 +5,7 @@ from project import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("try/notification/", views.try_notification, name="try-notification"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("sse/", include("sse.urls")),
