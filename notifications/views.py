@@ -84,6 +84,9 @@ async def _staff_or_refusal(request: HttpRequest, *, page: bool) -> HttpResponse
             return redirect_to_login(request.get_full_path())
         return HttpResponse("sign in as staff\n", status=401, content_type="text/plain; charset=utf-8")
     if not user.is_staff:
+        if page:  # a person's browser: the refusal in the site's layout
+            reason = "The dashboard is for staff."
+            return await sync_to_async(render)(request, "403.html", {"reason": reason}, status=403)
         return HttpResponse("staff only\n", status=403, content_type="text/plain; charset=utf-8")
     return None
 
