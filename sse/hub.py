@@ -11,7 +11,7 @@ import logging
 import random
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import ClassVar
 
 from sse.catchup import CatchUp
@@ -233,6 +233,19 @@ class ChannelHub:
             if group is not None:
                 found.update(group.members)
         return len(found)
+
+    def open_streams(self) -> Iterator[Subscriber]:
+        """This process's open streams, for operators' reports (call on the loop; do not change them)."""
+        return iter(tuple(self.subscribers))
+
+    def close_stream(self, serial: int, reason: str = "disconnected") -> bool:
+        """End the stream numbered ``serial`` (``Subscriber.serial``) after what is queued; its
+        client reconnects and resumes as after any ended stream. False if no such stream here."""
+        for sub in self.subscribers:
+            if sub.serial == serial:
+                sub.close(reason)
+                return True
+        return False
 
     # -- events in ---------------------------------------------------------
 

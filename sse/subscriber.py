@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -19,11 +21,15 @@ __all__ = ["CHUNK_BYTES", "Subscriber"]
 # holds little beyond the bounded queue.
 CHUNK_BYTES = 64 * 1024
 
+# Numbers the streams of a process, for operators (sse.hub.ChannelHub.close_stream).
+_serials = itertools.count(1)
+
 
 class Subscriber:
     """One open stream. Lives on the hub's loop; the hub offers it events in seq order."""
 
     __slots__ = (
+        "bytes_sent",
         "channels",
         "check_rules",
         "close_reason",
@@ -37,7 +43,9 @@ class Subscriber:
         "identity",
         "last_write",
         "nbytes",
+        "opened_at",
         "positions",
+        "serial",
         "tag",
         "user_key",
         "waiter",
@@ -73,6 +81,11 @@ class Subscriber:
         self.held_bytes = 0
         self.last_write = hub.loop.time()
         self.deadline: float | None = None
+        # For operators (read-only elsewhere): a number unique in this process, when the
+        # stream opened (wall clock), and the bytes its live writes carried.
+        self.serial = next(_serials)
+        self.opened_at = time.time()
+        self.bytes_sent = 0
 
     @property
     def cursor(self) -> str:
@@ -164,6 +177,7 @@ class Subscriber:
                     del self.frames[:count]
                     self.nbytes -= size
                 self.last_write = loop.time()
+                self.bytes_sent += len(chunk)
                 yield chunk
                 continue
             if self.closed:
