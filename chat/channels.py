@@ -1,8 +1,9 @@
-"""Who may read ``chat.room.<slug>`` (messages) and ``chat.presence.<slug>`` (who is here).
+"""Who may read ``chat.room.<slug>`` (messages), ``chat.presence.<slug>`` (who is here),
+``chat.typing.<slug>`` (who is typing) and ``chat.user.<pk>`` (a user's room activity).
 
-The presence channel is ephemeral: the event log keeps only its latest event, so presence
-changes never take a place in the room's message history (nor push messages out of its
-retention), and a client that resumes gets the current list, not every change."""
+The presence and typing channels are ephemeral: the event log keeps only their latest
+event, so they never take a place in the room's message history (nor push messages out of
+its retention), and a client that resumes gets the latest state, not every change."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from chat.access import readable_room
 from chat.models import Room
 
 
+@sse.channel("chat.typing.{slug}", ephemeral=True)
 @sse.channel("chat.presence.{slug}", ephemeral=True)
 @sse.channel("chat.room.{slug}")
 def can_read_room(user: Any, slug: str) -> bool:
@@ -22,3 +24,9 @@ def can_read_room(user: Any, slug: str) -> bool:
         # 404, never 403: a private room must look exactly like a missing one.
         raise sse.ChannelNotFound(f"no chat room {slug}") from None
     return True
+
+
+@sse.channel("chat.user.{pk}")
+def can_read_own_activity(user: Any, pk: str) -> bool:
+    # Only ever the user's own: the events name rooms, private ones included.
+    return bool(user.is_authenticated and str(user.pk) == pk)

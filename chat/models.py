@@ -50,6 +50,10 @@ class Room(models.Model):
     def presence_channel(self) -> str:
         return f"chat.presence.{self.slug}"
 
+    @property
+    def typing_channel(self) -> str:
+        return f"chat.typing.{self.slug}"
+
     def get_absolute_url(self) -> str:
         return reverse("chat:room", args=[self.slug])
 
@@ -82,6 +86,26 @@ class Message(models.Model):
             "body": self.body,
             "created": self.created,
         }
+
+
+class ReadMark(models.Model):
+    """The newest message of ``room`` that ``user`` has seen: what unread counts start from.
+
+    Written when the user opens the room's page and while it stays open; a room the user
+    never opened has no mark and counts all its messages as unread.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="read_marks")
+    last_read_id = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "room"], name="chat_readmark_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} read {self.room} up to {self.last_read_id}"
 
 
 class Presence(models.Model):

@@ -43,18 +43,28 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             # Post/redirect/get: a reload does not send the message again.
             return redirect(current)
-    messages = list(
-        current.messages.select_related("author").order_by("-created", "-id")[: conf.HISTORY_ON_PAGE]
-    )
+    size = conf.HISTORY_ON_PAGE
+    # One more than the page holds: whether "Load older messages" has anything to load.
+    messages = list(current.messages.select_related("author").order_by("-created", "-id")[: size + 1])
+    has_older = len(messages) > size
+    messages = messages[:size]
     messages.reverse()
+    if request.method != "HEAD":
+        services.mark_read(request.user, current)
+    rooms = list(Room.objects.readable_by(request.user).order_by("slug"))
+    counts = services.unread_counts(request.user, rooms)
     context = {
         "room": current,
-        "rooms": Room.objects.readable_by(request.user),
+        "rooms": [(r, counts[r.pk]) for r in rooms],
         "messages": messages,
+        "has_older": has_older,
         "present": presence.present_users(current),
         "error": error,
+        "retry_after": retry_after,
         "draft": draft,
         "max_length": conf.MAX_MESSAGE_LENGTH,
+        "user_channel": services.user_channel(request.user.pk),
+        "unread_cap": services.UNREAD_CAP,
     }
     response = render(request, "chat/room.html", context, status=status)
     if retry_after:

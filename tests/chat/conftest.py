@@ -211,3 +211,42 @@ def presence_seq(event: dict[str, Any]) -> int:
     """The presence channel's seq in the id of an event of ``/chat/<slug>/stream/``: the stream's
     channels are sorted, ``chat.presence.<slug>`` before ``chat.room.<slug>``."""
     return int(event["id"].rsplit(":", 1)[1].split(".")[0])
+
+
+def seed_history(server: DaphneServer, slug: str, days_ago: list[int]) -> list[int]:
+    """A new open room ``slug`` holding one message per entry of ``days_ago`` (oldest first,
+    written by a user who posts nothing else, so nobody's rate limit counts them): message n
+    reads ``history <slug> <n>`` and was sent ``days_ago[n]`` days before now, a second apart.
+    Returns the message ids in order."""
+    script = f"""
+from datetime import timedelta
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from chat.models import Message, Room
+author, _ = get_user_model().objects.get_or_create(username="historian")
+room = Room.objects.create(slug={slug!r}, name={slug!r})
+now = timezone.now()
+days = {days_ago!r}
+rows = [
+    Message(room=room, author=author, body=f"history {slug} {{n}}",
+            created=now - timedelta(days=d, seconds=len(days) - n))
+    for n, d in enumerate(days)
+]
+Message.objects.bulk_create(rows)
+print("ids:", *room.messages.order_by("created", "id").values_list("pk", flat=True))
+"""
+    answer = manage(server.env, "shell", "-c", script)
+    # The shell may print other lines first (what it imported).
+    line = next(line for line in answer.stdout.splitlines() if line.startswith("ids:"))
+    return [int(pk) for pk in line.split()[1:]]
+
+
+def create_users(server: DaphneServer, *usernames: str) -> None:
+    """Users with the demo password, made in one process (each ``manage`` start costs seconds)."""
+    manage(
+        server.env,
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model; "
+        f"[get_user_model().objects.create_user(u, password='demo') for u in {list(usernames)!r}]",
+    )
