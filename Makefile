@@ -62,11 +62,11 @@ $(VENVBENCH)/.installed: bench/requirements.txt
 
 bench-venv: $(VENVBENCH)/.installed
 
-# make bench [BENCH_QUICK=1] [BENCH_SYSTEMS=project,sse-starlette] [BENCH_CLUSTER=2]
+# make bench [BENCH_QUICK=1] [BENCH_SYSTEMS=project,sse-starlette] [BENCH_CLUSTER=1,2] [BENCH_STORM=N]
 bench: venv bench-venv
 	scripts/system-packages
 	$(VENVBENCH)/bin/python -m bench.run $(if $(BENCH_QUICK),--quick) \
-	  $(if $(BENCH_SYSTEMS),--systems $(BENCH_SYSTEMS)) $(if $(BENCH_CLUSTER),--cluster $(BENCH_CLUSTER))
+	  $(if $(BENCH_SYSTEMS),--systems $(BENCH_SYSTEMS)) $(if $(BENCH_CLUSTER),--cluster $(BENCH_CLUSTER)) $(if $(BENCH_STORM),--storm $(BENCH_STORM))
 
 # nginx in front of CLUSTER_PROCESSES Daphnes sharing a redis-server (Ctrl-C stops).
 CLUSTER_PROCESSES ?= 2

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.djlogin import login
-from bench.sseload import Load, http_request, percentile, stream_request
+from bench.sseload import Load, Storm, http_request, keepalive_rate, percentile, stream_request
 from tests.servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +76,7 @@ class Server:
     headers: list[tuple[str, str]] = field(default_factory=list)
     publish_body: Callable[[int], dict[str, Any]] = lambda n: {"event": "bench", "data": {"b": n}}
     stop_hook: Callable[[], None] | None = None
+    redis_url: str = ""  # a cluster's redis-server: commands per published event are counted
 
     def status(self) -> dict[str, int]:
         rss = threads = 0
@@ -202,7 +203,7 @@ async def start_cluster(tmp: Path, max_streams: int, processes: int) -> Server:
     info = json.loads(line)
     pids = [d["pid"] for d in info["daphne"]] + [info["nginx_pid"]]
     server = Server(
-        "cluster",
+        f"cluster-{processes}",
         f"cluster: nginx + {processes} Daphne + Redis",
         "/sse/stream/?channel=broadcast",
         "/bench/publish/",
@@ -214,6 +215,7 @@ async def start_cluster(tmp: Path, max_streams: int, processes: int) -> Server:
     )
     await _sign_in(server, info["url"])
     server.publish_body = lambda n: {"channel": "broadcast", "event": "bench", "data": {"b": n}}
+    server.redis_url = info["redis"]
     return server
 
 
@@ -354,6 +356,7 @@ async def measure_fanout(
                 "kib_per_stream": (status["rss_kib"] - base["rss_kib"]) / max(1, open_now - base_streams),
                 "broadcasts": [],
             }
+            commands_before = await redis_commands(server.redis_url) if server.redis_url else 0
             for _ in range(broadcasts):
                 point["broadcasts"].append(await broadcast(load, server, numbers, timeout))
                 # A system that takes seconds per broadcast (O(N^2)) gets fewer of them.
@@ -362,6 +365,11 @@ async def measure_fanout(
                 ) >= 2:
                     break
                 await asyncio.sleep(0.3)
+            if server.redis_url:
+                # Everything redis-server ran while the broadcasts went out, per broadcast
+                # (the publish, the fan-out to every process, anything periodic meanwhile).
+                commands = await redis_commands(server.redis_url) - commands_before - 1
+                point["redis_commands_per_event"] = commands / len(point["broadcasts"])
             done = [b for b in point["broadcasts"] if b["complete"]]
             point["complete"] = len(done) == len(point["broadcasts"]) and open_now >= n
             for key in ("p50_ms", "p99_ms", "all_ms", "spread_ms"):
@@ -436,11 +444,299 @@ def measure_publish_rate(tmp: Path, count: int) -> dict[str, Any]:
     return out
 
 
+async def start_floor(tmp: Path, max_streams: int, server_name: str) -> Server:
+    """The bare ASGI app (bench/peers/floor_app.py) on Daphne or on uvicorn: connect rate only."""
+    port = free_port()
+    if server_name == "daphne":
+        argv = [BENCH_PY, "-m", "daphne", "-b", HOST, "-p", str(port), "bench.peers.floor_app:app"]
+    else:
+        argv = [
+            BENCH_PY,
+            "-m",
+            "uvicorn",
+            "bench.peers.floor_app:app",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--backlog",
+            "4096",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+        ]
+    key = f"floor-{server_name}"
+    proc = _spawn(argv, _env(), tmp / f"{key}.log", port)
+    label = f"bare ASGI app on {'Daphne' if server_name == 'daphne' else 'uvicorn (uvloop+httptools)'}"
+    return Server(key, label, "/", "", None, max_streams, [proc.pid], [proc], port)
+
+
+async def measure_connect(
+    server: Server, ns: list[int], headers: list[tuple[str, str]] | None = None
+) -> dict[str, Any]:
+    """Streams opened per second, 50 handshakes in flight, from 0 to each N in turn (one ramp).
+
+    The rate at N is N over the time from the first handshake until the Nth stream answered.
+    """
+    load = Load()
+    request = stream_request(
+        HOST, server.port, server.stream_path, server.headers if headers is None else headers
+    )
+    out: dict[str, Any] = {"rates": {}, "failed": 0, "statuses": {}}
+    elapsed = 0.0
+    try:
+        for n in ns:
+            want = n - load.open_count
+            result = await load.connect(server.port, request, want, concurrency=50, timeout=300)
+            elapsed += result.seconds
+            out["failed"] += result.failed
+            for status, count in result.statuses.items():
+                out["statuses"][status] = out["statuses"].get(status, 0) + count
+            opened = load.open_count
+            out["rates"][n] = opened / elapsed if elapsed else None
+            if opened < n:
+                out["stopped"] = f"{opened} of {n} opened"
+                break
+    finally:
+        load.close_all()
+    await asyncio.sleep(2.0)  # let the server drop the closed streams before the next measurement
+    return out
+
+
+async def mint_token(server: Server, channels: list[str]) -> str:
+    """A stream token from POST /api/sse/tokens/, with the signed-in session."""
+    status, body = await http_request(
+        server.port, "POST", "/api/sse/tokens/", body={"channels": channels}, headers=server.headers
+    )
+    if status != 201:
+        raise RuntimeError(f"token request answered {status}: {body[:200]!r}")
+    return str(json.loads(body)["token"])
+
+
+ORDINARY = {
+    "GET /api/notifications/": ("GET", "/api/notifications/", None),
+    "POST /api/sse/publish/": (
+        "POST",
+        "/api/sse/publish/",
+        {"channel": "broadcast", "event": "bench", "data": {"ordinary": 1}},
+    ),
+    "GET /notifications/": ("GET", "/notifications/", None),
+}
+
+
+async def measure_ordinary(server: Server, tmp: Path, seconds: float) -> dict[str, Any]:
+    """The three ordinary requests over the server (8 keep-alive clients), then through the test client."""
+    out: dict[str, Any] = {"server": {}, "test_client": {}}
+    for name, (method, path, body) in ORDINARY.items():
+        out["server"][name] = await keepalive_rate(
+            server.port, method, path, body=body, headers=server.headers, clients=8, seconds=seconds
+        )
+        print(f"  ordinary {name:26} {out['server'][name]['per_second']:7.0f}/s over the server", flush=True)
+    env = _project_env(tmp)
+    text = await asyncio.to_thread(
+        _run, [PROJECT_PY, "-m", "bench.testclient_rate", "--seconds", str(seconds)], env
+    )
+    out["test_client"] = json.loads(text.strip().splitlines()[-1])
+    for name, rate in out["test_client"].items():
+        print(f"  ordinary {name:26} {rate['per_second']:7.0f}/s through the test client", flush=True)
+    return out
+
+
+async def measure_storm(tmp: Path, clients: int, rate: float, quick: bool) -> dict[str, Any]:
+    """N resuming clients on one ``python -m sse.daphne``: SIGTERM, a new process, everyone catches up.
+
+    A publisher process writes ``rate`` events a second to the log throughout. The clock
+    starts when the new process listens; a client has caught up when it gets an event
+    published after its new connection was answered (everything before came first, in
+    order). Then the publisher stops and every client must hold 1..last exactly once.
+    """
+    import threading
+
+    env = _project_env(tmp)
+    # The process cap stays off unless asked for: BENCH_STORM_MAX_STREAMS=4000 shows its answers.
+    env["SSE_MAX_STREAMS_PER_PROCESS"] = os.environ.get("BENCH_STORM_MAX_STREAMS", "0")
+    if not (tmp / "project.sqlite3").exists():
+        _run([PROJECT_PY, "-m", "django", "migrate", "--noinput", "-v0"], env)
+        _run([PROJECT_PY, "-m", "django", "seed_demo"], env)
+    port = free_port()
+    argv = [PROJECT_PY, "-m", "sse.daphne", "-b", HOST, "-p", str(port), "project.asgi:application"]
+    log = tmp / "storm.log"
+    proc = _spawn(argv, env, log, port)
+    server = Server(
+        "storm", "storm", "/sse/stream/?channel=broadcast", "", None, clients, [proc.pid], [proc], port
+    )
+    channel = "broadcast"
+    stop_file = tmp / "storm.stop"
+    publisher: subprocess.Popen[str] | None = None
+    storm: Storm | None = None
+    out: dict[str, Any] = {"clients": clients, "rate": rate}
+    try:
+        await _sign_in(server, f"http://{HOST}:{port}")
+        storm = Storm(HOST, port, stream_request(HOST, port, server.stream_path, server.headers), clients)
+        await storm.open_all()
+        print(f"  storm: {clients} streams open", flush=True)
+        publisher = subprocess.Popen(
+            [
+                PROJECT_PY,
+                "-m",
+                "bench.storm_publisher",
+                channel,
+                "--rate",
+                str(rate),
+                "--stop-file",
+                str(stop_file),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=open(tmp / "storm-publisher.log", "ab"),
+            text=True,
+        )
+        last = {"number": 0}
+
+        def read_publisher() -> None:
+            # A thread, so publish times are noted as they come even while the loop is busy.
+            assert publisher is not None and publisher.stdout is not None and storm is not None
+            for line in publisher.stdout:
+                first, _, second = line.strip().partition(" ")
+                if first == "done":
+                    last["number"] = int(second)
+                elif first.isdigit():
+                    storm.published[int(first)] = float(second)
+                    last["number"] = int(first)
+
+        reader = threading.Thread(target=read_publisher, daemon=True)
+        reader.start()
+        await _until(lambda: storm.have(20) == clients, 60, "every stream had 20 live events")
+
+        old_pid = proc.pid
+        proc.send_signal(signal.SIGTERM)
+        stopping = time.time()
+        await asyncio.to_thread(proc.wait, 60)
+        out["shutdown_seconds"] = time.time() - stopping
+        out["old_exit"] = proc.returncode
+        published_at_stop = last["number"]
+        # The new process, on the same port, while clients keep trying and events keep coming.
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+        server.procs, server.pids = [proc], [proc.pid]
+        listening = await _listening(port, proc)
+        storm.restarted_at = listening
+        out["down_seconds"] = listening - stopping
+        print(
+            f"  storm: pid {old_pid} exited {out['shutdown_seconds']:.1f}s after SIGTERM "
+            f"(code {out['old_exit']}); the new one listened {out['down_seconds']:.1f}s after SIGTERM; "
+            f"{published_at_stop} events so far",
+            flush=True,
+        )
+        timeout = 120.0
+        caught = await _until(
+            lambda: storm.caught_up() == clients, timeout, "every client caught up", fail=False
+        )
+        stop_file.touch()
+        await asyncio.to_thread(publisher.wait, 60)
+        reader.join(10)
+        final = last["number"]
+        complete = await _until(
+            lambda: storm.have(final) == clients, 60, "every client had the last event", fail=False
+        )
+        storm.stop()
+        times = sorted(c.live_at - listening for c in storm.clients if c.live_at is not None)
+        storm_end = listening + (times[-1] if times else timeout)
+        out.update(
+            {
+                "all_caught_up": caught,
+                "complete": complete,
+                "events": final,
+                # From SIGTERM until the last client caught up (or the wait ended).
+                "events_during_storm": sum(1 for t in storm.published.values() if stopping <= t <= storm_end),
+                "seconds_to_all": times[-1] if caught and times else None,
+                "p50_s": percentile(times, 50) if times else None,
+                "p99_s": percentile(times, 99) if times else None,
+                "caught_up": len(times),
+                "over_capacity": sum(c.over_capacity for c in storm.clients),
+                "refused": storm.refused,
+                "non_200": storm.non_200,
+                "reconnects": sum(c.connections for c in storm.clients) - clients,
+                "retry_ms": sorted({c.retry_ms for c in storm.clients}),
+                **storm.verdict(final),
+            }
+        )
+        print(
+            f"  storm: {len(times)}/{clients} caught up, all in {_s(out['seconds_to_all'])}, "
+            f"p50 {_s(out['p50_s'])} p99 {_s(out['p99_s'])}; lost {out['lost']} doubled {out['doubled']} "
+            f"out of order {out['out_of_order']}",
+            flush=True,
+        )
+    finally:
+        if storm is not None:
+            storm.stop()
+            for client in storm.clients:
+                client.close()
+        stop_file.touch()
+        if publisher is not None and publisher.poll() is None:
+            publisher.kill()
+            publisher.wait()
+        server.stop()
+        out["log_tail"] = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+    return out
+
+
+async def _listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> float:
+    """time.time() at which ``port`` first accepted a connection."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode} before listening")
+        try:
+            _, writer = await asyncio.open_connection(HOST, port)
+        except OSError:
+            await asyncio.sleep(0.02)
+            continue
+        at = time.time()
+        writer.close()
+        return at
+    raise TimeoutError(f"nothing listens on {port} after {timeout}s")
+
+
+async def _until(predicate: Callable[[], bool], timeout: float, what: str, *, fail: bool = True) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            if fail:
+                raise TimeoutError(f"timed out after {timeout}s waiting until {what}")
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def redis_commands(url: str) -> int:
+    """Commands redis-server has run so far (the sum of INFO commandstats' calls)."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    reader, writer = await asyncio.open_connection(parsed.hostname or HOST, parsed.port or 6379)
+    try:
+        writer.write(b"*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n")
+        size = int((await reader.readuntil(b"\r\n"))[1:-2])
+        text = (await reader.readexactly(size + 2)).decode()
+    finally:
+        writer.close()
+    return sum(int(m) for m in re.findall(r"calls=(\d+)", text))
+
+
 # -- reporting -------------------------------------------------------------------
 
 
 def _ms(value: float | None) -> str:
     return f"{value:8.1f}ms" if value is not None else "       --"
+
+
+def _s(value: float | None) -> str:
+    return f"{value:.2f}s" if value is not None else "--"
 
 
 def machine_info() -> dict[str, Any]:
@@ -499,7 +795,7 @@ def machine_info() -> dict[str, Any]:
 
 def print_tables(report: dict[str, Any]) -> None:
     systems = report["systems"]
-    keys = list(systems)
+    keys = [k for k in systems if k not in FLOORS]
     ns = sorted({p["n"] for s in systems.values() for p in s.get("fanout", {}).get("points", [])})
     print("\n== time until every client had the broadcast (median of broadcasts; peer/project ratio) ==")
     print(f"{'N':>7} | " + " | ".join(f"{systems[k]['label'][:30]:>30}" for k in keys))
@@ -553,7 +849,11 @@ def print_tables(report: dict[str, Any]) -> None:
             f"this project publish(): {ours:8.0f}/s   django-eventstream send_event (DB storage): "
             f"{theirs:8.0f}/s   ratio {ours / theirs:4.2f}x"
         )
-    print("\n== targets (issue 4) ==")
+    print_connect(report)
+    print_storm(report.get("storm"))
+    print_ordinary(report.get("ordinary"))
+    print_clusters(report)
+    print("\n== targets ==")
     for line in report.get("targets", []):
         print("  " + line)
     m = report["machine"]
@@ -563,7 +863,86 @@ def print_tables(report: dict[str, Any]) -> None:
     )
 
 
+def _ratio(value: float | None, base: float | None) -> str:
+    return f"{value / base:5.2f}x" if value and base else "   --"
+
+
+def print_connect(report: dict[str, Any]) -> None:
+    rows = report.get("connect", {})
+    if not rows:
+        return
+    ns = report.get("connect_ns", [])
+    print("\n== connect rate (streams opened per second, 50 handshakes in flight, from 0 to N) ==")
+    print(f"{'system':36} | " + " | ".join(f"{f'N={n}':>9} {'/floor':>6} {'/d-e':>6}" for n in ns))
+    floor = rows.get("floor-daphne", {}).get("rates", {})
+    es = rows.get("django-eventstream", {}).get("rates", {})
+    for row in rows.values():
+        cells = []
+        for n in ns:
+            rate = row["rates"].get(n)
+            cells.append(
+                f"{(f'{rate:.0f}/s' if rate else '--'):>9} {_ratio(rate, floor.get(n)):>6} "
+                f"{_ratio(rate, es.get(n)):>6}"
+            )
+        failed = f"  ({row['failed']} failed)" if row.get("failed") else ""
+        print(f"{row['label'][:36]:36} | " + " | ".join(cells) + failed)
+    print("(/floor: ratio to the bare ASGI app on Daphne; /d-e: to django-eventstream)")
+
+
+def print_storm(storm: dict[str, Any] | None) -> None:
+    if not storm:
+        return
+    print("\n== reconnect storm (one `python -m sse.daphne`, SIGTERM, a new process on the same port) ==")
+    if "error" in storm and "lost" not in storm:
+        print(f"  ERROR {storm['error']}")
+        return
+    print(
+        f"  clients {storm['clients']}; publisher {storm['rate']:.0f} events/s throughout; "
+        f"{storm['events_during_storm']} events published from SIGTERM until the last client caught up "
+        f"({storm['events']} in all)\n"
+        f"  old process exited {storm['shutdown_seconds']:.1f}s after SIGTERM; new one listening "
+        f"{storm['down_seconds']:.1f}s after SIGTERM; retry: sent {storm['retry_ms']} ms\n"
+        f"  seconds to all caught up (from listening): {_s(storm['seconds_to_all'])} "
+        f"({storm['caught_up']}/{storm['clients']} caught up); catch-up p50 {_s(storm['p50_s'])}, "
+        f"p99 {_s(storm['p99_s'])}\n"
+        f"  lost {storm['lost']}, doubled {storm['doubled']}, out of order {storm['out_of_order']}; "
+        f"over-capacity answers (200 + retry) {storm['over_capacity']}; refused connects {storm['refused']}; "
+        f"non-200 answers {storm['non_200']}; reconnections {storm['reconnects']}"
+    )
+
+
+def print_ordinary(ordinary: dict[str, Any] | None) -> None:
+    if not ordinary:
+        return
+    print(
+        "\n== ordinary requests (8 keep-alive clients over `python -m sse.daphne` vs Django's test client) =="
+    )
+    print(f"{'request':28} {'server':>10} {'test client':>12} {'ratio':>6}")
+    for name, served in ordinary["server"].items():
+        direct = ordinary["test_client"].get(name, {})
+        a, b = served["per_second"], direct.get("per_second")
+        bad = {k: v for k, v in served["statuses"].items() if int(k) >= 400}
+        note = f"  statuses {bad}" if bad else ""
+        print(f"{name:28} {a:8.0f}/s {(b or 0):10.0f}/s {_ratio(a, b):>6}{note}")
+
+
+def print_clusters(report: dict[str, Any]) -> None:
+    clusters = {k: v for k, v in report["systems"].items() if k.startswith("cluster-")}
+    if not clusters:
+        return
+    print("\n== scale-out: nginx + P Daphne processes + Redis ==")
+    print(f"{'P':>3} {'N':>7} {'connect/s':>10} {'time-to-all':>12} {'redis cmds/event':>17}")
+    for key, system in clusters.items():
+        for p in system.get("fanout", {}).get("points", []):
+            cmds = p.get("redis_commands_per_event")
+            print(
+                f"{key.split('-')[1]:>3} {p['n']:>7} {p['connect']['per_second']:>10.0f} "
+                f"{_ms(p['all_ms']):>12} {(f'{cmds:.1f}' if cmds is not None else '--'):>17}"
+            )
+
+
 def check_targets(report: dict[str, Any]) -> list[str]:
+    """One line per target of issue 13 (and the earlier ones that still apply): PASS, FAIL or n/a."""
     systems = report["systems"]
 
     def point(key: str, n: int) -> dict[str, Any] | None:
@@ -572,35 +951,66 @@ def check_targets(report: dict[str, Any]) -> list[str]:
                 return p
         return None
 
-    ns = sorted({p["n"] for p in systems.get("project", {}).get("fanout", {}).get("points", [])})
-    n = 5000 if 5000 in ns else (ns[-1] if ns else 0)
-    ours = point("project", n) or {}
-    lines = []
-
     def verdict(ok: bool | None) -> str:
         return "n/a " if ok is None else ("PASS" if ok else "FAIL")
 
-    star = point("sse-starlette", n) or {}
-    es = point("django-eventstream", n) or {}
-    a, b, c = ours.get("all_ms"), star.get("all_ms"), es.get("all_ms")
+    def rate(value: float | None) -> str:
+        return f"{value:.0f}/s" if value else "--"
+
+    lines = []
+    connect = report.get("connect", {})
+    floor = connect.get("floor-daphne", {}).get("rates", {})
+    es = connect.get("django-eventstream", {}).get("rates", {})
+    for key, auth in (("project", "session"), ("project-token", "token")):
+        ours = connect.get(key, {}).get("rates", {})
+        for n in report.get("connect_ns", []):
+            a, f, e = ours.get(n), floor.get(n), es.get(n)
+            ok = None if not (a and f and e) else (a >= 0.75 * f and a >= 1.5 * e)
+            lines.append(
+                f"{verdict(ok)} connect rate, {auth}, N={n}: {rate(a)} vs 0.75x the Daphne floor "
+                f"({rate(f)} -> {rate(0.75 * f if f else None)}) and 1.5x django-eventstream "
+                f"({rate(e)} -> {rate(1.5 * e if e else None)})"
+            )
     lines.append(
-        f"{verdict(None if a is None or b is None else a <= b)} time-to-all at N={n}: "
-        f"{_ms(a).strip()} vs sse-starlette {_ms(b).strip()}"
+        f"{verdict(None)} connect rate under uvicorn vs 0.75x sse-starlette: the project does not serve "
+        "under uvicorn (python -m sse.daphne only)"
+    )
+    storm = report.get("storm") or {}
+    if "lost" in storm:
+        ok = (
+            storm["seconds_to_all"] is not None
+            and storm["seconds_to_all"] <= 10
+            and storm["lost"] == 0
+            and storm["doubled"] == 0
+            and storm["out_of_order"] == 0
+        )
+        lines.append(
+            f"{verdict(ok)} storm, {storm['clients']} clients: all caught up in "
+            f"{_s(storm['seconds_to_all'])} "
+            f"(target <= 10 s; p99 {_s(storm['p99_s'])}), lost {storm['lost']}, doubled {storm['doubled']}, "
+            f"out of order {storm['out_of_order']}"
+        )
+    else:
+        lines.append(f"n/a  storm: {storm.get('error', 'not measured in this run')}")
+
+    ns = sorted({p["n"] for p in systems.get("project", {}).get("fanout", {}).get("points", [])})
+    n = 5000 if 5000 in ns else (ns[-1] if ns else 0)
+    ours = point("project", n) or {}
+    kib = ours.get("kib_per_stream")
+    lines.append(
+        f"{verdict(None if kib is None else kib * 1.024 <= 28)} memory per stream at N={n}: "
+        f"{kib or float('nan'):.1f} KiB ({(kib or 0) * 1.024:.1f} KB; target <= 28 KB)"
+    )
+    star = point("sse-starlette", n) or {}
+    es_point = point("django-eventstream", n) or {}
+    a, b, c = ours.get("all_ms"), star.get("all_ms"), es_point.get("all_ms")
+    lines.append(
+        f"{verdict(None if a is None or b is None else a <= 0.9 * b)} time-to-all at N={n}: "
+        f"{_ms(a).strip()} vs 0.9x sse-starlette's {_ms(b).strip()}"
     )
     lines.append(
         f"{verdict(None if a is None or c is None else a <= c / 2)} time-to-all at N={n}: "
         f"{_ms(a).strip()} vs half of django-eventstream's {_ms(c).strip()}"
-    )
-    throttled = point("project-throttled", n) or {}
-    t = throttled.get("all_ms")
-    lines.append(
-        f"{verdict(None if a is None or t is None else t <= a * 1.25)} a throttled channel (max_rate=5) "
-        f"at N={n}: time-to-all {_ms(t).strip()} vs {_ms(a).strip()} unthrottled (within 1.25x)"
-    )
-    kib = ours.get("kib_per_stream")
-    lines.append(
-        f"{verdict(None if kib is None else kib * 1.024 <= 35)} memory per stream at N={n}: "
-        f"{kib or float('nan'):.1f} KiB ({(kib or 0) * 1.024:.1f} KB; target <= 35 KB)"
     )
     pts = systems.get("project", {}).get("fanout", {}).get("points", [])
     if pts:
@@ -612,6 +1022,21 @@ def check_targets(report: dict[str, Any]) -> list[str]:
     lines.append(
         f"{verdict(None if big is None else bool(big['complete']))} 10,000 streams, every broadcast "
         f"reaching all: {'measured' if big else 'not measured in this run'}"
+    )
+    ordinary = report.get("ordinary")
+    for name in ORDINARY:
+        served = (ordinary or {}).get("server", {}).get(name, {}).get("per_second")
+        direct = (ordinary or {}).get("test_client", {}).get(name, {}).get("per_second")
+        ok = None if not (served and direct) else served >= 0.7 * direct
+        lines.append(
+            f"{verdict(ok)} ordinary requests, {name}: {rate(served)} over the server vs 0.7x the test "
+            f"client's {rate(direct)} ({_ratio(served, direct).strip()})"
+        )
+    throttled = point("project-throttled", n) or {}
+    t = throttled.get("all_ms")
+    lines.append(
+        f"{verdict(None if a is None or t is None else t <= a * 1.25)} a throttled channel (max_rate=5) "
+        f"at N={n}: time-to-all {_ms(t).strip()} vs {_ms(a).strip()} unthrottled (within 1.25x)"
     )
     tp = systems.get("project", {}).get("throughput", {})
     eps = tp.get("events_per_second")
@@ -698,11 +1123,19 @@ STARTERS: dict[str, Callable[[Path, int], Awaitable[Server]]] = {
 }
 
 
+# Systems that only have their connect rate measured, and the storm (its own server process).
+FLOORS = {"floor-daphne": "daphne", "floor-uvicorn": "uvicorn"}
+CONNECT_MEASURED = ("project", "sse-starlette", "django-eventstream")
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     quick = args.quick
     ns = [200, 1000] if quick else [1000, 2500, 5000, 10000]
     if args.sizes:
         ns = sorted(int(n) for n in args.sizes.split(","))
+    connect_ns = [200, 500] if quick else [2000, 5000]
+    storm_clients = int(args.storm) if args.storm else (500 if quick else 5000)
+    ordinary_seconds = 3.0 if quick else 8.0
     caps = {
         "project": 10000,
         "project-throttled": 5000,
@@ -717,18 +1150,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         args.systems.split(",")
         if args.systems
         else (
-            ["project", "project-throttled", "sse-starlette", "django-eventstream", "channel-layer-view"]
+            ["floor-daphne", "floor-uvicorn", "project", "project-throttled", "sse-starlette"]
+            + ["django-eventstream", "channel-layer-view"]
             + ([] if quick else ["sse-starlette-h11"])
+            + ["storm"]
         )
     )
-    if args.cluster:
-        systems.append("cluster")
+    clusters = [int(p) for p in str(args.cluster).split(",") if p.strip() and int(p) > 0]
+    systems += [f"cluster-{p}" for p in clusters]
     report: dict[str, Any] = {
         "quick": quick,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_info(),
         "ns": ns,
+        "connect_ns": connect_ns,
         "systems": {},
+        "connect": {},
     }
     broadcasts = 3 if quick else 5
     burst = 2000 if quick else 20000
@@ -736,18 +1173,31 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     numbers = Counter()
     with tempfile.TemporaryDirectory(prefix="sse-bench-") as tmpdir:
         tmp = Path(tmpdir)
-        # Seconds each system may spend on its ramp (the whole run stays under 15 minutes).
-        budget = (240.0 if quick else 480.0) / len(systems)
+        # Seconds each system may spend on its ramp (the whole run stays under 20 minutes).
+        ramps = [k for k in systems if k not in FLOORS and k != "storm"]
+        budget = (240.0 if quick else 480.0) / max(1, len(ramps))
         for key in systems:
             print(f"\n-- {key}", flush=True)
+            if key == "storm":
+                try:
+                    report["storm"] = await measure_storm(tmp, storm_clients, 20.0, quick)
+                except Exception as exc:
+                    report["storm"] = {"clients": storm_clients, "error": repr(exc)}
+                    print(f"  storm: ERROR {exc!r}", flush=True)
+                continue
             started = time.monotonic()
-            if key == "cluster":
-                server = await start_cluster(tmp, caps[key], args.cluster)
+            if key.startswith("cluster-"):
+                server = await start_cluster(tmp, caps["cluster"], int(key.split("-")[1]))
+            elif key in FLOORS:
+                server = await start_floor(tmp, 0, FLOORS[key])
             else:
                 server = await STARTERS[key](tmp, caps[key])
             entry: dict[str, Any] = {"label": server.label}
             report["systems"][key] = entry
             try:
+                if key in FLOORS:
+                    await _connect_row(report, key, server.label, server, connect_ns)
+                    continue
                 share = budget * (2 if key == "project" else 1)
                 entry["fanout"] = await measure_fanout(
                     server, ns, broadcasts, timeout, numbers, deadline=started + share
@@ -761,6 +1211,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         f"{tp.get('events_per_second', 0):.0f}/s",
                         flush=True,
                     )
+                if key in CONNECT_MEASURED:
+                    label = "this project (Daphne), session" if key == "project" else server.label
+                    await _connect_row(report, key, label, server, connect_ns)
+                if key == "project":
+                    token = await mint_token(server, ["broadcast"])
+                    bearer = [("Authorization", f"Bearer {token}")]
+                    await _connect_row(
+                        report, "project-token", "this project (Daphne), token", server, connect_ns, bearer
+                    )
+                    report["ordinary"] = await measure_ordinary(server, tmp, ordinary_seconds)
             except Exception as exc:
                 entry["error"] = repr(exc)
                 print(f"  {key}: ERROR {exc!r}", flush=True)
@@ -768,7 +1228,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 server.stop()
                 log = tmp / f"{key}.log"
                 entry["log_tail"] = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            entry["seconds"] = time.monotonic() - started
+                entry["seconds"] = time.monotonic() - started
         print("\n-- publish rate", flush=True)
         try:
             report["publish_rate"] = measure_publish_rate(tmp, 300 if quick else 2000)
@@ -779,15 +1239,40 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+async def _connect_row(
+    report: dict[str, Any],
+    key: str,
+    label: str,
+    server: Server,
+    ns: list[int],
+    headers: list[tuple[str, str]] | None = None,
+) -> None:
+    row = await measure_connect(server, ns, headers)
+    row["label"] = label
+    report["connect"][key] = row
+    rates = "  ".join(f"N={n}: {rate or 0:.0f}/s" for n, rate in row["rates"].items())
+    print(f"  connect {label:34} {rates}  failed={row['failed']} {row.get('stopped', '')}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="small N, few broadcasts (for development)")
-    parser.add_argument("--systems", default="", help="comma-separated subset: " + ", ".join(STARTERS))
+    parser.add_argument(
+        "--systems",
+        default="",
+        help="comma-separated subset: " + ", ".join([*FLOORS, *STARTERS, "storm"]),
+    )
     parser.add_argument("--sizes", default="", help="comma-separated numbers of streams (default: by mode)")
     parser.add_argument(
-        "--cluster", type=int, default=0, metavar="P", help="also measure nginx + P Daphne processes + Redis"
+        "--cluster",
+        default="",
+        metavar="P[,P...]",
+        help="also measure nginx + P Daphne processes + Redis, for each P given (e.g. 1,2)",
+    )
+    parser.add_argument(
+        "--storm", default="", metavar="N", help="clients in the reconnect storm (default: by mode)"
     )
     parser.add_argument(
         "--docs",

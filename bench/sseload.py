@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Load", "SSEConnection", "http_request", "percentile", "stream_request"]
+__all__ = ["Load", "SSEConnection", "Storm", "StormClient", "http_request", "percentile", "stream_request"]
 
 # A complete marker: the number must be followed by its terminator, so a marker
 # cut in two by a read is only counted once the rest has arrived.
@@ -237,3 +237,315 @@ def _unchunk(data: bytes) -> bytes:
         out.append(data[:size])
         data = data[size + 2 :]
     return b"".join(out)
+
+
+# -- reconnecting clients (the storm) ---------------------------------------------------
+
+
+class StormClient:
+    """One browser tab's EventSource on a stream, across connections.
+
+    What it does between connections follows a browser running sse/static/sse/sse.js:
+    after a clean end or a broken/refused connection it waits the ``retry:`` the
+    server last sent (the browser's own reconnect; default 3 s before any ``retry:``)
+    and comes back with ``Last-Event-ID``; after a non-200 answer sse.js takes over
+    with its backoff (500 ms * 2^attempt, capped at 30 s, waiting half of it plus up
+    to another half at random). ``got`` is every broadcast number received, in order.
+    """
+
+    __slots__ = (
+        "attempt",
+        "connections",
+        "got",
+        "last_id",
+        "live_at",
+        "opened_at",
+        "over_capacity",
+        "request",
+        "retry_ms",
+        "storm",
+        "transport",
+    )
+
+    def __init__(self, storm: Storm) -> None:
+        self.storm = storm
+        self.last_id: str | None = None
+        self.retry_ms = 3000
+        self.attempt = 0
+        self.got: list[int] = []
+        self.connections = 0
+        self.over_capacity = 0
+        self.request = b""  # the next GET, with Last-Event-ID once there is one
+        self.transport: asyncio.BaseTransport | None = None  # the current connection
+        self.opened_at = 0.0  # time.time() of the current connection's answer
+        self.live_at: float | None = None  # time.time() it first got a live event after the restart
+
+    def connect(self) -> None:
+        storm = self.storm
+        if storm.stopped:
+            return
+        request = storm.request
+        if self.last_id is not None:
+            request = request[:-2] + f"Last-Event-ID: {self.last_id}\r\n\r\n".encode()
+        task = storm.loop.create_task(
+            storm.loop.create_connection(lambda: StormConnection(self), storm.host, storm.port)
+        )
+        self.request = request
+        task.add_done_callback(self._connected)
+
+    def _connected(self, task: asyncio.Task[tuple[asyncio.BaseTransport, asyncio.BaseProtocol]]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            self.storm.refused += 1
+            self.later(self.retry_ms)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def later(self, delay_ms: float) -> None:
+        if not self.storm.stopped:
+            self.storm.loop.call_later(delay_ms / 1000, self.connect)
+
+    def backoff(self) -> None:
+        """sse.js ``_retryLater()`` after the browser gave up on a non-200 answer."""
+        self.attempt += 1
+        base = min(30000, 500 * 2 ** min(self.attempt, 10))
+        self.later(base / 2 + self.storm.random.random() * base / 2)
+
+
+class StormConnection(asyncio.Protocol):
+    """One GET of a StormClient: a chunked body parsed into SSE lines (id, data, retry)."""
+
+    __slots__ = (
+        "block_id",
+        "block_number",
+        "buffer",
+        "chunk_left",
+        "client",
+        "head",
+        "saw_id",
+        "status",
+        "transport",
+    )
+
+    def __init__(self, client: StormClient) -> None:
+        self.client = client
+        self.status: int | None = None
+        self.head = b""
+        self.buffer = b""  # decoded body not yet split into lines
+        self.chunk_left = 0  # bytes of the current chunk still to come (-1: its CRLF)
+        self.block_id: str | None = None
+        self.block_number: int | None = None
+        self.saw_id = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.BaseTransport = transport
+        self.client.transport = transport
+        transport.write(self.client.request)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        if self.status is None:
+            self.head += data
+            end = self.head.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            try:
+                self.status = int(self.head.split(b" ", 2)[1])
+            except (IndexError, ValueError):
+                self.status = 0
+            data, self.head = self.head[end + 4 :], b""
+            client = self.client
+            client.connections += 1
+            if self.status != 200:
+                self.transport.close()
+                return
+            client.attempt = 0
+            client.opened_at = time.time()
+        self._dechunk(data)
+
+    def _dechunk(self, data: bytes) -> None:
+        raw = self.head + data
+        self.head = b""
+        out = []
+        while raw:
+            if self.chunk_left > 0:
+                take = raw[: self.chunk_left]
+                out.append(take)
+                self.chunk_left -= len(take)
+                raw = raw[len(take) :]
+                if self.chunk_left == 0:
+                    self.chunk_left = -1
+            elif self.chunk_left < 0:  # the CRLF after a chunk
+                if len(raw) < 2:
+                    self.head = raw
+                    break
+                raw = raw[2:]
+                self.chunk_left = 0
+            else:
+                end = raw.find(b"\r\n")
+                if end < 0:
+                    self.head = raw
+                    break
+                size = int(raw[:end].split(b";")[0] or b"0", 16)
+                raw = raw[end + 2 :]
+                if size == 0:  # the last chunk: a clean end
+                    self.transport.close()
+                    break
+                self.chunk_left = size
+        if out:
+            self._lines(b"".join(out))
+
+    def _lines(self, data: bytes) -> None:
+        buf = self.buffer + data
+        *lines, self.buffer = buf.split(b"\n")
+        client = self.client
+        for line in lines:
+            if not line:
+                if self.block_number is not None:
+                    client.storm.received(client, self.block_number)
+                if self.block_id is not None:
+                    client.last_id = self.block_id
+                self.block_id = self.block_number = None
+            elif line.startswith(b"id:"):
+                self.block_id = line[3:].strip().decode()
+                self.saw_id = True
+            elif line.startswith(b"data:"):
+                match = _MARK.search(line + b"}")
+                if match:
+                    self.block_number = int(match.group(1))
+            elif line.startswith(b"retry:"):
+                with_digits = line[6:].strip()
+                if with_digits.isdigit():
+                    client.retry_ms = int(with_digits)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        client = self.client
+        storm = client.storm
+        if self.status is None:
+            storm.refused += 1
+            client.later(client.retry_ms)
+        elif self.status != 200:
+            storm.non_200 += 1
+            client.backoff()
+        else:
+            if not self.saw_id and storm.restarted_at is not None:
+                client.over_capacity += 1  # 200 + retry, no stream: come back later
+            client.later(client.retry_ms)
+
+
+class Storm:
+    """``count`` StormClients on one stream URL; their broadcast numbers and arrival times."""
+
+    def __init__(self, host: str, port: int, request: bytes, count: int, seed: int = 0) -> None:
+        import random
+
+        self.loop = asyncio.get_running_loop()
+        self.host, self.port, self.request = host, port, request
+        self.random = random.Random(seed)
+        self.clients = [StormClient(self) for _ in range(count)]
+        self.stopped = False
+        self.refused = 0
+        self.non_200 = 0
+        self.restarted_at: float | None = None  # time.time() the new process listened
+        self.published: dict[int, float] = {}  # number -> time.time() it was published
+
+    async def open_all(self, concurrency: int = 50, timeout: float = 300) -> None:
+        """Connect every client, ``concurrency`` at a time, until each has its opening id."""
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(client: StormClient) -> None:
+            async with gate:
+                client.connect()
+                while client.last_id is None:
+                    await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(asyncio.gather(*(one(c) for c in self.clients)), timeout)
+
+    def received(self, client: StormClient, number: int) -> None:
+        client.got.append(number)
+        if client.live_at is None and self.restarted_at is not None:
+            published = self.published.get(number)
+            # Published after this connection was answered: the backlog is behind it.
+            if published is not None and published > client.opened_at > self.restarted_at:
+                client.live_at = time.time()
+
+    def caught_up(self) -> int:
+        return sum(1 for c in self.clients if c.live_at is not None)
+
+    def have(self, number: int) -> int:
+        return sum(1 for c in self.clients if c.got and c.got[-1] >= number)
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def verdict(self, last: int) -> dict[str, int]:
+        """Lost, doubled and out-of-order numbers against 1..last, over all clients."""
+        lost = doubled = disorder = 0
+        want = set(range(1, last + 1))
+        for client in self.clients:
+            seen = set(client.got)
+            lost += len(want - seen)
+            doubled += len(client.got) - len(seen)
+            disorder += sum(1 for a, b in zip(client.got, client.got[1:], strict=False) if b < a)
+        return {"lost": lost, "doubled": doubled, "out_of_order": disorder}
+
+
+# -- ordinary requests over keep-alive connections ---------------------------------------
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    fields = head.lower()
+    match = re.search(rb"\r\ncontent-length: *(\d+)", fields)
+    if match:
+        return status, await reader.readexactly(int(match.group(1)))
+    if b"transfer-encoding: chunked" in fields:
+        parts = []
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            data = await reader.readexactly(size + 2)
+            if size == 0:
+                return status, b"".join(parts)
+            parts.append(data[:-2])
+    return status, await reader.read()
+
+
+async def keepalive_rate(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    body: object = None,
+    headers: Iterable[tuple[str, str]] = (),
+    clients: int = 8,
+    seconds: float = 5.0,
+    host: str = LOOPBACK,
+) -> dict[str, object]:
+    """Requests per second of ``clients`` keep-alive connections asking one URL for ``seconds``."""
+    payload = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}"]
+    if body is not None:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+    lines += [f"{k}: {v}" for k, v in headers]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+    statuses: defaultdict[int, int] = defaultdict(int)
+    done = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def one() -> None:
+        nonlocal done
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while time.perf_counter() < stop_at:
+                writer.write(request)
+                status, _ = await _read_response(reader)
+                statuses[status] += 1
+                done += 1
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(clients)))
+    elapsed = time.perf_counter() - started
+    return {"requests": done, "seconds": elapsed, "per_second": done / elapsed, "statuses": dict(statuses)}
