@@ -1,4 +1,4 @@
-"""JSON API: list, create (staff), mark read, read all."""
+"""JSON API: list, create (staff), mark read, read all; the user's broadcasts and their dismissal."""
 
 from __future__ import annotations
 
@@ -14,16 +14,40 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from notifications import services
-from notifications.models import Level, Notification, validate_link
+from notifications.models import Broadcast, Level, Notification, validate_link
+
+# How many of the user's broadcasts ride along with each page of notifications.
+BROADCASTS_WITH_LIST = 20
 
 
 class NotificationSerializer(serializers.ModelSerializer[Notification]):
     read = serializers.BooleanField(source="is_read", read_only=True)
+    kind = serializers.SerializerMethodField()
 
     class Meta:
         model = Notification
-        fields = ["id", "title", "body", "level", "url", "created", "read_at", "read"]
+        fields = ["id", "kind", "title", "body", "level", "url", "created", "read_at", "read"]
         read_only_fields = fields
+
+    def get_kind(self, obj: Notification) -> str:
+        return "notification"
+
+
+class BroadcastSerializer(serializers.ModelSerializer[Broadcast]):
+    """A broadcast as its audience sees it (services.broadcasts_for annotates ``dismissed``)."""
+
+    kind = serializers.SerializerMethodField()
+    created = serializers.DateTimeField(source="sent_at", read_only=True)
+    active = serializers.BooleanField(source="is_active", read_only=True)
+    dismissed = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Broadcast
+        fields = ["id", "kind", "title", "body", "level", "created", "expires_at", "active", "dismissed"]
+        read_only_fields = fields
+
+    def get_kind(self, obj: Broadcast) -> str:
+        return "broadcast"
 
 
 class UserField(serializers.Field):  # type: ignore[type-arg]
@@ -82,7 +106,12 @@ class NotificationPagination(PageNumberPagination):
     def get_paginated_response(self, data: Any) -> Response:
         response = super().get_paginated_response(data)
         # The badge count rides along so a client can restore its state from one call.
-        response.data["unread"] = services.unread_count(self.request.user)  # type: ignore[union-attr]
+        user = self.request.user  # type: ignore[union-attr]
+        response.data["unread"] = services.unread_count(user)
+        # Broadcasts are not the user's own rows (no read mark, ids of their own): they come
+        # beside the results, newest first, rather than mixed into them.
+        broadcasts = services.broadcasts_for(user)[:BROADCASTS_WITH_LIST]
+        response.data["broadcasts"] = BroadcastSerializer(broadcasts, many=True).data
         return response
 
 
@@ -131,3 +160,35 @@ class ReadAllView(APIView):
     def post(self, request: Request) -> Response:
         marked = services.mark_all_read(request.user)
         return Response({"marked": marked, "unread": services.unread_count(request.user)})
+
+
+class BroadcastPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class BroadcastListView(generics.ListAPIView[Broadcast]):
+    """GET: the broadcasts that went out to the caller's audience, newest first, with
+    whether they are still active and whether the caller dismissed them."""
+
+    serializer_class = BroadcastSerializer
+    permission_classes = [IsAuthenticated]
+    pagination_class = BroadcastPagination
+
+    def get_queryset(self) -> QuerySet[Broadcast]:
+        return services.broadcasts_for(self.request.user)
+
+
+class DismissBroadcastView(APIView):
+    """POST: close a broadcast's banner for the caller, in every browser they use."""
+
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request, pk: int) -> Response:
+        broadcast = services.broadcasts_for(request.user).filter(pk=pk).first()
+        if broadcast is None:
+            # Outside the caller's audience looks the same as missing.
+            return Response({"detail": "no such broadcast"}, status=status.HTTP_404_NOT_FOUND)
+        services.dismiss_broadcast(request.user, broadcast)
+        return Response({"id": broadcast.pk, "dismissed": True})

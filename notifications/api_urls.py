@@ -8,4 +8,6 @@ urlpatterns = [
     path("", api.NotificationListView.as_view(), name="list"),
     path("<int:pk>/read/", api.MarkReadView.as_view(), name="read"),
     path("read-all/", api.ReadAllView.as_view(), name="read-all"),
+    path("broadcasts/", api.BroadcastListView.as_view(), name="broadcasts"),
+    path("broadcasts/<int:pk>/dismiss/", api.DismissBroadcastView.as_view(), name="dismiss-broadcast"),
 ]

@@ -10,16 +10,19 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 import sse
 from notifications.channels import BROADCAST, html_channel, user_channel
-from notifications.models import Audience, Broadcast, Level, Notification
+from notifications.models import Audience, Broadcast, BroadcastDismissal, Level, Notification
 
 __all__ = [
     "anotify",
     "audience_of",
+    "banners_for",
+    "broadcasts_for",
+    "dismiss_broadcast",
     "mark_all_read",
     "mark_read",
     "notify",
@@ -144,6 +147,33 @@ def _send_now(pk: int) -> None:
         Broadcast.objects.filter(pk=pk).update(
             sent_at=timezone.now(), recipients=recipients, streams_reached=reached
         )
+
+
+def broadcasts_for(user: Any) -> QuerySet[Broadcast]:
+    """Broadcasts that went out to ``user``'s audience since they joined, newest first, each with
+    ``dismissed`` (a bool annotation): the notifications list keeps them after the banner closed
+    or expired."""
+    if not user.is_authenticated:
+        return Broadcast.objects.none()
+    sent = Broadcast.objects.visible_to(user).filter(sent_at__isnull=False)
+    joined = getattr(user, "date_joined", None)
+    if joined is not None:
+        sent = sent.filter(sent_at__gte=joined)
+    dismissed = BroadcastDismissal.objects.filter(broadcast=OuterRef("pk"), user=user)
+    return sent.annotate(dismissed=Exists(dismissed)).order_by("-sent_at", "-id")
+
+
+def banners_for(user: Any) -> QuerySet[Broadcast]:
+    """The broadcasts a page shows as banners: active, for the user's audience, not dismissed."""
+    if not user.is_authenticated:
+        return Broadcast.objects.none()
+    return Broadcast.objects.active().visible_to(user).not_dismissed_by(user).order_by("-sent_at", "-id")
+
+
+def dismiss_broadcast(user: Any, broadcast: Broadcast) -> bool:
+    """Close ``broadcast``'s banner for ``user`` in every browser. False if it already was."""
+    _, created = BroadcastDismissal.objects.get_or_create(user=user, broadcast=broadcast)
+    return created
 
 
 def open_streams_on(channels: Iterable[str]) -> int:

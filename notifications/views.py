@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -16,7 +17,7 @@ from notifications.channels import BROADCAST, DASHBOARD, html_channel, user_chan
 from notifications.dashboard import ensure_sampler
 from notifications.metrics import render as render_metrics
 from notifications.models import Notification
-from notifications.services import unread_count
+from notifications.services import broadcasts_for, unread_count
 from sse import ChannelHub
 from sse.access import StreamRefused, authenticate_stream
 from sse.streams import open_stream
@@ -28,11 +29,24 @@ PAGE_SIZE = 50
 @login_required
 def notification_list(request: HttpRequest) -> HttpResponse:
     items = list(Notification.objects.filter(recipient=request.user)[:PAGE_SIZE])
-    return render(
-        request,
-        "notifications/list.html",
-        {"notifications": items, "unread": unread_count(request.user)},
-    )
+    context = {
+        "notifications": items,
+        "entries": _with_broadcasts(request.user, items),
+        "unread": unread_count(request.user),
+    }
+    return render(request, "notifications/list.html", context)
+
+
+def _with_broadcasts(user: Any, notifications: list[Notification]) -> list[dict[str, Any]]:
+    """The page's notifications and the user's broadcasts of the same period, newest first."""
+    broadcasts = broadcasts_for(user)
+    if len(notifications) == PAGE_SIZE:
+        # A full page: older broadcasts would sit among notifications the page leaves out.
+        broadcasts = broadcasts.filter(sent_at__gte=notifications[-1].created)
+    entries = [{"kind": "notification", "item": n, "when": n.created} for n in notifications]
+    entries += [{"kind": "broadcast", "item": b, "when": b.sent_at} for b in broadcasts[:PAGE_SIZE]]
+    entries.sort(key=lambda entry: entry["when"], reverse=True)
+    return entries
 
 
 # The vendored htmx builds (project/static/vendor/) the htmx page can run on: ?htmx=2 or 4

@@ -6,12 +6,14 @@ from typing import Any
 
 from django import template
 
-from notifications.models import Broadcast
-from notifications.services import unread_count
+from notifications.services import banners_for, unread_count
 
 register = template.Library()
 
-MAX_BANNERS = 5
+# Banners past the first VISIBLE_BANNERS wait behind "N more"; past MAX_BANNERS, in the
+# notifications list only.
+VISIBLE_BANNERS = 2
+MAX_BANNERS = 20
 
 
 @register.inclusion_tag("notifications/_badge_tag.html", takes_context=True)
@@ -26,5 +28,10 @@ def broadcast_banners(context: dict[str, Any]) -> dict[str, Any]:
     user = context.get("user")
     if user is None or not user.is_authenticated:
         return {"signed_in": False, "broadcasts": []}
-    broadcasts = list(Broadcast.objects.active().visible_to(user).order_by("-sent_at")[:MAX_BANNERS])
-    return {"signed_in": True, "broadcasts": broadcasts}
+    broadcasts = list(banners_for(user)[:MAX_BANNERS])
+    return {
+        "signed_in": True,
+        "broadcasts": broadcasts,
+        "visible": VISIBLE_BANNERS,
+        "hidden_count": max(0, len(broadcasts) - VISIBLE_BANNERS),
+    }
