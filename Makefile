@@ -42,6 +42,8 @@ lint: venv
 
 test: venv venv52 lint
 	scripts/system-packages
+	# axe-core (package.json, pinned by package-lock.json) for tests/test_pages_axe.py, into node_modules/.
+	npm ci --no-audit --no-fund --silent
 	$(VENV)/bin/pytest
 	# tests/sse has its own pytest.ini: the sse app alone (tests/sse_app), on both Django lines.
 	$(VENV)/bin/pytest -p no:cacheprovider tests/sse
