@@ -921,7 +921,8 @@ def print_ordinary(ordinary: dict[str, Any] | None) -> None:
     for name, served in ordinary["server"].items():
         direct = ordinary["test_client"].get(name, {})
         a, b = served["per_second"], direct.get("per_second")
-        bad = {k: v for k, v in served["statuses"].items() if int(k) >= 400}
+        bad = {k: v for k, v in served["statuses"].items() if int(k) >= 300}
+        bad.update({f"test client {k}": v for k, v in direct.get("statuses", {}).items() if int(k) >= 300})
         note = f"  statuses {bad}" if bad else ""
         print(f"{name:28} {a:8.0f}/s {(b or 0):10.0f}/s {_ratio(a, b):>6}{note}")
 

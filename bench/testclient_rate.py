@@ -36,7 +36,7 @@ def main() -> None:
     from django.middleware.csrf import _get_new_csrf_string
     from django.test import Client
 
-    client = Client(enforce_csrf_checks=True)
+    client = Client(enforce_csrf_checks=True, HTTP_HOST="127.0.0.1")
     client.force_login(get_user_model()._default_manager.get(username=args.user))
     csrf = _get_new_csrf_string()
     client.cookies["csrftoken"] = csrf
@@ -46,6 +46,10 @@ def main() -> None:
         kwargs = {"HTTP_X_CSRFTOKEN": csrf}
         if body is not None:
             kwargs.update(data=json.dumps(body), content_type="application/json")
+        first = call(path, **kwargs)
+        if first.status_code >= 300:
+            # A rate of refusals would compare nothing: stop with what the view said.
+            raise SystemExit(f"{name} answered {first.status_code}: {first.content[:300]!r}")
         statuses: dict[int, int] = {}
         done = 0
         started = time.perf_counter()
