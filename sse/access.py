@@ -16,6 +16,8 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import constant_time_compare
 
+from sse.asgi import on_stream_thread
+from sse.batched_auth import batched_session_user, look_up
 from sse.conf import conf
 from sse.encoding import encode_opening
 from sse.registry import (
@@ -141,27 +143,35 @@ async def _token_user(value: str, channels: Sequence[str]) -> Any:
     missing = set(channels) - token.channels
     if missing:
         raise StreamRefused(403, "the token does not cover channel " + sorted(missing)[0])
-    User = get_user_model()
-    try:
-        user = await User._default_manager.aget(pk=token.user_pk)
-    except (User.DoesNotExist, ValueError, TypeError):
-        raise StreamRefused(401, "the token's user no longer exists") from None
+    if on_stream_thread():
+        # Batched with the other streams opening now (sse.batched_auth).
+        found = await look_up(session_key=token.session_key, user_pk=str(token.user_pk))
+        user = found.users.get(str(token.user_pk))
+        if user is None:
+            raise StreamRefused(401, "the token's user no longer exists")
+        session: dict[str, Any] | None = found.sessions.get(token.session_key) if token.session_key else None
+    else:
+        User = get_user_model()
+        try:
+            user = await User._default_manager.aget(pk=token.user_pk)
+        except (User.DoesNotExist, ValueError, TypeError):
+            raise StreamRefused(401, "the token's user no longer exists") from None
+        session = await sync_to_async(load_session)(token.session_key) if token.session_key else None
     if not getattr(user, "is_active", True):
         raise StreamRefused(401, "the token's user is inactive")
-    await _check_binding(token, user)
+    _check_binding(token, user, session)
     remember(StreamIdentity(str(user.pk), token.session_key, token.auth_digest))
     return user
 
 
-async def _check_binding(token: StreamToken, user: Any) -> None:
+def _check_binding(token: StreamToken, user: Any, session: dict[str, Any] | None) -> None:
     again = ": sign in and ask POST /api/sse/tokens/ for a new one"
     if token.auth_digest is not None:
         current = auth_digest(user)
         if current is None or not constant_time_compare(current, token.auth_digest):
             raise StreamRefused(401, "the token's user changed password" + again)
     if token.session_key is not None:
-        data = await sync_to_async(load_session)(token.session_key)
-        if not session_holds(data, str(user.pk)):
+        if not session_holds(session, str(user.pk)):
             raise StreamRefused(401, "the session the token was minted from has signed out" + again)
 
 
@@ -169,7 +179,10 @@ async def _session_user(request: HttpRequest) -> Any:
     auser = getattr(request, "auser", None)
     if auser is None:
         raise StreamRefused(401, "sign in, or pass a stream token")
-    user = await auser()
+    # Batched with the other streams opening now where Django's answer is certain.
+    user = await batched_session_user(request) if on_stream_thread() else None
+    if user is None:
+        user = await auser()
     if not user.is_authenticated:
         raise StreamRefused(401, "sign in, or pass a stream token")
     session = getattr(request, "session", None)

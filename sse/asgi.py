@@ -11,8 +11,14 @@ and their stacks.
 long-lived thread-sensitive context shared by all of them, so their short sync
 work (signal receivers, session and ORM look-ups through ``sync_to_async``)
 runs one call at a time on a single ``sse-streams`` thread. Every other request
-keeps Django's handling unchanged. Only map async streaming views to these
-paths: a slow sync view there would hold up every stream's sync work.
+runs on a small fixed set of long-lived worker threads (``SSE_REQUEST_THREADS``,
+default 8) instead of a new thread per request: thread-local database connections
+then live as long as ``CONN_MAX_AGE`` says, where a thread per request opens a new
+one for every request. Each request still runs all its sync code on one thread,
+and a request goes to the thread with the fewest requests in flight.
+``SSE_REQUEST_THREADS = 0`` restores Django's thread per request. Only map async
+streaming views to the stream paths: a slow sync view there would hold up every
+stream's sync work.
 
 Use it in ``asgi.py``::
 
@@ -39,7 +45,7 @@ from django.core.handlers.asgi import ASGIHandler
 
 from sse.conf import DEFAULT_STREAM_PATHS, conf
 
-__all__ = ["DEFAULT_STREAM_PATHS", "StreamingASGIHandler", "get_asgi_application"]
+__all__ = ["DEFAULT_STREAM_PATHS", "StreamingASGIHandler", "get_asgi_application", "on_stream_thread"]
 
 # Typed as Django's ASGIHandler types them, so __call__ overrides it cleanly.
 Scope = dict[str, Any]
@@ -47,37 +53,75 @@ Receive = Callable[[], Awaitable[Mapping[str, Any]]]
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 
-class StreamingASGIHandler(ASGIHandler):
-    """Django's ASGI handler, minus the per-request thread for stream paths."""
+class _SharedContext(ThreadSensitiveContext):
+    """A thread-sensitive context that is never exited, with one thread of its own.
 
-    def __init__(self, stream_paths: Iterable[str] | None = None) -> None:
+    Never exited, so tasks a request starts (hub timers, layer readers) can still
+    make thread-sensitive calls after that request ends.
+    """
+
+    def __init__(self, thread_name: str) -> None:
+        super().__init__()
+        self.in_flight = 0
+        SyncToAsync.context_to_thread_executor[self] = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=thread_name
+        )
+
+
+class _StreamContext(_SharedContext):
+    """The context all stream requests share (its thread: ``sse-streams``)."""
+
+
+def on_stream_thread() -> bool:
+    """Whether sync calls made from here run on the thread all streams share.
+
+    That thread outlives every stream, so the database connection it holds is
+    not one stream's to give back (``CONN_MAX_AGE`` governs it, as for any thread).
+    """
+    return isinstance(SyncToAsync.thread_sensitive_context.get(None), _StreamContext)
+
+
+class StreamingASGIHandler(ASGIHandler):
+    """Django's ASGI handler, minus the thread per request."""
+
+    def __init__(self, stream_paths: Iterable[str] | None = None, request_threads: int | None = None) -> None:
         super().__init__()
         if stream_paths is None:
             stream_paths = conf.SSE_STREAM_PATHS
+        if request_threads is None:
+            request_threads = conf.SSE_REQUEST_THREADS
         self._stream_path = re.compile("|".join(f"(?:{p})" for p in stream_paths) or r"(?!)")
-        # Never exited, so tasks a stream starts (hub timers, layer readers) can
-        # still make thread-sensitive calls after that stream ends.
-        self._stream_context = ThreadSensitiveContext()
-        SyncToAsync.context_to_thread_executor[self._stream_context] = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="sse-streams"
-        )
+        self._stream_context = _StreamContext("sse-streams")
+        self._request_contexts = [_SharedContext(f"sse-requests-{n}") for n in range(request_threads)]
 
     def is_stream(self, scope: Scope) -> bool:
         return scope["type"] == "http" and self._stream_path.search(scope.get("path", "")) is not None
 
+    def _context_for(self, scope: Scope) -> _SharedContext | None:
+        if self.is_stream(scope):
+            return self._stream_context
+        if not self._request_contexts or scope["type"] != "http":
+            return None  # Django's own: a thread for this request alone
+        return min(self._request_contexts, key=lambda c: c.in_flight)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.is_stream(scope):
+        context = self._context_for(scope)
+        if context is None:
             await super().__call__(scope, receive, send)
             return
         # Each ASGI request runs in its own task, so this binding stays with it.
-        token = SyncToAsync.thread_sensitive_context.set(self._stream_context)
+        token = SyncToAsync.thread_sensitive_context.set(context)
+        context.in_flight += 1
         try:
             await self.handle(scope, receive, send)
         finally:
+            context.in_flight -= 1
             SyncToAsync.thread_sensitive_context.reset(token)
 
 
-def get_asgi_application(stream_paths: Iterable[str] | None = None) -> StreamingASGIHandler:
+def get_asgi_application(
+    stream_paths: Iterable[str] | None = None, request_threads: int | None = None
+) -> StreamingASGIHandler:
     """Like ``django.core.asgi.get_asgi_application()``, returning a :class:`StreamingASGIHandler`."""
     django.setup(set_prefix=False)
-    return StreamingASGIHandler(stream_paths)
+    return StreamingASGIHandler(stream_paths, request_threads)

@@ -124,6 +124,12 @@ class Settings:
         paths: tuple[str, ...] | list[str] = getattr(settings, "SSE_STREAM_PATHS", DEFAULT_STREAM_PATHS)
         return paths
 
+    # Long-lived threads ``sse.asgi.StreamingASGIHandler`` runs ordinary requests'
+    # sync code on (0: a new thread per request, as Django's own handler does).
+    @property
+    def SSE_REQUEST_THREADS(self) -> int:
+        return int(getattr(settings, "SSE_REQUEST_THREADS", 8))
+
     # The event log, configured like CACHES: {"BACKEND": "...", "OPTIONS": {...}}
     # (unset, empty, or without a BACKEND: sse.storage.db.DatabaseEventLog).
     @property

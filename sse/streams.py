@@ -20,6 +20,7 @@ from sse.access import (
     last_event_id,
     requested_rate,
 )
+from sse.asgi import on_stream_thread
 from sse.conf import conf
 from sse.encoding import Event, encode_event, encode_id, encode_opening, encode_reset
 from sse.hub import ChannelHub, OverCapacity
@@ -115,8 +116,10 @@ async def _response(
     check_rules: bool,
     max_rate: float | None,
 ) -> EventStreamResponse:
-    # Streams are long: give the DB connection of this request back first.
-    await sync_to_async(connections.close_all)()
+    # Streams are long: a thread of this request's own gives its DB connection back
+    # first. The thread all streams share keeps its one (CONN_MAX_AGE decides).
+    if not on_stream_thread():
+        await sync_to_async(connections.close_all)()
     stream = _HubStream(
         ChannelHub.current(), tuple(channels), user_key, resume_from, first, frozenset(end_after)
     )

@@ -26,6 +26,7 @@ from django.urls import path
 from sse.asgi import DEFAULT_STREAM_PATHS, StreamingASGIHandler
 
 STREAM_THREAD = "sse-streams"
+REQUEST_THREAD = "sse-requests-"
 
 
 class _Meeting:
@@ -70,13 +71,14 @@ def started_on() -> Iterator[dict[str, str]]:
 
 @pytest.fixture
 def handlers() -> Iterator[list[StreamingASGIHandler]]:
-    """The handlers a test makes; their sse-streams thread is stopped afterwards."""
+    """The handlers a test makes; their threads are stopped afterwards."""
     made: list[StreamingASGIHandler] = []
     yield made
     for handler in made:
-        executor = SyncToAsync.context_to_thread_executor.pop(handler._stream_context, None)
-        if executor is not None:
-            executor.shutdown()
+        for context in [handler._stream_context, *handler._request_contexts]:
+            executor = SyncToAsync.context_to_thread_executor.pop(context, None)
+            if executor is not None:
+                executor.shutdown()
 
 
 def make_handler(handlers: list[StreamingASGIHandler], **kwargs: Any) -> StreamingASGIHandler:
@@ -153,16 +155,32 @@ async def test_concurrent_stream_requests_share_the_one_sse_streams_thread(
         assert set(await request(handler, "/events/stream/")) == threads
 
 
-async def test_other_paths_keep_a_thread_per_request(
+async def test_other_paths_run_on_the_long_lived_request_threads(
     handlers: list[StreamingASGIHandler], started_on: dict[str, str]
 ) -> None:
     with URLCONF:
+        handler = make_handler(handlers, request_threads=2)
+        first, second = await together(handler, "/page/", "/page/")
+        # One at a time afterwards: each goes to a thread already made (their DB connections stay).
+        later = {name for _ in range(4) for name in await request(handler, "/page/")}
+    # Each request's sync work on one thread; two requests in flight on the two threads.
+    assert len(set(first)) == 1 and len(set(second)) == 1, (first, second)
+    assert first[0] != second[0], f"two concurrent requests shared thread {first[0]} with another free"
+    assert {first[0], second[0]} >= later, f"later requests ran on new threads: {later}"
+    assert all(name.startswith(REQUEST_THREAD) for name in [*first, *second, started_on["/page/"]])
+
+
+async def test_request_threads_zero_keeps_djangos_thread_per_request(
+    handlers: list[StreamingASGIHandler], started_on: dict[str, str]
+) -> None:
+    with URLCONF, override_settings(SSE_REQUEST_THREADS=0):
         handler = make_handler(handlers)
         first, second = await together(handler, "/page/", "/page/")
     # Django's handling: one thread-sensitive context per request, its sync work on its own thread.
     assert len(set(first)) == 1 and len(set(second)) == 1, (first, second)
     assert first[0] != second[0], f"two concurrent requests shared thread {first[0]}"
-    assert not any(name.startswith(STREAM_THREAD) for name in [*first, *second, *started_on.values()])
+    names = [*first, *second, *started_on.values()]
+    assert not any(name.startswith((STREAM_THREAD, REQUEST_THREAD)) for name in names), names
 
 
 async def test_streams_and_pages_at_once(handlers: list[StreamingASGIHandler]) -> None:
