@@ -13,6 +13,7 @@ urlpatterns = [
     path("notifications/", include("notifications.urls")),
     path("api/notifications/", include("notifications.api_urls")),
     path("", include("notifications.dashboard_urls")),  # /dashboard/, /metrics
+    path("console/", include("notifications.console_urls")),
     path("chat/", include("chat.urls")),
     path("api/chat/", include("chat.api_urls")),
     path("jobs/", include("jobs.urls")),
