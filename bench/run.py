@@ -801,7 +801,7 @@ def print_tables(report: dict[str, Any]) -> None:
     print(f"{'N':>7} | " + " | ".join(f"{systems[k]['label'][:30]:>30}" for k in keys))
 
     def at(key: str, n: int, field_: str) -> float | None:
-        for p in systems[key].get("fanout", {}).get("points", []):
+        for p in systems.get(key, {}).get("fanout", {}).get("points", []):
             if p["n"] == n:
                 return p.get(field_)
         return None
@@ -863,6 +863,11 @@ def print_tables(report: dict[str, Any]) -> None:
     )
 
 
+def _at(rates: dict[Any, float | None], n: int) -> float | None:
+    """A rate at N, from a report in memory (int keys) or read back from JSON (str keys)."""
+    return rates.get(n, rates.get(str(n)))
+
+
 def _ratio(value: float | None, base: float | None) -> str:
     return f"{value / base:5.2f}x" if value and base else "   --"
 
@@ -879,10 +884,10 @@ def print_connect(report: dict[str, Any]) -> None:
     for row in rows.values():
         cells = []
         for n in ns:
-            rate = row["rates"].get(n)
+            rate = _at(row["rates"], n)
             cells.append(
-                f"{(f'{rate:.0f}/s' if rate else '--'):>9} {_ratio(rate, floor.get(n)):>6} "
-                f"{_ratio(rate, es.get(n)):>6}"
+                f"{(f'{rate:.0f}/s' if rate else '--'):>9} {_ratio(rate, _at(floor, n)):>6} "
+                f"{_ratio(rate, _at(es, n)):>6}"
             )
         failed = f"  ({row['failed']} failed)" if row.get("failed") else ""
         print(f"{row['label'][:36]:36} | " + " | ".join(cells) + failed)
@@ -965,7 +970,7 @@ def check_targets(report: dict[str, Any]) -> list[str]:
     for key, auth in (("project", "session"), ("project-token", "token")):
         ours = connect.get(key, {}).get("rates", {})
         for n in report.get("connect_ns", []):
-            a, f, e = ours.get(n), floor.get(n), es.get(n)
+            a, f, e = _at(ours, n), _at(floor, n), _at(es, n)
             ok = None if not (a and f and e) else (a >= 0.75 * f and a >= 1.5 * e)
             lines.append(
                 f"{verdict(ok)} connect rate, {auth}, N={n}: {rate(a)} vs 0.75x the Daphne floor "
