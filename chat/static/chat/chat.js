@@ -23,6 +23,7 @@
   const list = document.getElementById("chat-messages");
   const empty = document.getElementById("chat-empty");
   const olderButton = document.getElementById("chat-older");
+  const startNote = document.getElementById("chat-start");
   const status = document.getElementById("chat-status");
   const typingBox = document.getElementById("chat-typing");
   const roomList = document.getElementById("chat-room-list");
@@ -44,24 +45,29 @@
 
   // -- times and days -------------------------------------------------------
 
-  const clock = new Intl.DateTimeFormat(undefined, {hour: "2-digit", minute: "2-digit"});
-  const fullDate = new Intl.DateTimeFormat(undefined, {dateStyle: "full", timeStyle: "short"});
+  // project/localtime.js (loaded with defer, so after this script) localises every
+  // <time>, also ones added later, and names days; until it has loaded, and on a
+  // site without it, the same formats from here.
+  const clock = new Intl.DateTimeFormat(undefined, {hour: "numeric", minute: "2-digit"});
+  const fullDate = new Intl.DateTimeFormat(undefined, {dateStyle: "full", timeStyle: "long"});
+  const shortDay = new Intl.DateTimeFormat(undefined, {weekday: "short", month: "short", day: "numeric"});
+  const shortDayYear = new Intl.DateTimeFormat(undefined, {year: "numeric", month: "short", day: "numeric"});
 
   function dayKey(d) {
     return d.getFullYear() + "-" + (d.getMonth() + 1) + "-" + d.getDate();
   }
 
   function dayLabel(d) {
+    if (window.localTime && window.localTime.dayLabel) return window.localTime.dayLabel(d);
     const today = new Date();
     const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
     if (dayKey(d) === dayKey(today)) return "Today";
     if (dayKey(d) === dayKey(yesterday)) return "Yesterday";
-    const options = {weekday: "long", day: "numeric", month: "long"};
-    if (d.getFullYear() !== today.getFullYear()) options.year = "numeric";
-    return new Intl.DateTimeFormat(undefined, options).format(d);
+    return (d.getFullYear() === today.getFullYear() ? shortDay : shortDayYear).format(d);
   }
 
   function localise(time) {
+    if (window.localTime && window.localTime.localize) return window.localTime.localize(time);
     const d = new Date(time.dateTime);
     if (isNaN(d.getTime())) return;
     time.textContent = clock.format(d);
@@ -156,14 +162,17 @@
   }
 
   // Older pages go on top; what the reader was looking at stays where it was.
+  // The message that was first is the anchor: the height added above it is not the
+  // page's alone (its day separator may move up to the older messages).
   function prependPage(results) {
-    const height = list.scrollHeight;
-    const top = list.scrollTop;
+    const anchor = messageItems()[0] || null;
+    const offset = () => anchor.getBoundingClientRect().top - list.getBoundingClientRect().top;
+    const before = anchor ? offset() : 0;
     list.setAttribute("aria-busy", "true");
     let added = 0;
     for (const m of results) if (insertMessage(m)) added += 1;
     renderDays();
-    list.scrollTop = top + (list.scrollHeight - height);
+    if (anchor) list.scrollTop += offset() - before;
     list.setAttribute("aria-busy", "false");
     if (added) empty.hidden = true;
     return added;
@@ -171,6 +180,7 @@
 
   function showOlder(more) {
     olderButton.hidden = !more;
+    startNote.hidden = more || messageItems().length === 0;
   }
 
   async function loadOlder() {
@@ -479,7 +489,9 @@
   showOlder(olderButton.dataset.hasOlder === "true");
   const retryAfter = Number(waitBox.dataset.retryAfter);
   if (retryAfter > 0) waitFor(retryAfter);
+  // Again once localtime.js has loaded (its day names win), and every minute:
   // "Today" becomes "Yesterday" at midnight on a page left open.
+  document.addEventListener("DOMContentLoaded", renderDays);
   setInterval(renderDays, 60000);
   list.scrollTop = list.scrollHeight;
 })();
