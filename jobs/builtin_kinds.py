@@ -1,10 +1,11 @@
-"""The job kinds the demo ships: primes, a CSV report, a column sum."""
+"""The job kinds the demo ships: primes, a CSV report, a column sum, slow steps."""
 
 from __future__ import annotations
 
 import csv
 import io
 import math
+import time
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -271,3 +272,35 @@ def sum_column(job: JobContext, params: dict[str, Any]) -> dict[str, Any]:
             job.report(number, count, f"{number} of {count} rows")
     job.report(count, count, f"{count} of {count} rows")
     return {"rows": count, "column": params["column"], "sum": str(total)}
+
+
+# -- slow steps: a job slow enough to watch and cancel -------------------------
+
+STEPS_MAX = 120
+SLICES_PER_STEP = 10
+
+
+class StepsForm(ParamsForm):
+    steps = forms.IntegerField(
+        min_value=1, max_value=STEPS_MAX, initial=30, help_text="how many steps (1 to 120)"
+    )
+    seconds_per_step = forms.FloatField(
+        min_value=0.1, max_value=5, initial=1, help_text="how long each step takes (0.1 to 5 seconds)"
+    )
+
+
+@job_kind("steps", title="Slow steps", form=StepsForm)
+def walk_steps(job: JobContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Waits through the given number of steps, reporting each one: a job slow enough to watch and cancel."""
+    steps, seconds = params["steps"], params["seconds_per_step"]
+    # Progress counts tenths of a step: the bar moves during a slow step, and every
+    # report() is a chance to notice a cancel (it raises), so a cancelled job stops
+    # within a slice, not at the end of a five-second step.
+    total = steps * SLICES_PER_STEP
+    pause = seconds / SLICES_PER_STEP
+    job.report(0, total, f"step 1 of {steps}")
+    for step in range(1, steps + 1):
+        for piece in range(1, SLICES_PER_STEP + 1):
+            time.sleep(pause)
+            job.report((step - 1) * SLICES_PER_STEP + piece, total, f"step {step} of {steps}")
+    return {"steps": steps}

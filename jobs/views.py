@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -18,9 +20,39 @@ from jobs.outcomes import cancel_job
 from jobs.stream import job_stream
 from jobs.submission import create_job
 
-__all__ = ["cancel", "detail", "download", "index", "job_stream"]
+__all__ = ["cancel", "detail", "download", "index", "job_stream", "readable"]
 
 LIST_SIZE = 30
+TEXT_SHOWN = 60  # characters of a text param shown on the pages (a CSV can be a megabyte)
+
+
+def readable(value: Any) -> str:
+    """A param value as people read it: 1,000,000; 0.5; long text cut short.
+
+    jobs.js formats values the same way for rows it adds itself.
+    """
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".")
+    text = value if isinstance(value, str) else json.dumps(value, cls=DjangoJSONEncoder)
+    if len(text) > TEXT_SHOWN:
+        return f"{text[:TEXT_SHOWN]}… ({len(text):,} characters)"
+    return text
+
+
+def _for_display(job: Job) -> Job:
+    # What the templates show instead of raw values: the kind's title, params as name: value.
+    kind = get_kind(job.kind)
+    job.kind_title = kind.title if kind else job.kind  # type: ignore[attr-defined]
+    params = job.params if isinstance(job.params, dict) else {}
+    job.param_items = [(name, readable(value)) for name, value in params.items()]  # type: ignore[attr-defined]
+    job.done_text, job.total_text = readable(job.done), readable(job.total)  # type: ignore[attr-defined]
+    return job
 
 
 def _forms(user: Any, bound_kind: str | None = None, bound: Any = None) -> list[tuple[Any, Any]]:
@@ -50,13 +82,17 @@ def index(request: HttpRequest) -> HttpResponse:
                 return redirect(job)
         else:
             status = 400
-    jobs = Job.objects.filter(owner_id=request.user.pk).order_by("-created")[:LIST_SIZE]
-    return render(
-        request,
-        "jobs/list.html",
-        {"jobs": jobs, "forms": _forms(request.user, bound_kind, bound), "limit_error": limit_error},
-        status=status,
-    )
+    jobs = [
+        _for_display(job)
+        for job in Job.objects.filter(owner_id=request.user.pk).order_by("-created")[:LIST_SIZE]
+    ]
+    context = {
+        "jobs": jobs,
+        "forms": _forms(request.user, bound_kind, bound),
+        "limit_error": limit_error,
+        "kind_titles": {kind.name: kind.title for kind in all_kinds()},
+    }
+    return render(request, "jobs/job_list.html", context, status=status)
 
 
 def _job_or_404(request: HttpRequest, job_id: UUID) -> Job:
@@ -69,9 +105,8 @@ def _job_or_404(request: HttpRequest, job_id: UUID) -> Job:
 @login_required
 @require_GET
 def detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
-    job = _job_or_404(request, job_id)
-    kind = get_kind(job.kind)
-    return render(request, "jobs/detail.html", {"job": job, "kind": kind})
+    job = _for_display(_job_or_404(request, job_id))
+    return render(request, "jobs/job_detail.html", {"job": job})
 
 
 @login_required

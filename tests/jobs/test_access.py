@@ -76,7 +76,7 @@ def test_kinds_describe_their_parameters(
     jobs_site: DaphneServer, users: Callable[[str], httpx.Client]
 ) -> None:
     kinds = {k["name"]: k for k in users("alice").get("/api/jobs/kinds/").json()}
-    assert set(kinds) == {"primes", "report", "column_sum"}
+    assert set(kinds) == {"primes", "report", "column_sum", "steps"}
     (below,) = kinds["primes"]["params"]
     assert below | {"help": ""} == {
         "name": "below", "label": "Below", "type": "integer", "required": True, "help": "",

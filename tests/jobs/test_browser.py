@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.project.conftest import browser_login
@@ -25,7 +28,7 @@ new MutationObserver((changes) => {
 
 
 def test_job_started_from_the_list_page_moves_to_100_and_shows_its_result(
-    browser, jobs_site: DaphneServer, docs_dir: Path
+    browser, jobs_site: DaphneServer, users: Callable[[str], httpx.Client], docs_dir: Path
 ) -> None:
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
@@ -67,26 +70,45 @@ def test_job_started_from_the_list_page_moves_to_100_and_shows_its_result(
         link.wait_for(timeout=60000)
         assert link.get_attribute("href").endswith("/download/")
 
-        # And a long one caught mid-way, for the picture.
-        form.locator("input[name=primes-below]").fill("1000000000")
-        form.locator("button[type=submit]").click()
-        long_row = page.locator("tr.job-row[data-status=running]").first
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('tr.job-row[data-status=running]')]"
-            ".some(r => Number(r.dataset.percent) >= 5)",
-            timeout=120000,
-        )
-        long_id = long_row.get_attribute("data-job")
-        long_row.locator("a.kind", has_text="primes").wait_for(timeout=10000)
-        page.screenshot(path=str(docs_dir / "jobs.png"), full_page=True)
+        # A slow `steps` job, for the picture and the job's own page: 120 steps of 5 s run ten
+        # minutes, so it is surely still running whatever the machine's load (cancelled below).
+        steps = page.locator("form.job-form[data-kind=steps]")
+        steps.locator("input[name=steps-steps]").fill("120")
+        steps.locator("input[name=steps-seconds_per_step]").fill("5")
+        known = page.evaluate("[...document.querySelectorAll('tr.job-row')].map(r => r.dataset.job)")
+        steps.locator("button[type=submit]").click()
+        long_id = page.wait_for_function(
+            "known => [...document.querySelectorAll('tr.job-row')].map(r => r.dataset.job)"
+            ".find(id => !known.includes(id)) || null",
+            arg=known,
+            timeout=20000,
+        ).json_value()
+        long_row = page.locator(f"#job-{long_id}")
+        try:
+            long_row.locator(".message", has_text=re.compile(r"step \d+ of 120")).wait_for(timeout=60000)
+            long_row.locator("a.kind", has_text="Slow steps").wait_for(timeout=10000)
+            page.screenshot(path=str(docs_dir / "jobs.png"), full_page=True)
 
-        # The job's own page: live bar, elapsed time, estimate, and a cancel button that works.
-        page.goto(f"{jobs_site.url}/jobs/{long_id}/")
-        page.locator("#live-state[data-state=live]").wait_for(timeout=20000)
-        page.wait_for_function("document.querySelector('#job .eta').textContent.includes('s')", timeout=30000)
-        assert page.locator("#job .elapsed").inner_text().endswith(" s")
-        page.locator("#job .cancel-form button").click()
-        page.locator("#job[data-status=cancelled]").wait_for(timeout=20000)
-        assert page.locator("#job .result").inner_text().strip() == "cancelled"
+            # The job's own page: the bar and counts move, elapsed time and an estimate of the
+            # time left show, and Cancel works.
+            page.goto(f"{jobs_site.url}/jobs/{long_id}/")
+            page.locator("#live-state[data-state=live]").wait_for(timeout=20000)
+            page.locator("#job .message", has_text=re.compile(r"step \d+ of 120")).wait_for(timeout=30000)
+            done_before = page.evaluate("Number(document.getElementById('job').dataset.done)")
+            page.wait_for_function(
+                f"Number(document.getElementById('job').dataset.done) > {done_before}", timeout=30000
+            )
+            page.wait_for_function(
+                "/^(\\d+ h )?(\\d+ min )?\\d+ s$/.test(document.querySelector('#job .eta').textContent)",
+                timeout=30000,
+            )
+            assert page.locator("#job .eta-row").is_visible()
+            assert re.fullmatch(r"(\d+ h )?(\d+ min )?\d+ s", page.locator("#job .elapsed").inner_text())
+            page.locator("#job .cancel-form button").click()
+            page.locator("#job[data-status=cancelled]").wait_for(timeout=20000)
+            assert page.locator("#job .result").inner_text().strip() == "cancelled"
+            assert page.locator("#job .eta-row").is_hidden(), "a finished job has no time left"
+        finally:
+            users("alice").post(f"/api/jobs/{long_id}/cancel/")  # a no-op (409) once cancelled above
     finally:
         context.close()

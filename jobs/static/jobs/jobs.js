@@ -1,12 +1,21 @@
 /* jobs.js: live job rows (/jobs/) and a live job page (/jobs/<uuid>/).
  * Both listen on the page's one stream (window.pageStream) and re-read the
  * job state from the API whenever the stream (re)connects, so nothing that
- * happened between rendering and connecting is missed.
+ * happened between rendering and connecting is missed. While the stream is
+ * not live the page says so instead of guessing: unfinished jobs show
+ * "unknown (server unreachable)" and the buttons wait.
  */
 (function (global) {
   "use strict";
 
   const FINAL = {complete: "succeeded", failed: "failed", cancelled: "cancelled"};
+  const ORDER = ["queued", "running", "succeeded", "failed", "cancelled"];
+  const UNREACHABLE = "unknown (server unreachable)";
+  const TEXT_SHOWN = 60;  // as jobs/views.py TEXT_SHOWN
+  const finished = (s) => s === "succeeded" || s === "failed" || s === "cancelled";
+
+  // What this page knows about its stream.
+  const page = {live: false, unreachable: false, kindTitles: {}};
 
   function csrfToken() {
     const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -30,6 +39,26 @@
     for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
     if (text !== undefined) e.textContent = text;
     return e;
+  }
+
+  // A value as people read it, the way jobs/views.py readable() renders it: 1,000,000; 0.5; long text cut short.
+  function readable(value) {
+    if (value === null || value === undefined) return "none";
+    if (typeof value === "boolean") return value ? "yes" : "no";
+    if (typeof value === "number") return value.toLocaleString("en-US", {maximumFractionDigits: 3});
+    const text = typeof value === "string" ? value : JSON.stringify(value);
+    const chars = Array.from(text);  // code points, as Python counts them
+    if (chars.length <= TEXT_SHOWN) return text;
+    return chars.slice(0, TEXT_SHOWN).join("") + "… (" + chars.length.toLocaleString("en-US") + " characters)";
+  }
+
+  function renderParams(box, params) {
+    box.replaceChildren();
+    for (const [name, value] of Object.entries(params)) {
+      const kv = el("span", {class: "kv"});
+      kv.append(el("b", {}, name), ": " + readable(value));
+      box.append(kv, " ");
+    }
   }
 
   // The result cell: a download link for a file, else key: value pairs; the error for a failure.
@@ -56,29 +85,51 @@
     }
   }
 
+  // The status badge: the last known status, or "unknown" for an unfinished job while the server is away.
+  function paintStatus(root) {
+    const status = root.dataset.status;
+    const shown = page.unreachable && !finished(status) ? "unknown" : status;
+    const target = root.querySelector(".job-status");
+    target.textContent = shown === "unknown" ? UNREACHABLE : status;
+    target.className = target.className.replace(/status-\w+/, "status-" + shown);
+  }
+
+  // Cancel for unfinished jobs, Run again for finished ones; both wait while the stream is not live.
+  function paintActions(root) {
+    const done = finished(root.dataset.status), busy = root.dataset.busy === "1";
+    const cancel = root.querySelector(".cancel-form"), again = root.querySelector(".run-again");
+    if (cancel) {
+      cancel.hidden = done;
+      cancel.querySelector("button").disabled = !page.live || busy;
+    }
+    if (again) {
+      again.hidden = !done;
+      again.disabled = !page.live || busy;
+    }
+  }
+
   // Apply a job state (an API job, or an event's data with its status) to a row or the detail card.
   function apply(root, job) {
     const kindLink = root.querySelector("a.kind");
-    if (kindLink && job.kind) kindLink.textContent = job.kind;
+    if (job.kind) {
+      root.dataset.kind = job.kind;
+      if (kindLink) kindLink.textContent = page.kindTitles[job.kind] || job.kind;
+    }
+    const params = root.querySelector(".params");
+    if (params && job.params && typeof job.params === "object") renderParams(params, job.params);
     const time = root.querySelector("td.created time");
     if (time && job.created && !time.getAttribute("datetime")) {
       time.setAttribute("datetime", job.created);
       time.textContent = job.created.replace("T", " ").slice(0, 19);
     }
-    const order = ["queued", "running", "succeeded", "failed", "cancelled"];
-    const finished = (s) => s === "succeeded" || s === "failed" || s === "cancelled";
     // A late event or an API answer older than the last event never moves a job back.
     const rank = (s) => (finished(s) ? 2 : s === "running" ? 1 : 0);
     if (job.status && rank(job.status) < rank(root.dataset.status)) return;
     if (finished(root.dataset.status) && !finished(job.status)) return;
     if (job.status === root.dataset.status && job.done !== undefined && root.dataset.done !== undefined &&
         Number(job.done) < Number(root.dataset.done)) return;
-    if (job.status && order.includes(job.status)) {
-      root.dataset.status = job.status;
-      const target = root.querySelector(".job-status");
-      target.textContent = job.status;
-      target.className = target.className.replace(/status-\w+/, "status-" + job.status);
-    }
+    if (job.status && ORDER.includes(job.status)) root.dataset.status = job.status;
+    paintStatus(root);
     if (job.percent !== undefined) {
       const percent = job.status === "succeeded" ? 100 : job.percent;
       root.dataset.percent = String(percent);
@@ -87,13 +138,14 @@
     }
     if (job.done !== undefined) {
       const done = root.querySelector(".done"), total = root.querySelector(".total");
-      if (done) done.textContent = String(job.done);
-      if (total) total.textContent = String(job.total);
+      if (done) done.textContent = readable(job.done);
+      if (total) total.textContent = readable(job.total);
       root.dataset.done = String(job.done);
       root.dataset.total = String(job.total);
     }
     if (job.message !== undefined) root.querySelector(".message").textContent = job.message;
     if (finished(job.status)) renderResult(root.querySelector(".result"), job);
+    paintActions(root);
   }
 
   function fromEvent(name, data) {
@@ -101,21 +153,106 @@
     return data;
   }
 
+  function problem(r) {
+    const data = r.data || {};
+    if (data.detail) return String(data.detail);
+    const params = data.params && typeof data.params === "object" ? data.params : {};
+    const lines = Object.entries(params).map(([name, messages]) => name + ": " + [].concat(messages).join(" "));
+    return lines.length ? lines.join("; ") : "the server answered " + r.status;
+  }
+
+  // Runs a button's work once at a time, and shows what went wrong next to the buttons.
+  async function act(root, work) {
+    if (root.dataset.busy === "1") return;
+    const error = root.querySelector(".action-error");
+    if (error) error.textContent = "";
+    root.dataset.busy = "1";
+    paintActions(root);
+    try {
+      await work();
+    } catch (e) {
+      const text = e instanceof TypeError ? "the server could not be reached; try again" : e.message;
+      if (error) error.textContent = text;
+    } finally {
+      delete root.dataset.busy;
+      paintActions(root);
+    }
+  }
+
+  function cancelJob(root) {
+    return act(root, async () => {
+      const r = await api("POST", "/api/jobs/" + root.dataset.job + "/cancel/");
+      const job = r.data && (r.data.job || r.data);  // 409 (already finished) says how it finished
+      if (!job || !job.status) throw new Error(problem(r));
+      apply(root, job);
+    });
+  }
+
+  // The same kind and params as a new job, then that job's page.
+  function runAgain(root) {
+    return act(root, async () => {
+      const old = await api("GET", "/api/jobs/" + root.dataset.job + "/");
+      if (!old.ok || !old.data) throw new Error(problem(old));
+      const r = await api("POST", "/api/jobs/", {kind: old.data.kind, params: old.data.params});
+      if (r.status !== 201 || !r.data) throw new Error(problem(r));
+      global.location.assign(r.data.url || "/jobs/" + r.data.id + "/");
+    });
+  }
+
+  // One listener for every row's buttons, rows added later included.
+  function wireActions(container, rootOf) {
+    container.addEventListener("submit", (ev) => {
+      const form = ev.target.closest(".cancel-form");
+      if (!form) return;
+      ev.preventDefault();
+      cancelJob(rootOf(form));
+    });
+    container.addEventListener("click", (ev) => {
+      const button = ev.target.closest(".run-again");
+      if (button) runAgain(rootOf(button));
+    });
+  }
+
+  // Tracks whether the page's stream is live; re-reads the jobs each time it is.
+  function followStream(stream, repaint, refresh) {
+    if (!stream) {
+      page.live = true;
+      return;
+    }
+    stream.onState((state) => {
+      page.live = state === "live";
+      // "stopped" before the first start is the page loading, not the server going away.
+      page.unreachable = state === "reconnecting" || (state === "stopped" && stream.stopReason !== null);
+      repaint();
+      if (page.live) refresh();
+    });
+  }
+
+  function actionsCell(job) {
+    const td = el("td", {class: "actions"});
+    const form = el("form", {method: "post", action: "/jobs/" + job.id + "/cancel/", class: "cancel-form"});
+    form.append(el("button", {type: "submit"}, "Cancel"));
+    const again = el("button", {type: "button", class: "run-again", hidden: ""}, "Run again");
+    td.append(form, " ", again, " ", el("span", {class: "action-error error", role: "alert"}));
+    return td;
+  }
+
   function rowFor(job) {
     const tr = el("tr", {id: "job-" + job.id, class: "job-row", "data-job": job.id, "data-status": job.status || "queued"});
-    const link = el("a", {class: "kind", href: "/jobs/" + job.id + "/"}, job.kind || "job");
+    const link = el("a", {class: "kind", href: "/jobs/" + job.id + "/"}, job.kind ? (page.kindTitles[job.kind] || job.kind) : "job");
     const td = (cls) => el("td", cls ? {class: cls} : {});
-    const kind = td(); kind.append(link);
+    const what = td("what"); what.append(link, " ", el("small", {class: "params muted"}));
     const status = td("status"); status.append(el("span", {class: "job-status status-queued"}, "queued"));
-    const bar = td("bar"); bar.append(el("progress", {max: "100", value: "0"}), " ", el("span", {class: "percent"}, "0%"));
+    const bar = td("bar"); bar.append(el("progress", {max: "100", value: "0", "aria-label": "progress"}), " ", el("span", {class: "percent"}, "0%"));
     const created = td("created"); created.append(el("time", {datetime: job.created || ""}, (job.created || "").replace("T", " ").slice(0, 19)));
-    tr.append(kind, status, bar, td("message"), td("result"), created);
+    tr.append(what, status, bar, td("message"), td("result"), created, actionsCell(job));
     return tr;
   }
 
   function listPage(opts) {
     const stream = opts.stream;
     const tbody = document.getElementById("job-rows");
+    page.kindTitles = opts.kindTitles || {};
     let refreshTimer = null;
     const ensureRow = (job) => {
       let row = document.getElementById("job-" + job.id);
@@ -134,6 +271,10 @@
       if (!r.ok || !r.data) return;
       for (const job of (r.data.results || []).slice().reverse()) apply(ensureRow(job), job);
     }
+    wireActions(tbody, (node) => node.closest(".job-row"));
+    followStream(stream, () => {
+      for (const row of tbody.querySelectorAll("tr.job-row")) { paintStatus(row); paintActions(row); }
+    }, refresh);
     if (stream) {
       stream.channels.push(opts.channel);
       for (const name of ["progress", "complete", "failed", "cancelled"]) {
@@ -145,7 +286,6 @@
         });
       }
       stream.on("reset", refresh);
-      stream.onState((state) => { if (state === "live") refresh(); });
     }
     for (const form of document.querySelectorAll("form.job-form")) {
       form.addEventListener("submit", async (ev) => {
@@ -198,23 +338,35 @@
   function detailPage(opts) {
     const stream = opts.stream;
     const root = document.getElementById("job");
-    const cancelForm = root.querySelector(".cancel-form");
+    // Server timestamps only: a page's own clock would restart the count after a reload or a restart.
     let started = root.dataset.started ? Date.parse(root.dataset.started) : null;
     let finishedAt = root.dataset.finished ? Date.parse(root.dataset.finished) : null;
-    const finished = () => ["succeeded", "failed", "cancelled"].includes(root.dataset.status);
+    let refreshing = null;
 
     function tick() {
+      const status = root.dataset.status;
       const elapsedEl = root.querySelector(".elapsed"), etaEl = root.querySelector(".eta");
-      if (!started && root.dataset.status === "running") started = Date.now();
-      if (finished() && !finishedAt) finishedAt = Date.now();
-      const end = finishedAt || Date.now();
-      const elapsed = started ? (end - started) / 1000 : NaN;
+      root.querySelector(".eta-row").hidden = finished(status);
+      if (finished(status)) {
+        // Until the API says when it finished, keep the last value rather than guess.
+        if (started && finishedAt) elapsedEl.textContent = fmtSeconds((finishedAt - started) / 1000);
+        else if (!started) elapsedEl.textContent = "–";
+        return;
+      }
+      if (page.unreachable) {
+        elapsedEl.textContent = UNREACHABLE;
+        etaEl.textContent = "–";
+        return;
+      }
+      if (status !== "running" || !started) {
+        elapsedEl.textContent = "–";
+        etaEl.textContent = "–";
+        return;
+      }
+      const elapsed = Math.max(0, (Date.now() - started) / 1000);
       elapsedEl.textContent = fmtSeconds(elapsed);
       const done = Number(root.dataset.done || 0), total = Number(root.dataset.total || 0);
-      if (finished()) etaEl.textContent = "0 s";
-      else if (done > 0 && total > done && elapsed > 0) etaEl.textContent = fmtSeconds(elapsed * (total - done) / done);
-      else etaEl.textContent = "–";
-      if (cancelForm) cancelForm.hidden = finished();
+      etaEl.textContent = done > 0 && total > done && elapsed > 0 ? fmtSeconds(elapsed * (total - done) / done) : "–";
     }
     setInterval(tick, 500);
     tick();
@@ -227,6 +379,15 @@
       apply(root, r.data);
       tick();
     }
+    // Events carry no timestamps: ask the API once when a start or an end needs one.
+    function refreshForTimes() {
+      const status = root.dataset.status;
+      const missing = (status === "running" && !started) || (finished(status) && !finishedAt);
+      if (!missing || refreshing) return;
+      refreshing = refresh().catch(() => {}).finally(() => { refreshing = null; });
+    }
+    wireActions(root, () => root);
+    followStream(stream, () => { paintStatus(root); paintActions(root); tick(); }, refresh);
     if (stream) {
       stream.channels.push(opts.channel);
       for (const name of ["progress", "complete", "failed", "cancelled"]) {
@@ -234,20 +395,12 @@
           if (!data || data.id !== opts.id) return;
           apply(root, fromEvent(name, data));
           tick();
+          refreshForTimes();
         });
       }
       stream.on("reset", refresh);
-      stream.onState((state) => { if (state === "live") refresh(); });
-    }
-    if (cancelForm) {
-      cancelForm.addEventListener("submit", async (ev) => {
-        ev.preventDefault();
-        const r = await api("POST", "/api/jobs/" + opts.id + "/cancel/");
-        if (r.data && (r.data.status || (r.data.job && r.data.job.status))) apply(root, r.data.job || r.data);
-        tick();
-      });
     }
   }
 
-  global.JobsUI = {listPage, detailPage, apply, renderResult};
+  global.JobsUI = {listPage, detailPage, apply, renderResult, readable};
 })(window);
