@@ -21,7 +21,7 @@ class Settings:
     def RATE_LIMIT_WINDOW_SECONDS(self) -> int:
         return int(getattr(settings, "CHAT_RATE_LIMIT_WINDOW_SECONDS", 60))
 
-    # How many recent messages the room page renders.
+    # How many recent messages the room page renders (and a ?before= page holds).
     @property
     def HISTORY_ON_PAGE(self) -> int:
         return int(getattr(settings, "CHAT_HISTORY_ON_PAGE", 50))
