@@ -52,6 +52,20 @@ class Settings:
     def SSE_OVER_CAPACITY_RETRY_MS(self) -> int:
         return int(getattr(settings, "SSE_OVER_CAPACITY_RETRY_MS", 10000))
 
+    # On shutdown each stream is told to come back after SSE_RETRY_MS plus a random
+    # share of this (ms), so its clients' reconnects spread out instead of arriving
+    # together at the restarted process. Streams turned away (a cap, an outage)
+    # get up to half of their retry again at random, for the same reason.
+    @property
+    def SSE_SHUTDOWN_RETRY_SPREAD_MS(self) -> int:
+        return int(getattr(settings, "SSE_SHUTDOWN_RETRY_SPREAD_MS", 3000))
+
+    # The listening socket's backlog under ``python -m sse.daphne`` (the kernel caps it
+    # at net.core.somaxconn): connections a reconnect storm has waiting to be accepted.
+    @property
+    def SSE_LISTEN_BACKLOG(self) -> int:
+        return int(getattr(settings, "SSE_LISTEN_BACKLOG", 2048))
+
     # Per-stream queue bounds; a stream past either is closed and resumes.
     @property
     def SSE_QUEUE_MAX_FRAMES(self) -> int:

@@ -16,7 +16,11 @@ takes Daphne's own arguments and adds what plain Daphne lacks for streams:
 - graceful shutdown: on SIGTERM/SIGINT it stops listening, ends every stream
   with a clean end of body (browsers then reconnect, to another process or
   the restarted one, and resume), waits up to ``SSE_SHUTDOWN_GRACE_SECONDS``
-  for responses to finish, then lets Daphne cancel what is left;
+  for responses to finish, then lets Daphne cancel what is left; each stream
+  is told to come back after its own ``retry:`` (``SSE_SHUTDOWN_RETRY_SPREAD_MS``),
+  so the restarted process is not met by every client at once;
+- a listen backlog of ``SSE_LISTEN_BACKLOG`` (2048) instead of Twisted's 50,
+  so a reconnect storm waits to be accepted rather than being dropped;
 - static files under ``DEBUG``, as ``manage.py runserver`` serves them (when
   ``django.contrib.staticfiles`` is installed), so ``{% static 'sse/sse.js' %}``
   loads during development; a path that leaves the static folders
@@ -49,6 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 from functools import partial
 from typing import Any
@@ -260,6 +265,7 @@ class _Server(Server):  # type: ignore[misc]  # Daphne ships no type information
     def run(self) -> None:
         # Ports create their connections from this class attribute.
         tcp.Port.transport = _EagerServer
+        self.endpoints: list[str] = [with_backlog(endpoint) for endpoint in self.endpoints]
         super().run()
 
     def listen_success(self, port: Any) -> None:
@@ -350,6 +356,21 @@ class _Server(Server):  # type: ignore[misc]  # Daphne ships no type information
             if "application_instance" in details
         ):
             await asyncio.sleep(0.05)
+
+
+def with_backlog(endpoint: str) -> str:
+    """A tcp: or unix: endpoint string with ``SSE_LISTEN_BACKLOG`` unless it names a backlog.
+
+    Twisted listens with a backlog of 50: in a reconnect storm the kernel drops the
+    connections past it, and each client waits a TCP retransmission (1 s, then 3 s)
+    before it is even seen.
+    """
+    from sse.conf import conf
+
+    kind = endpoint.split(":", 1)[0]
+    if kind not in ("tcp", "unix") or re.search(r"(^|:)backlog=", endpoint):
+        return endpoint
+    return f"{endpoint}:backlog={conf.SSE_LISTEN_BACKLOG}"
 
 
 class _CommandLineInterface(CommandLineInterface):  # type: ignore[misc]  # Daphne ships no type information

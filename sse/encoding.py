@@ -8,6 +8,7 @@ never half-way through a stream.
 from __future__ import annotations
 
 import json
+import random
 import re
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ __all__ = [
     "encode_reset",
     "encode_retry",
     "split_lines",
+    "spread_retry_ms",
 ]
 
 # The only line terminators of the format: CRLF, lone CR, lone LF.
@@ -115,6 +117,16 @@ def _comment_lines(text: str) -> bytes:
 
 def encode_retry(milliseconds: int) -> bytes:
     return encode_opening(milliseconds)
+
+
+def spread_retry_ms(milliseconds: int, spread_ms: int | None = None) -> int:
+    """``milliseconds`` plus a random share of ``spread_ms`` (default: half of it again).
+
+    For streams sent away together (a shutdown, a cap, an outage): their clients
+    then come back at different moments instead of all at once.
+    """
+    spread = milliseconds // 2 if spread_ms is None else spread_ms
+    return milliseconds + int(random.random() * spread)
 
 
 def encode_opening(retry_ms: int, *, cursor: str | None = None, comment: str | None = None) -> bytes:

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from sse.catchup import CatchUp
 from sse.conf import conf
-from sse.encoding import HEARTBEAT
+from sse.encoding import HEARTBEAT, encode_retry, spread_retry_ms
 from sse.groups import ChannelGroup
 from sse.layer import LayerLink
 from sse.revocation import StreamIdentity, recheck_forever, watch
@@ -142,7 +142,10 @@ class ChannelHub:
     async def stop(self) -> None:
         """End every stream cleanly (server shutdown): clients reconnect and resume."""
         self._stopping = True
+        retry, spread = conf.SSE_RETRY_MS, conf.SSE_SHUTDOWN_RETRY_SPREAD_MS
         for sub in list(self.subscribers):
+            # Each client comes back at its own moment: the restarted process gets them spread out.
+            sub.push(encode_retry(spread_retry_ms(retry, spread)))
             sub.close("shutdown")
         for task in self._tasks:
             task.cancel()

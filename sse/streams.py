@@ -22,7 +22,7 @@ from sse.access import (
 )
 from sse.asgi import on_stream_thread
 from sse.conf import conf
-from sse.encoding import Event, encode_event, encode_id, encode_opening, encode_reset
+from sse.encoding import Event, encode_event, encode_id, encode_opening, encode_reset, spread_retry_ms
 from sse.hub import ChannelHub, OverCapacity
 from sse.registry import validate_channel_name
 from sse.response import EventStreamResponse
@@ -184,13 +184,17 @@ class _HubStream:
         except OverCapacity as exc:
             # 200 + retry + end: the browser comes back later. Any 4xx/5xx stops it for good.
             # A server shutting down is soon gone or back: come back at the usual pace.
-            retry = conf.SSE_RETRY_MS if hub.stopping else conf.SSE_OVER_CAPACITY_RETRY_MS
+            retry = (
+                spread_retry_ms(conf.SSE_RETRY_MS, conf.SSE_SHUTDOWN_RETRY_SPREAD_MS)
+                if hub.stopping
+                else spread_retry_ms(conf.SSE_OVER_CAPACITY_RETRY_MS)
+            )
             yield encode_opening(retry, comment=str(exc))
             return
         except UNAVAILABLE_ERRORS as exc:
             # The channel layer or the event log cannot answer now: the same "come back".
             logger.warning("a stream on %s could not subscribe: %s", ", ".join(self.channels), exc)
-            yield encode_opening(conf.SSE_OVER_CAPACITY_RETRY_MS, comment=_UNAVAILABLE)
+            yield encode_opening(spread_retry_ms(conf.SSE_OVER_CAPACITY_RETRY_MS), comment=_UNAVAILABLE)
             return
         self.sub = sub
         if self.closed:  # closed while subscribing
@@ -203,7 +207,7 @@ class _HubStream:
             # Nothing is sent yet: a log (or the app's state) that cannot be read now is a "come back".
             self._close_now()
             logger.warning("a stream on %s could not start: %s", ", ".join(self.channels), exc)
-            yield encode_opening(conf.SSE_OVER_CAPACITY_RETRY_MS, comment=_UNAVAILABLE)
+            yield encode_opening(spread_retry_ms(conf.SSE_OVER_CAPACITY_RETRY_MS), comment=_UNAVAILABLE)
             return
         except BaseException:
             self._close_now()

@@ -1,0 +1,79 @@
+"""A shutdown sends each stream away with a ``retry:`` of its own, and listens with a deep backlog.
+
+Browsers reconnect after exactly the ``retry:`` they were last sent, and keep that
+pace while the server is down: were every stream told the same, every client
+would arrive at the restarted process in the same instant.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sse.daphne import with_backlog
+from tests.sse.conftest import Site, running_site
+
+STREAMS = 20
+RETRY_MS = 2000
+SPREAD_MS = 3000
+
+
+@pytest.fixture
+def spread_site(tmp_path: Path) -> Iterator[Site]:
+    with running_site(
+        tmp_path, SSE_RETRY_MS=str(RETRY_MS), SSE_SHUTDOWN_RETRY_SPREAD_MS=str(SPREAD_MS)
+    ) as site:
+        yield site
+
+
+def test_each_stream_is_told_its_own_moment_to_come_back(spread_site: Site) -> None:
+    site = spread_site
+    cookies = site.client("alice").cookies
+    bodies: list[bytes] = [b""] * STREAMS
+    opened = threading.Barrier(STREAMS + 1, timeout=60)
+
+    def read(index: int) -> None:
+        with httpx.Client(base_url=site.url, cookies=cookies, timeout=httpx.Timeout(10, read=60)) as client:
+            with client.stream("GET", "/sse/stream/", params={"channel": "public"}) as response:
+                assert response.status_code == 200
+                chunks = response.iter_raw()
+                bodies[index] = next(chunks)
+                opened.wait()
+                for chunk in chunks:  # until the server ends the stream
+                    bodies[index] += chunk
+
+    threads = [threading.Thread(target=read, args=(n,), daemon=True) for n in range(STREAMS)]
+    for thread in threads:
+        thread.start()
+    opened.wait()
+    site.server.stop(signal.SIGTERM)
+    for thread in threads:
+        thread.join(60)
+    last_retries = []
+    for body in bodies:
+        values = [int(v) for v in re.findall(rb"^retry: (\d+)$", body, re.M)]
+        assert len(values) >= 2, f"no retry: at the end of {body!r}"
+        last_retries.append(values[-1])
+    assert all(RETRY_MS <= ms <= RETRY_MS + SPREAD_MS for ms in last_retries), last_retries
+    assert len(set(last_retries)) > STREAMS // 2, f"the retries were not spread: {sorted(last_retries)}"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "expected"),
+    [
+        ("tcp:port=8000:interface=127.0.0.1", "tcp:port=8000:interface=127.0.0.1:backlog=2048"),
+        ("unix:/run/app.sock", "unix:/run/app.sock:backlog=2048"),
+        ("tcp:port=8000:backlog=64", "tcp:port=8000:backlog=64"),
+        ("fd:domain=INET:fileno=3", "fd:domain=INET:fileno=3"),
+    ],
+)
+def test_listening_endpoints_get_the_backlog_setting_unless_they_name_one(
+    endpoint: str, expected: str
+) -> None:
+    assert with_backlog(endpoint) == expected
