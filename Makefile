@@ -49,9 +49,11 @@ test: venv venv52 lint
 	$(VENV)/bin/pytest -p no:cacheprovider tests/sse
 	$(VENV52)/bin/pytest -p no:cacheprovider tests/sse
 
-# Refresh the README's screenshots (the browser tests take them; `make test` keeps them in a tmp dir).
+# Refresh docs/screenshots: every page at 1280 and 375 px (scripts/screenshots.py), then the
+# browser tests' own pictures (`make test` keeps those in a tmp dir and never writes the tree).
 screenshots: venv
 	scripts/system-packages
+	$(PY) scripts/screenshots.py --out docs/screenshots
 	SSE_SCREENSHOTS=1 $(VENV)/bin/pytest -m browser tests/notifications tests/chat tests/jobs
 
 # The benchmark's own environment: the peers never enter .venv.

@@ -102,7 +102,11 @@ def add_content(server: DaphneServer) -> dict[str, str]:
                     "/api/notifications/", json={"user": user, "title": title, "body": body, "url": "/jobs/"}
                 )
                 assert answer.status_code == 201, answer.text
-        for client, body in [(alice, "Morning all"), (admin, "Deploy at noon; " + "x" * 90), (alice, "👍")]:
+        for client, body in [
+            (alice, "Morning all"),
+            (admin, "Deploy at noon; " + "x" * 90),
+            (alice, "Sounds good, see you there."),
+        ]:
             answer = client.post("/api/chat/lobby/messages/", json={"body": body})
             assert answer.status_code == 201, answer.text
         answer = admin.post(
