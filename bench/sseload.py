@@ -15,6 +15,7 @@ import asyncio
 import json
 import re
 import time
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -272,7 +273,7 @@ class StormClient:
         self.last_id: str | None = None
         self.retry_ms = 3000
         self.attempt = 0
-        self.got: list[int] = []
+        self.got = array("I")  # 4 bytes a number: 5,000 clients hold a minute of events cheaply
         self.connections = 0
         self.over_capacity = 0
         self.request = b""  # the next GET, with Last-Event-ID once there is one
@@ -314,28 +315,22 @@ class StormClient:
 
 
 class StormConnection(asyncio.Protocol):
-    """One GET of a StormClient: a chunked body parsed into SSE lines (id, data, retry)."""
+    """One GET of a StormClient.
 
-    __slots__ = (
-        "block_id",
-        "block_number",
-        "buffer",
-        "chunk_left",
-        "client",
-        "head",
-        "saw_id",
-        "status",
-        "transport",
-    )
+    Cheap on purpose (5,000 of them get 20 events a second each): the body is not
+    de-chunked line by line. Complete blocks end in a blank line, and the chunk framing
+    (``\r\n<hex>\r\n``) never makes one, so everything up to the last ``\n\n`` is
+    scanned at once with C-speed searches: the broadcast numbers in order, the last
+    ``id:``, any ``retry:``; the last chunk (``0\r\n\r\n``) is a clean end.
+    """
+
+    __slots__ = ("body", "client", "head", "saw_id", "status", "transport")
 
     def __init__(self, client: StormClient) -> None:
         self.client = client
         self.status: int | None = None
         self.head = b""
-        self.buffer = b""  # decoded body not yet split into lines
-        self.chunk_left = 0  # bytes of the current chunk still to come (-1: its CRLF)
-        self.block_id: str | None = None
-        self.block_number: int | None = None
+        self.body = b""  # received after the last complete block
         self.saw_id = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -353,7 +348,7 @@ class StormConnection(asyncio.Protocol):
                 self.status = int(self.head.split(b" ", 2)[1])
             except (IndexError, ValueError):
                 self.status = 0
-            data, self.head = self.head[end + 4 :], b""
+            data, self.head = self.head[end + 2 :], b""  # keep a CRLF before the first chunk size
             client = self.client
             client.connections += 1
             if self.status != 200:
@@ -361,62 +356,28 @@ class StormConnection(asyncio.Protocol):
                 return
             client.attempt = 0
             client.opened_at = time.time()
-        self._dechunk(data)
+        raw = self.body + data
+        end = raw.rfind(b"\n\n")
+        if end >= 0:
+            self._blocks(raw[: end + 2])
+            raw = raw[end + 2 :]
+        self.body = raw
+        if raw.endswith(b"\r\n0\r\n\r\n"):  # the last chunk: the server ended the stream
+            self.transport.close()
 
-    def _dechunk(self, data: bytes) -> None:
-        raw = self.head + data
-        self.head = b""
-        out = []
-        while raw:
-            if self.chunk_left > 0:
-                take = raw[: self.chunk_left]
-                out.append(take)
-                self.chunk_left -= len(take)
-                raw = raw[len(take) :]
-                if self.chunk_left == 0:
-                    self.chunk_left = -1
-            elif self.chunk_left < 0:  # the CRLF after a chunk
-                if len(raw) < 2:
-                    self.head = raw
-                    break
-                raw = raw[2:]
-                self.chunk_left = 0
-            else:
-                end = raw.find(b"\r\n")
-                if end < 0:
-                    self.head = raw
-                    break
-                size = int(raw[:end].split(b";")[0] or b"0", 16)
-                raw = raw[end + 2 :]
-                if size == 0:  # the last chunk: a clean end
-                    self.transport.close()
-                    break
-                self.chunk_left = size
-        if out:
-            self._lines(b"".join(out))
-
-    def _lines(self, data: bytes) -> None:
-        buf = self.buffer + data
-        *lines, self.buffer = buf.split(b"\n")
+    def _blocks(self, text: bytes) -> None:
         client = self.client
-        for line in lines:
-            if not line:
-                if self.block_number is not None:
-                    client.storm.received(client, self.block_number)
-                if self.block_id is not None:
-                    client.last_id = self.block_id
-                self.block_id = self.block_number = None
-            elif line.startswith(b"id:"):
-                self.block_id = line[3:].strip().decode()
-                self.saw_id = True
-            elif line.startswith(b"data:"):
-                match = _MARK.search(line + b"}")
-                if match:
-                    self.block_number = int(match.group(1))
-            elif line.startswith(b"retry:"):
-                with_digits = line[6:].strip()
-                if with_digits.isdigit():
-                    client.retry_ms = int(with_digits)
+        at = text.rfind(b"\nid:")
+        if at >= 0:
+            self.saw_id = True
+            client.last_id = text[at + 4 : text.index(b"\n", at + 1)].strip().decode()
+        if b"retry:" in text:
+            at = text.rfind(b"retry:")
+            value = text[at + 6 : text.index(b"\n", at)].strip()
+            if value.isdigit():
+                client.retry_ms = int(value)
+        if b'"b":' in text:
+            client.storm.received(client, [int(m) for m in _MARK.findall(text)])
 
     def connection_lost(self, exc: Exception | None) -> None:
         client = self.client
@@ -461,10 +422,10 @@ class Storm:
 
         await asyncio.wait_for(asyncio.gather(*(one(c) for c in self.clients)), timeout)
 
-    def received(self, client: StormClient, number: int) -> None:
-        client.got.append(number)
+    def received(self, client: StormClient, numbers: list[int]) -> None:
+        client.got.extend(numbers)
         if client.live_at is None and self.restarted_at is not None:
-            published = self.published.get(number)
+            published = self.published.get(numbers[-1])
             # Published after this connection was answered: the backlog is behind it.
             if published is not None and published > client.opened_at > self.restarted_at:
                 client.live_at = time.time()
