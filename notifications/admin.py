@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import ngettext
 
 from notifications import services
 from notifications.models import Audience, Broadcast, Level, Notification, validate_link
@@ -24,7 +25,10 @@ class NotificationAdmin(admin.ModelAdmin):
     list_display = ["title", "recipient", "level", "created", "read_at"]
     list_filter = ["level", ("read_at", admin.EmptyFieldListFilter), "created"]
     search_fields = ["title", "body", "recipient__username"]
-    raw_id_fields = ["recipient"]
+    # A searchable user picker (the user admin's search fields), not a raw id.
+    autocomplete_fields = ["recipient"]
+    # Set by the system: when it was made, and when its recipient read it.
+    readonly_fields = ["created", "read_at"]
     date_hierarchy = "created"
     ordering = ["-created"]
 
@@ -46,21 +50,29 @@ class BroadcastForm(forms.ModelForm):
             self.add_error("group", "choose the group this broadcast goes to")
         if audience == Audience.USERS and not data.get("users"):
             self.add_error("users", "choose at least one user")
+        # The page hides the fields another audience uses; what they still hold is not kept.
+        if audience != Audience.GROUP and "group" in data:
+            data["group"] = None
+        if audience != Audience.USERS and "users" in data:
+            data["users"] = self.fields["users"].queryset.none()
         return data
+
+
+def _reached_message(broadcast: Broadcast) -> str:
+    streams = broadcast.streams_reached or 0
+    reached = ngettext("open stream", "open streams", streams)
+    if broadcast.recipients is None:
+        audience = "everyone signed in"
+    else:
+        audience = ngettext("%(n)d user", "%(n)d users", broadcast.recipients) % {"n": broadcast.recipients}
+    return f"“{broadcast.title}” went out to {streams} {reached} now (its audience: {audience})."
 
 
 @admin.register(Broadcast)
 class BroadcastAdmin(admin.ModelAdmin):
     form = BroadcastForm
-    list_display = [
-        "title",
-        "level",
-        "audience_shown",
-        "sent_at",
-        "streams_reached",
-        "recipients",
-        "expires_at",
-    ]
+    # Six short columns fit 1280 px: the recipients count goes with the audience.
+    list_display = ["title", "level", "audience_shown", "sent_at", "streams_reached", "expires_at"]
     list_filter = ["level", "audience"]
     search_fields = ["title", "body"]
     filter_horizontal = ["users"]
@@ -81,8 +93,14 @@ class BroadcastAdmin(admin.ModelAdmin):
     @admin.display(description="audience")
     def audience_shown(self, obj: Broadcast) -> str:
         if obj.audience == Audience.GROUP and obj.group is not None:
-            return f"group {obj.group.name}"
-        return obj.get_audience_display()
+            shown = f"group {obj.group.name}"
+        else:
+            shown = obj.get_audience_display()
+        if obj.recipients is not None:
+            shown += (
+                " (" + ngettext("%(n)d user", "%(n)d users", obj.recipients) % {"n": obj.recipients} + ")"
+            )
+        return shown
 
     def save_model(self, request: HttpRequest, obj: Broadcast, form: Any, change: bool) -> None:
         if not change:
@@ -94,9 +112,18 @@ class BroadcastAdmin(admin.ModelAdmin):
         if not change:
             # After the chosen users are saved; it goes out when the admin's transaction commits.
             services.send_broadcast(form.instance)
+            # Then (on_commit runs in order) say how many open streams it reached: the
+            # messages are stored with the response, which is made after the commit.
+            pk = form.instance.pk
+            transaction.on_commit(
+                lambda: self.message_user(
+                    request, _reached_message(Broadcast.objects.get(pk=pk)), messages.SUCCESS
+                )
+            )
 
 
 class SendNotificationForm(forms.Form):
+    required_css_class = "required"  # the admin's bold labels for required fields
     title = forms.CharField(max_length=200)
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False, max_length=4000)
     level = forms.ChoiceField(choices=Level.choices, initial=Level.INFO)
@@ -129,9 +156,8 @@ class UserAdmin(DjangoUserAdmin):
                         services.notify(
                             user, data["title"], data["body"], level=data["level"], url=data["url"]
                         )
-                self.message_user(
-                    request, f"Sent “{data['title']}” to {len(users)} user(s).", messages.SUCCESS
-                )
+                count = ngettext("%(n)d user", "%(n)d users", len(users)) % {"n": len(users)}
+                self.message_user(request, f"Sent “{data['title']}” to {count}.", messages.SUCCESS)
                 return None
         else:
             form = SendNotificationForm()
