@@ -260,3 +260,22 @@ def test_the_check_sees_an_element_wider_than_a_phone(
     problems = layout_problems(page)
     assert any("scrolls sideways" in p for p in problems), problems
     assert any(f"div#{marker}" in p for p in problems), problems
+
+
+def test_keyboard_users_can_skip_to_the_content(
+    open_pages: Callable[[str | None, str], Any], pages_site: DaphneServer
+) -> None:
+    """The first Tab reaches a visible "Skip to content" link, and following it moves focus
+    into <main>, past the top bar."""
+    page = open_pages("alice", "phone")
+    page.goto(pages_site.url + "/notifications/")
+    page.locator(LIVE).wait_for(timeout=WAIT_MS)
+    page.keyboard.press("Tab")
+    focused = page.evaluate(
+        "[document.activeElement.textContent, document.activeElement.getAttribute('href')]"
+    )
+    assert focused == ["Skip to content", "#main"], focused
+    box = page.locator(".skip-link").bounding_box()
+    assert box is not None and box["y"] >= 0 and box["x"] + box["width"] <= WIDTHS["phone"]["width"], box
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'main'", timeout=WAIT_MS)
