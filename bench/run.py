@@ -9,6 +9,13 @@ Per system and per N open streams: the time each client received a broadcast
 connect rate, server RSS per open stream and thread count (/proc). Then one
 stream's throughput (a burst of events), and publish() calls per second with the
 durable log against django-eventstream's send_event with its database storage.
+
+Beside them: the connect rate from 0 to 2,000 and 5,000 streams of the floors (a
+bare ASGI app on Daphne and on uvicorn), the project with session and with token
+auth and the peers; a reconnect storm (N resuming clients, SIGTERM, a new process);
+ordinary requests over the server against Django's test client; with
+``--cluster 1,2`` nginx + P Daphnes + Redis, with Redis commands per published
+event. The targets section checks issue 13's targets and the earlier ones.
 Writes bench/results/bench-<time>.json, bench/results/latest.json and
 bench/results/time-to-all.png, and prints the tables.
 """
@@ -625,6 +632,7 @@ async def measure_storm(tmp: Path, clients: int, rate: float, quick: bool) -> di
         server.procs, server.pids = [proc], [proc.pid]
         listening = await _listening(port, proc)
         storm.restarted_at = listening
+        cpu_at_listening = time.process_time()
         out["down_seconds"] = listening - stopping
         print(
             f"  storm: pid {old_pid} exited {out['shutdown_seconds']:.1f}s after SIGTERM "
@@ -636,6 +644,9 @@ async def measure_storm(tmp: Path, clients: int, rate: float, quick: bool) -> di
         caught = await _until(
             lambda: storm.caught_up() == clients, timeout, "every client caught up", fail=False
         )
+        # The load client's own CPU over the storm: if near the wall time, it was the bottleneck.
+        out["client_cpu_seconds"] = time.process_time() - cpu_at_listening
+        out["client_wall_seconds"] = time.time() - listening
         stop_file.touch()
         await asyncio.to_thread(publisher.wait, 60)
         reader.join(10)
@@ -912,7 +923,9 @@ def print_storm(storm: dict[str, Any] | None) -> None:
         f"p99 {_s(storm['p99_s'])}\n"
         f"  lost {storm['lost']}, doubled {storm['doubled']}, out of order {storm['out_of_order']}; "
         f"over-capacity answers (200 + retry) {storm['over_capacity']}; refused connects {storm['refused']}; "
-        f"non-200 answers {storm['non_200']}; reconnections {storm['reconnects']}"
+        f"non-200 answers {storm['non_200']}; reconnections {storm['reconnects']}\n"
+        f"  the load client used {storm.get('client_cpu_seconds', 0):.1f} s of CPU in the "
+        f"{storm.get('client_wall_seconds', 0):.1f} s from listening until all caught up"
     )
 
 
@@ -1180,8 +1193,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sse-bench-") as tmpdir:
         tmp = Path(tmpdir)
         # Seconds each system may spend on its ramp (the whole run stays under 20 minutes).
-        ramps = [k for k in systems if k not in FLOORS and k != "storm"]
+        # A cluster has its own share, so asking for one does not shorten the others' ramps.
+        ramps = [k for k in systems if k not in FLOORS and k != "storm" and not k.startswith("cluster-")]
         budget = (240.0 if quick else 480.0) / max(1, len(ramps))
+        cluster_budget = 60.0 if quick else 150.0
         for key in systems:
             print(f"\n-- {key}", flush=True)
             if key == "storm":
@@ -1204,7 +1219,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 if key in FLOORS:
                     await _connect_row(report, key, server.label, server, connect_ns)
                     continue
-                share = budget * (2 if key == "project" else 1)
+                share = (
+                    cluster_budget if key.startswith("cluster-") else budget * (2 if key == "project" else 1)
+                )
                 entry["fanout"] = await measure_fanout(
                     server, ns, broadcasts, timeout, numbers, deadline=started + share
                 )
