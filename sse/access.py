@@ -19,7 +19,7 @@ from django.utils.crypto import constant_time_compare
 from sse.asgi import on_stream_thread
 from sse.batched_auth import batched_session_user, look_up
 from sse.conf import conf
-from sse.encoding import encode_opening, spread_retry_ms
+from sse.encoding import encode_opening
 from sse.registry import (
     ChannelNotFound,
     check_access,
@@ -78,7 +78,7 @@ class StreamUnavailable(StreamRefused):
         super().__init__(200, message)
 
     def response(self) -> HttpResponse:
-        body = encode_opening(spread_retry_ms(conf.SSE_OVER_CAPACITY_RETRY_MS), comment=self.message)
+        body = encode_opening(conf.SSE_OVER_CAPACITY_RETRY_MS, comment=self.message)
         response = HttpResponse(body, content_type="text/event-stream; charset=utf-8")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"

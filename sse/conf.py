@@ -54,8 +54,7 @@ class Settings:
 
     # On shutdown each stream is told to come back after SSE_RETRY_MS plus a random
     # share of this (ms), so its clients' reconnects spread out instead of arriving
-    # together at the restarted process. Streams turned away (a cap, an outage)
-    # get up to half of their retry again at random, for the same reason.
+    # together at the restarted process.
     @property
     def SSE_SHUTDOWN_RETRY_SPREAD_MS(self) -> int:
         return int(getattr(settings, "SSE_SHUTDOWN_RETRY_SPREAD_MS", 3000))

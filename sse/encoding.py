@@ -119,14 +119,13 @@ def encode_retry(milliseconds: int) -> bytes:
     return encode_opening(milliseconds)
 
 
-def spread_retry_ms(milliseconds: int, spread_ms: int | None = None) -> int:
-    """``milliseconds`` plus a random share of ``spread_ms`` (default: half of it again).
+def spread_retry_ms(milliseconds: int, spread_ms: int) -> int:
+    """``milliseconds`` plus a random share of ``spread_ms``.
 
-    For streams sent away together (a shutdown, a cap, an outage): their clients
-    then come back at different moments instead of all at once.
+    For streams sent away together (a shutdown): their clients then come back at
+    different moments instead of all at once.
     """
-    spread = milliseconds // 2 if spread_ms is None else spread_ms
-    return milliseconds + int(random.random() * spread)
+    return milliseconds + int(random.random() * spread_ms)
 
 
 def encode_opening(retry_ms: int, *, cursor: str | None = None, comment: str | None = None) -> bytes:

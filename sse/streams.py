@@ -187,14 +187,14 @@ class _HubStream:
             retry = (
                 spread_retry_ms(conf.SSE_RETRY_MS, conf.SSE_SHUTDOWN_RETRY_SPREAD_MS)
                 if hub.stopping
-                else spread_retry_ms(conf.SSE_OVER_CAPACITY_RETRY_MS)
+                else conf.SSE_OVER_CAPACITY_RETRY_MS
             )
             yield encode_opening(retry, comment=str(exc))
             return
         except UNAVAILABLE_ERRORS as exc:
             # The channel layer or the event log cannot answer now: the same "come back".
             logger.warning("a stream on %s could not subscribe: %s", ", ".join(self.channels), exc)
-            yield encode_opening(spread_retry_ms(conf.SSE_OVER_CAPACITY_RETRY_MS), comment=_UNAVAILABLE)
+            yield encode_opening(conf.SSE_OVER_CAPACITY_RETRY_MS, comment=_UNAVAILABLE)
             return
         self.sub = sub
         if self.closed:  # closed while subscribing
@@ -207,7 +207,7 @@ class _HubStream:
             # Nothing is sent yet: a log (or the app's state) that cannot be read now is a "come back".
             self._close_now()
             logger.warning("a stream on %s could not start: %s", ", ".join(self.channels), exc)
-            yield encode_opening(spread_retry_ms(conf.SSE_OVER_CAPACITY_RETRY_MS), comment=_UNAVAILABLE)
+            yield encode_opening(conf.SSE_OVER_CAPACITY_RETRY_MS, comment=_UNAVAILABLE)
             return
         except BaseException:
             self._close_now()
