@@ -160,6 +160,8 @@
         const again = streamBody.querySelector(`tr[data-process="${CSS.escape(focused.process)}"][data-serial="${focused.serial}"] button`);
         if (again) again.focus();
       }
+      // Who delivers each channel of the tail, as the processes last reported.
+      for (const tr of tailBody.rows) tr.querySelector(".console-process").textContent = processesOn(tr.dataset.channel);
       const procs = reports.size;
       summary.textContent = total + " open stream" + (total === 1 ? "" : "s") + " on " + procs + " server process" +
         (procs === 1 ? "" : "es") + (listed < total ? " (newest " + listed + " listed)" : "");
