@@ -8,6 +8,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -240,9 +241,12 @@ def test_countdown_ends_and_sending_works_again(chat_site: DaphneServer, context
     expect(page.locator("#chat-messages .chat-text", has_text=text)).to_have_count(1, timeout=LIVE)
 
 
-def test_room_page_fits_375_px(chat_site: DaphneServer, contexts: Any, old_room: list[int]) -> None:
+def test_room_page_fits_375_px(
+    chat_site: DaphneServer, contexts: Any, old_room: list[int], docs_dir: Path
+) -> None:
     page = _open_room(contexts(375, 740), chat_site, "alice", "older")
     expect(page.get_by_role("button", name="Load older messages")).to_be_visible()
+    page.screenshot(path=str(docs_dir / "chat-375.png"), full_page=True)
     widest = page.evaluate(
         """() => Math.max(...Array.from(document.querySelectorAll('#chat, #chat *'))
              .filter(e => e.getClientRects().length)
