@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -67,7 +68,7 @@ def toast(page: Any, title: str) -> Any:
 
 
 def test_toasts_and_tab_title_on_other_pages(
-    contexts: Any, site: DaphneServer, admin: httpx.Client, alice: httpx.Client
+    contexts: Any, site: DaphneServer, admin: httpx.Client, alice: httpx.Client, docs_dir: Path
 ) -> None:
     assert alice.post("/api/notifications/read-all/").status_code == 200
     context = contexts(PHONE)
@@ -104,6 +105,7 @@ def test_toasts_and_tab_title_on_other_pages(
     shown = chat.locator("#toasts .toast .toast-title").all_inner_texts()
     assert shown == list(reversed(titles)), shown
     assert toast(chat, titles[-1]).locator("a").get_attribute("href") == "/notifications/"
+    chat.screenshot(path=str(docs_dir / "toasts-375.png"))
     # It fits a 375 px screen.
     for box in (t.bounding_box() for t in chat.locator("#toasts .toast").all()):
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
@@ -234,6 +236,13 @@ def test_banners_stack_two_and_the_rest_behind_more(contexts: Any, site: DaphneS
     assert more.inner_text() == f"{total - 1} more"
     for box in (b.bounding_box() for b in page.locator("#broadcast-banners .banner:visible").all()):
         assert box is not None and box["x"] + box["width"] <= PHONE["width"], box
+
+    # A page left open past a banner's expiry drops it (the expiry moved into the past here).
+    oldest = banner(page, titles[0])
+    assert oldest.get_attribute("data-expires")
+    oldest.evaluate("el => { el.dataset.expires = new Date(Date.now() - 1000).toISOString(); }")
+    oldest.wait_for(state="detached", timeout=60000)
+    assert more.inner_text() == f"{total - 2} more"
 
 
 def test_mark_read_keeps_focus_in_the_list(

@@ -86,6 +86,7 @@ def test_banners_stack_two_visible_with_a_count_of_the_rest() -> None:
     assert html.count(" hidden>") == 2  # the two oldest wait behind the button
     assert ">2 more</button>" in html
     assert 'aria-label="Dismiss broadcast: notice 3"' in html
+    assert html.count("data-expires=") == 4  # the page drops each when it expires
 
 
 def test_dismiss_refusals() -> None:
