@@ -555,7 +555,7 @@ async def measure_ordinary(server: Server, tmp: Path, seconds: float) -> dict[st
     return out
 
 
-async def measure_storm(tmp: Path, clients: int, rate: float, quick: bool) -> dict[str, Any]:
+async def measure_storm(tmp: Path, clients: int, rate: float) -> dict[str, Any]:
     """N resuming clients on one ``python -m sse.daphne``: SIGTERM, a new process, everyone catches up.
 
     A publisher process writes ``rate`` events a second to the log throughout. The clock
@@ -1203,7 +1203,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"\n-- {key}", flush=True)
             if key == "storm":
                 try:
-                    report["storm"] = await measure_storm(tmp, storm_clients, 20.0, quick)
+                    report["storm"] = await measure_storm(tmp, storm_clients, 20.0)
                 except Exception as exc:
                     report["storm"] = {"clients": storm_clients, "error": repr(exc)}
                     print(f"  storm: ERROR {exc!r}", flush=True)
