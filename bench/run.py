@@ -881,6 +881,14 @@ def _at(rates: dict[Any, float | None], n: int) -> float | None:
     return rates.get(n, rates.get(str(n)))
 
 
+def _spread(values: list[int]) -> str:
+    if not values:
+        return "--"
+    if len(values) == 1:
+        return str(values[0])
+    return f"{values[0]}-{values[-1]} ({len(values)} values)"
+
+
 def _ratio(value: float | None, base: float | None) -> str:
     return f"{value / base:5.2f}x" if value and base else "   --"
 
@@ -919,7 +927,8 @@ def print_storm(storm: dict[str, Any] | None) -> None:
         f"{storm['events_during_storm']} events published from SIGTERM until the last client caught up "
         f"({storm['events']} in all)\n"
         f"  old process exited {storm['shutdown_seconds']:.1f}s after SIGTERM; new one listening "
-        f"{storm['down_seconds']:.1f}s after SIGTERM; retry: sent {storm['retry_ms']} ms\n"
+        f"{storm['down_seconds']:.1f}s after SIGTERM; "
+        f"last retry: per client {_spread(storm['retry_ms'])} ms\n"
         f"  seconds to all caught up (from listening): {_s(storm['seconds_to_all'])} "
         f"({storm['caught_up']}/{storm['clients']} caught up); catch-up p50 {_s(storm['p50_s'])}, "
         f"p99 {_s(storm['p99_s'])}\n"
