@@ -256,3 +256,36 @@ def test_room_page_fits_375_px(
     assert page.evaluate("document.getElementById('chat').scrollWidth") <= page.evaluate(
         "document.getElementById('chat').clientWidth"
     )
+
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.mark.skipif(not AXE.exists(), reason="axe-core not installed: npm ci at the repository root")
+def test_room_page_has_no_serious_axe_violation(
+    chat_site: DaphneServer, contexts: Any, old_room: list[int], people: tuple[str, str]
+) -> None:
+    """With what this page adds on screen: separators, the older page, a badge, typing."""
+    slug = f"axe-{uuid.uuid4().hex[:6]}"
+    create_room(chat_site, slug, "Axe")
+    page = _open_room(contexts(), chat_site, "alice", "older")
+    expect(page.locator('#chat-presence li[data-user="alice"]')).to_have_count(1, timeout=LIVE)
+    page.get_by_role("button", name="Load older messages").click()
+    expect(page.locator("#chat-start")).to_be_visible(timeout=LIVE)
+    dora = login(chat_site.url, people[0])
+    try:
+        assert dora.post(f"/api/chat/{slug}/messages/", json={"body": "for the badge"}).status_code == 201
+        badge = page.locator(f'#chat-room-list li[data-room="{slug}"] .chat-unread')
+        expect(badge).to_be_visible(timeout=LIVE)
+        assert dora.post("/api/chat/older/typing/").status_code == 204
+        expect(page.locator("#chat-typing")).to_have_text("dora is typing…", timeout=LIVE)
+    finally:
+        dora.close()
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("() => axe.run(document.getElementById('chat'), {resultTypes: ['violations']})")
+    blocking = [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not blocking, "\n".join(blocking)
