@@ -279,3 +279,33 @@ def test_keyboard_users_can_skip_to_the_content(
     assert box is not None and box["y"] >= 0 and box["x"] + box["width"] <= WIDTHS["phone"]["width"], box
     page.keyboard.press("Enter")
     page.wait_for_function("document.activeElement && document.activeElement.id === 'main'", timeout=WAIT_MS)
+
+
+def test_the_home_page_links_every_feature_and_sends_a_notification(
+    open_pages: Callable[[str | None, str], Any], pages_site: DaphneServer
+) -> None:
+    """Signed in, the home page links each part of the demo, and its button sends the user a
+    notification that comes back live on the page's own stream (the badge counts it)."""
+    page = open_pages("admin", "phone")
+    page.goto(pages_site.url + "/")
+    page.locator(LIVE).wait_for(timeout=WAIT_MS)
+    links = set(page.eval_on_selector_all("main a[href]", "els => els.map((a) => a.getAttribute('href'))"))
+    wanted = {"/notifications/", "/notifications/htmx/", "/chat/lobby/", "/jobs/", "/dashboard/", "/admin/"}
+    wanted |= {
+        "/api/notifications/",
+        "/api/chat/rooms/",
+        "/api/jobs/kinds/",
+        *(p.path for p in console_page()),
+    }
+    assert wanted <= links, f"missing: {sorted(wanted - links)}"
+
+    before = int(page.locator("#unread-badge").get_attribute("data-count") or "0")
+    page.evaluate("window.stayedOnThePage = true")
+    page.get_by_role("button", name="Send me a notification").click()
+    page.wait_for_function(
+        "n => document.getElementById('unread-badge').dataset.count === n",
+        arg=str(before + 1),
+        timeout=WAIT_MS,
+    )
+    assert page.locator("#try-notification-status").inner_text().startswith("Sent")
+    assert page.evaluate("window.stayedOnThePage === true")  # no reload: the count came on the stream
