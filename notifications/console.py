@@ -285,7 +285,10 @@ class Console:
         while self.hub.active:
             try:
                 if name is None:
-                    name = await layer.new_channel(prefix="console.")  # type: ignore[call-arg]
+                    # The prefix the hub's own layer channel has: channels-redis reads all the
+                    # process-local channels of one prefix with one receive, and a second prefix
+                    # waits behind the hub's never-ending receive (its messages never came).
+                    name = await layer.new_channel(prefix="sse-hub.")  # type: ignore[call-arg]
                 if self.hub.loop.time() - joined > GROUP_REFRESH_SECONDS:
                     # Again now and then: layers forget group members after their group_expiry.
                     await layer.group_add(CONTROL_GROUP, name)

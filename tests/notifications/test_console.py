@@ -6,15 +6,18 @@ reached. Then who may use it at all, over plain HTTP."""
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.notifications.helpers import open_events
 from tests.project.conftest import browser_login, login
-from tests.servers import DaphneServer, manage, prepare_database, project_env
+from tests.servers import DaphneServer, RedisServer, manage, prepare_database, project_env
 
 VIEWPORT = {"width": 1280, "height": 800}
 LIVE = "#live-state[data-state=live]"
@@ -210,3 +213,56 @@ def test_admin_may_use_it(client_of: Any) -> None:
     answer = admin.post("/console/streams/disconnect/", data={"process": "elsewhere:1", "serial": "1"})
     assert answer.status_code == 404
     assert answer.json()["outcome"] == "gone"
+
+
+# -- with REDIS_URL: two server processes ----------------------------------------
+
+
+@pytest.fixture
+def two_servers(redis: RedisServer, tmp_path: Path) -> Iterator[tuple[DaphneServer, DaphneServer]]:
+    env = project_env(f"sqlite:///{tmp_path / 'db.sqlite3'}", SSE_HEARTBEAT_SECONDS="1", REDIS_URL=redis.url)
+    prepare_database(env)
+    first = DaphneServer(env, log_path=tmp_path / "first.log").start()
+    second = DaphneServer(env, log_path=tmp_path / "second.log").start()
+    try:
+        yield first, second
+    finally:
+        first.stop()
+        second.stop()
+
+
+def process_label(server: DaphneServer) -> str:
+    assert server.proc is not None
+    return f"{socket.gethostname()}:{server.proc.pid}"
+
+
+@pytest.mark.redis
+def test_a_console_on_one_process_lists_and_disconnects_a_stream_on_another(
+    two_servers: tuple[DaphneServer, DaphneServer],
+) -> None:
+    first, second = two_servers
+    admin, alice = login(first.url, "admin"), login(second.url, "alice")
+    try:
+        with (
+            open_events(admin, "/sse/stream/?channel=console.streams") as reports,
+            open_events(alice, "/notifications/stream/") as alices,
+        ):
+            # The second process reports alice's stream to the console on the first.
+            report, _ = reports.until(
+                lambda e: (
+                    e["data"]["process"] == process_label(second)
+                    and any(s["user"] == "alice" for s in e["data"]["streams"])
+                ),
+                timeout=60,
+            )
+            row = next(s for s in report["data"]["streams"] if s["user"] == "alice")
+            answer = admin.post(
+                "/console/streams/disconnect/", data={"process": row["process"], "serial": row["serial"]}
+            )
+            assert answer.status_code == 200 and answer.json()["outcome"] == "sent"
+            # The layer took it to the second process, which ended her stream.
+            with pytest.raises(TimeoutError, match="the stream ended"):
+                alices.until(lambda e: False, timeout=60)
+    finally:
+        admin.close()
+        alice.close()
