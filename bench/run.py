@@ -681,7 +681,7 @@ async def measure_storm(tmp: Path, clients: int, rate: float) -> dict[str, Any]:
         print(
             f"  storm: {len(times)}/{clients} caught up, all in {_s(out['seconds_to_all'])}, "
             f"p50 {_s(out['p50_s'])} p99 {_s(out['p99_s'])}; lost {out['lost']} doubled {out['doubled']} "
-            f"out of order {out['out_of_order']}",
+            f"out of order {out['out_of_order']} behind {out['behind']}",
             flush=True,
         )
     finally:
@@ -932,7 +932,8 @@ def print_storm(storm: dict[str, Any] | None) -> None:
         f"  seconds to all caught up (from listening): {_s(storm['seconds_to_all'])} "
         f"({storm['caught_up']}/{storm['clients']} caught up); catch-up p50 {_s(storm['p50_s'])}, "
         f"p99 {_s(storm['p99_s'])}\n"
-        f"  lost {storm['lost']}, doubled {storm['doubled']}, out of order {storm['out_of_order']}; "
+        f"  lost {storm['lost']}, doubled {storm['doubled']}, out of order {storm['out_of_order']}, "
+        f"clients short of the last event at the end {storm.get('behind', 0)}; "
         f"over-capacity answers (200 + retry) {storm['over_capacity']}; refused connects {storm['refused']}; "
         f"non-200 answers {storm['non_200']}; reconnections {storm['reconnects']}\n"
         f"  the load client used {storm.get('client_cpu_seconds', 0):.1f} s of CPU in the "
@@ -1013,12 +1014,13 @@ def check_targets(report: dict[str, Any]) -> list[str]:
             and storm["lost"] == 0
             and storm["doubled"] == 0
             and storm["out_of_order"] == 0
+            and not storm.get("behind")
         )
         lines.append(
             f"{verdict(ok)} storm, {storm['clients']} clients: all caught up in "
             f"{_s(storm['seconds_to_all'])} "
             f"(target <= 10 s; p99 {_s(storm['p99_s'])}), lost {storm['lost']}, doubled {storm['doubled']}, "
-            f"out of order {storm['out_of_order']}"
+            f"out of order {storm['out_of_order']}, behind at the end {storm.get('behind', 0)}"
         )
     else:
         lines.append(f"n/a  storm: {storm.get('error', 'not measured in this run')}")
