@@ -43,6 +43,13 @@ class Settings:
     def MAX_ACTIVE_PER_USER(self) -> int:
         return int(getattr(settings, "JOBS_MAX_ACTIVE_PER_USER", 20))
 
+    # A job that succeeded or failed this many seconds or more after it was submitted tells
+    # its owner with a notification (jobs.notices); None: never.
+    @property
+    def NOTIFY_AFTER_SECONDS(self) -> float | None:
+        value = getattr(settings, "JOBS_NOTIFY_AFTER_SECONDS", 5.0)
+        return None if value is None else float(value)
+
     # Largest file a job may attach (bytes).
     @property
     def MAX_FILE_BYTES(self) -> int:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from jobs.conf import conf
 from jobs.events import publish_final
 from jobs.models import ACTIVE, Job, Status
+from jobs.notices import notify_owner_on_commit
 
 __all__ = [
     "MAX_ERROR_CHARS",
@@ -77,7 +78,9 @@ def _fail(job_id: UUID, error: str, statuses: tuple[str, ...], filters: dict[str
             status=Status.FAILED, error=error, finished=timezone.now()
         )
         if changed:
-            publish_final(Job.objects.get(pk=job_id))
+            job = Job.objects.get(pk=job_id)
+            publish_final(job)
+            notify_owner_on_commit(job)
     return bool(changed)
 
 

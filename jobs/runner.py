@@ -20,6 +20,7 @@ from jobs.errors import JobError, JobInterrupted, JobStopped
 from jobs.events import publish_final, publish_progress
 from jobs.kinds import get_kind
 from jobs.models import Job, JobFile, Status
+from jobs.notices import notify_owner_on_commit
 from jobs.outcomes import fail_running_job
 from jobs.progress import JobContext
 
@@ -128,6 +129,7 @@ def _succeed(ctx: JobContext, result: Any) -> None:
         # The final state always goes out, however the throttle stood: 100 %, then the result.
         publish_progress(job)
         publish_final(job)
+        notify_owner_on_commit(job)
 
 
 class _Heartbeat(threading.Thread):

@@ -52,6 +52,9 @@ def _for_display(job: Job) -> Job:
     params = job.params if isinstance(job.params, dict) else {}
     job.param_items = [(name, readable(value)) for name, value in params.items()]  # type: ignore[attr-defined]
     job.done_text, job.total_text = readable(job.done), readable(job.total)  # type: ignore[attr-defined]
+    result = job.result if isinstance(job.result, dict) else {}
+    job.result_items = [(name, readable(value)) for name, value in result.items()]  # type: ignore[attr-defined]
+    job.bytes_text = readable(result.get("bytes"))  # type: ignore[attr-defined]
     return job
 
 

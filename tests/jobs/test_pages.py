@@ -92,6 +92,7 @@ def test_run_again_from_the_list_and_from_the_job_page_opens_a_new_job_with_the_
     assert row.locator("a.kind").inner_text() == "Count primes"
     assert row.locator(".params").inner_text().strip() == "below: 1,000"
     assert row.locator(".cancel-form").is_hidden()
+    assert row.locator("td.created time[datetime]").count() == 1
 
     row.locator(".run-again").click()
     page.wait_for_url(JOB_PAGE, timeout=30000)
@@ -107,6 +108,12 @@ def test_run_again_from_the_list_and_from_the_job_page_opens_a_new_job_with_the_
     page.locator("#job[data-status=succeeded]").wait_for(timeout=60000)
     assert page.locator("#job .eta-row").is_hidden(), "a finished job has no time left"
     assert page.locator("#job .counts").inner_text() == "(1,000 of 1,000)"
+    assert page.locator("#job .result").inner_text().strip() == "count: 168"
+    # Its times as <time datetime> (the site's script shows them in the browser's time zone).
+    page.locator("#job dd.finished time[datetime]").wait_for(timeout=30000)
+    for cell in ("started", "finished"):
+        stamp = page.locator(f"#job dd.{cell} time").get_attribute("datetime")
+        assert page.evaluate("s => !Number.isNaN(Date.parse(s))", stamp), stamp
     page.locator("#job .run-again").click()
     page.wait_for_url(lambda url: JOB_PAGE.fullmatch(url) is not None and second_id not in url, timeout=30000)
     third_id = JOB_PAGE.fullmatch(page.url)[1]  # type: ignore[index]

@@ -68,11 +68,11 @@
       const r = job.result;
       if (r.download_url) {
         box.append(el("a", {class: "download", href: r.download_url, download: ""}, "Download " + r.file));
-        box.append(" ", el("small", {}, "(" + r.bytes + " bytes)"));
+        box.append(" ", el("small", {}, "(" + readable(r.bytes) + " bytes)"));
       } else if (typeof r === "object") {
         for (const [k, v] of Object.entries(r)) {
           const kv = el("span", {class: "kv"});
-          kv.append(el("b", {}, k), ": " + (typeof v === "object" ? JSON.stringify(v) : String(v)));
+          kv.append(el("b", {}, k), ": " + readable(v));
           box.append(kv, " ");
         }
       } else {
@@ -145,6 +145,8 @@
     }
     if (job.message !== undefined) root.querySelector(".message").textContent = job.message;
     if (finished(job.status)) renderResult(root.querySelector(".result"), job);
+    const eta = root.querySelector(".eta-row");  // the job page: no time left once it has finished
+    if (eta) eta.hidden = finished(root.dataset.status);
     paintActions(root);
   }
 
@@ -371,11 +373,21 @@
     setInterval(tick, 500);
     tick();
 
+    // Started and finished as <time> elements (shown in the browser's time zone by the site's script).
+    function showTime(cell, iso) {
+      if (!cell || !iso || (cell.querySelector("time") || {}).dateTime === iso) return;
+      cell.replaceChildren(el("time", {datetime: iso, "data-style": "datetime"}, iso.replace("T", " ").slice(0, 19)));
+      const row = cell.closest("[hidden]");
+      if (row) row.hidden = false;
+    }
+
     async function refresh() {
       const r = await api("GET", "/api/jobs/" + opts.id + "/");
       if (!r.ok || !r.data) return;
       if (r.data.started) started = Date.parse(r.data.started);
       if (r.data.finished) finishedAt = Date.parse(r.data.finished);
+      showTime(root.querySelector("dd.started"), r.data.started);
+      showTime(root.querySelector("dd.finished"), r.data.finished);
       apply(root, r.data);
       tick();
     }
