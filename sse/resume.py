@@ -36,8 +36,7 @@ async def plan_resume(hub: ChannelHub, sub: Subscriber, resume_from: str | None)
     except InvalidCursor as exc:
         sub.positions = live
         return ResumePlan(str(exc), False)
-    heads = await hub.log.heads(sub.channels)
-    firsts = await hub.log.first_seqs(sub.channels)
+    heads, firsts = await hub.log.bounds(sub.channels)
     for name, seq in zip(sub.channels, seqs, strict=True):
         if seq > heads[name]:
             sub.positions = live
@@ -76,10 +75,12 @@ async def _replay_merged(hub: ChannelHub, sub: Subscriber, names: list[str]) -> 
         # Pages of about a megabyte, chunks of about CHUNK_BYTES: a long
         # replay of large events never sits in memory at once.
         after = {name: sub.positions[index[name]] for name in names}
-        events, more = await hub.log.read_merged_page(after, _REPLAY_PAGE)
+        # Streams resuming from the same place share the read and the encoded bodies.
+        page = await hub.log.read_replay_page(after, _REPLAY_PAGE)
+        more = page.more
         frames: list[bytes] = []
         size = 0
-        for ev in events:
+        for ev, body in zip(page.events, page.bodies, strict=True):
             i = index[ev.channel]
             if ev.seq <= sub.positions[i]:
                 continue
@@ -87,7 +88,7 @@ async def _replay_merged(hub: ChannelHub, sub: Subscriber, names: list[str]) -> 
                 # Trimmed between the plan and this read: say so, as for an old id.
                 frames.append(encode_reset(sub.cursor, "expired"))
             sub.positions[i] = ev.seq
-            frame = encode_id(sub.cursor) + encode_body(ev.event, ev.data)
+            frame = encode_id(sub.cursor) + body
             frames.append(frame)
             size += len(frame)
             if ev.event in sub.end_after:

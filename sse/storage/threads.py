@@ -6,17 +6,18 @@ import asyncio
 import functools
 import logging
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.db import connections
 
 from sse.conf import conf
+from sse.encoding import encode_body
 from sse.storage import get_event_log, learn_log_id
 from sse.storage.base import LoggedEvent
 
-__all__ = ["LOG_PAGE", "LogThreads", "trim_log"]
+__all__ = ["LOG_PAGE", "LogThreads", "ReplayPage", "trim_log"]
 
 logger = logging.getLogger("sse.log")
 
@@ -26,6 +27,16 @@ LOG_PAGE = 1000
 _PAGE_BYTES = 1024 * 1024
 
 
+class _SharedRead:
+    """A read that callers asking the same may join until it starts."""
+
+    __slots__ = ("future", "started")
+
+    def __init__(self) -> None:
+        self.started = False
+        self.future: asyncio.Future[Any] | None = None
+
+
 class LogThreads:
     """Blocking log calls of one hub, on two threads of their own (``sse-log``)."""
 
@@ -33,15 +44,46 @@ class LogThreads:
         self.loop = loop
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sse-log")
         self._average_size = 16 * 1024.0  # cautious until sizes are seen: events may be large
+        self._shared: dict[Hashable, _SharedRead] = {}
 
     async def run[T](self, fn: Callable[..., T], *args: Any) -> T:
         return await self.loop.run_in_executor(self._executor, functools.partial(_db_call, fn, *args))
+
+    async def shared[T](self, key: Hashable, fn: Callable[..., T], *args: Any) -> T:
+        """``run(fn, *args)``, joined by every call with the same ``key`` made before it starts.
+
+        Streams resuming together (a reconnect storm) ask the log the same questions: one
+        read answers them all. Only a read that has not started yet is joined, so its
+        answer is never older than the joiner's own request (a stream subscribes before
+        it reads, and must not miss what was published in between).
+        """
+        read = self._shared.get(key)
+        if read is None or read.started or read.future is None:
+            read = self._shared[key] = _SharedRead()
+
+            def call() -> T:
+                read.started = True  # from here on, a new caller starts a read of its own
+                return fn(*args)
+
+            read.future = asyncio.ensure_future(self.run(call))
+            read.future.add_done_callback(lambda _: self._forget(key, read))
+        # Shielded: a caller that goes away does not cancel the read for the others.
+        result: T = await asyncio.shield(read.future)
+        return result
+
+    def _forget(self, key: Hashable, read: _SharedRead) -> None:
+        if self._shared.get(key) is read:
+            del self._shared[key]
 
     async def heads(self, channels: Sequence[str]) -> dict[str, int]:
         return await self.run(_heads, channels)
 
     async def first_seqs(self, channels: Sequence[str]) -> dict[str, int]:
         return await self.run(get_event_log().first_seqs, channels)
+
+    async def bounds(self, channels: Sequence[str]) -> tuple[dict[str, int], dict[str, int]]:
+        """The heads and first kept seqs of ``channels`` (read-only: shared with others asking)."""
+        return await self.shared(("bounds", tuple(channels)), _bounds, tuple(channels))
 
     async def read_page(
         self, channel: str, after: int, at_most: int = LOG_PAGE
@@ -69,6 +111,20 @@ class LogThreads:
         self._learn_size(events)
         return events, len(events) >= limit
 
+    async def read_replay_page(self, after: Mapping[str, int], at_most: int = LOG_PAGE) -> ReplayPage:
+        """As :meth:`read_merged_page`, with each event's encoded body, shared with others asking.
+
+        Read-only for its callers: the same page may go to every stream resuming from there.
+        """
+        limit = self._limit(at_most)
+        page = await self.shared(
+            ("replay", tuple(sorted(after.items())), limit), _replay_page, dict(after), limit
+        )
+        if not page.learned:
+            page.learned = True
+            self._learn_size(page.events)
+        return page
+
     async def trim_forever(self) -> None:
         while True:
             await asyncio.sleep(conf.SSE_LOG_TRIM_INTERVAL_SECONDS * (0.5 + random.random()))
@@ -85,6 +141,28 @@ def _heads(channels: Sequence[str]) -> dict[str, int]:
     # A hub reads heads before its streams' first ids: by then they name the log.
     learn_log_id()
     return get_event_log().heads(channels)
+
+
+class ReplayPage:
+    """Events of a replay read, their encoded bodies, and whether the log may hold more."""
+
+    __slots__ = ("bodies", "events", "learned", "more")
+
+    def __init__(self, events: list[LoggedEvent], bodies: list[bytes], more: bool) -> None:
+        self.events = events
+        self.bodies = bodies
+        self.more = more
+        self.learned = False
+
+
+def _replay_page(after: dict[str, int], limit: int) -> ReplayPage:
+    events = get_event_log().read_merged(after, limit)
+    # Encoded once here, off the event loop, for every stream this page goes to.
+    return ReplayPage(events, [encode_body(ev.event, ev.data) for ev in events], len(events) >= limit)
+
+
+def _bounds(channels: tuple[str, ...]) -> tuple[dict[str, int], dict[str, int]]:
+    return _heads(channels), get_event_log().first_seqs(channels)
 
 
 def _db_call[T](fn: Callable[..., T], *args: Any) -> T:
