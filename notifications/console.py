@@ -57,6 +57,7 @@ __all__ = [
     "Console",
     "can_use_console",
     "ensure_console",
+    "last_row_id",
     "recent_events",
     "request_disconnect",
 ]
@@ -75,6 +76,8 @@ GAP_SECONDS = 10.0
 REPORT_SECONDS = 2.0
 REPORT_MAX_STREAMS = 200
 WATCH_SECONDS = 10.0
+# A reader primed by a page view waits this long for the page's stream before it is dropped.
+TAIL_IDLE_SECONDS = 30.0
 GROUP_REFRESH_SECONDS = 600.0
 
 _consoles: weakref.WeakKeyDictionary[ChannelHub, Console] = weakref.WeakKeyDictionary()
@@ -129,7 +132,7 @@ def recent_events(limit: int = 20) -> list[dict[str, Any]]:
     return [_tail_row(row) for row in reversed(rows)]
 
 
-def _last_row_id() -> int:
+def last_row_id() -> int:
     return StoredEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
@@ -226,6 +229,7 @@ class Console:
         self.hub = hub
         self.tasks: list[asyncio.Task[None]] = []
         self.reader: TailReader | None = None
+        self.reader_used = 0.0
         self.watched_until = 0.0
 
     def start(self) -> None:
@@ -236,6 +240,15 @@ class Console:
         if self.hub.layer_reaches_other_processes:
             self.tasks.append(loop.create_task(self._control_loop()))
 
+    def prime_tail(self, cursor: int) -> None:
+        """A page rendered the log up to row ``cursor``: the tail goes on from there, so what is
+        published between the page view and its stream is not lost (pages drop repeats)."""
+        if self.reader is None:
+            self.reader = TailReader(cursor)
+        else:
+            self.reader.cursor = min(self.reader.cursor, cursor)
+        self.reader_used = self.hub.loop.time()
+
     def viewers_here(self) -> bool:
         return self.hub.streams_on([TAIL, STREAMS]) > 0
 
@@ -243,11 +256,14 @@ class Console:
         while self.hub.active:
             await asyncio.sleep(TAIL_SECONDS)
             try:
+                now = self.hub.loop.time()
                 if not self.hub.streams_on([TAIL]):
-                    self.reader = None  # start again from "now" when someone watches again
+                    if now - self.reader_used > TAIL_IDLE_SECONDS:
+                        self.reader = None  # start again from "now" when someone watches again
                     continue
+                self.reader_used = now
                 if self.reader is None:
-                    self.reader = TailReader(await sync_to_async(_last_row_id, thread_sensitive=False)())
+                    self.reader = TailReader(await sync_to_async(last_row_id, thread_sensitive=False)())
                     continue
                 rows, skipped = await sync_to_async(self.reader.read, thread_sensitive=False)()
                 if rows or skipped:

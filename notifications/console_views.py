@@ -21,6 +21,7 @@ from notifications.channels import BROADCAST, user_channel
 from notifications.console import (
     can_use_console,
     ensure_console,
+    last_row_id,
     online_streams,
     recent_events,
     request_disconnect,
@@ -133,7 +134,8 @@ async def console(request: HttpRequest) -> HttpResponse:
     if refusal is not None:
         return refusal
     hub = ChannelHub.current()
-    ensure_console(hub)
+    # The tail goes on from what the page shows (read first: the page drops repeats).
+    ensure_console(hub).prime_tail(await sync_to_async(last_row_id)())
     context = {
         "events": await sync_to_async(recent_events)(),
         "report": await stream_report(hub),
