@@ -33,6 +33,7 @@ _NUMBER_RULES: dict[str, tuple[str, str]] = {
     "SSE_REQUEST_THREADS": (_INT, ">= 0"),
     "SSE_SHUTDOWN_RETRY_SPREAD_MS": (_INT, ">= 0"),
     "SSE_LISTEN_BACKLOG": (_INT, "> 0"),
+    "SSE_GC_THRESHOLD": (_INT, ">= 0"),
     "SSE_LOG_MAX_AGE_SECONDS": (_INT, ">= 0"),
     "SSE_LOG_MAX_EVENTS_PER_CHANNEL": (_INT, ">= 0"),
     "SSE_QUEUE_MAX_FRAMES": (_INT, "> 0"),

@@ -65,6 +65,14 @@ class Settings:
     def SSE_LISTEN_BACKLOG(self) -> int:
         return int(getattr(settings, "SSE_LISTEN_BACKLOG", 2048))
 
+    # Under ``python -m sse.daphne``: the garbage collector's generation-0 threshold
+    # (with 20 and 100 for the older generations), and start-up objects frozen out of
+    # its scans. Thousands of open streams are millions of objects, and Python's
+    # default (2000) makes full collections walk them all, often (0: Python's own).
+    @property
+    def SSE_GC_THRESHOLD(self) -> int:
+        return int(getattr(settings, "SSE_GC_THRESHOLD", 50000))
+
     # Per-stream queue bounds; a stream past either is closed and resumes.
     @property
     def SSE_QUEUE_MAX_FRAMES(self) -> int:

@@ -21,6 +21,8 @@ takes Daphne's own arguments and adds what plain Daphne lacks for streams:
   so the restarted process is not met by every client at once;
 - a listen backlog of ``SSE_LISTEN_BACKLOG`` (2048) instead of Twisted's 50,
   so a reconnect storm waits to be accepted rather than being dropped;
+- a garbage collector that does not walk thousands of streams' objects every few
+  thousand allocations (``SSE_GC_THRESHOLD``, start-up objects frozen);
 - static files under ``DEBUG``, as ``manage.py runserver`` serves them (when
   ``django.contrib.staticfiles`` is installed), so ``{% static 'sse/sse.js' %}``
   loads during development; a path that leaves the static folders
@@ -52,6 +54,7 @@ takes Daphne's own arguments and adds what plain Daphne lacks for streams:
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 import sys
@@ -266,6 +269,7 @@ class _Server(Server):  # type: ignore[misc]  # Daphne ships no type information
         # Ports create their connections from this class attribute.
         tcp.Port.transport = _EagerServer
         self.endpoints: list[str] = [with_backlog(endpoint) for endpoint in self.endpoints]
+        tune_gc()
         super().run()
 
     def listen_success(self, port: Any) -> None:
@@ -356,6 +360,23 @@ class _Server(Server):  # type: ignore[misc]  # Daphne ships no type information
             if "application_instance" in details
         ):
             await asyncio.sleep(0.05)
+
+
+def tune_gc() -> None:
+    """Collect less often, and never scan what start-up made (``SSE_GC_THRESHOLD``).
+
+    Every open stream is a few hundred objects; with Python's default threshold the
+    collector's full passes over them came often enough, with 5,000 streams, to hold
+    a reconnect storm up for minutes (measured: clients caught up after 140 s instead
+    of 28 s).
+    """
+    from sse.conf import conf
+
+    threshold = conf.SSE_GC_THRESHOLD
+    if threshold > 0:
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(threshold, 20, 100)
 
 
 def with_backlog(endpoint: str) -> str:

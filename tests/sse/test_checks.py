@@ -262,6 +262,7 @@ INVALID_SETTINGS: list[tuple[str, Any, str]] = [
         "SSE_SHUTDOWN_RETRY_SPREAD_MS = '1s' is a str; expected an integer >= 0.",
     ),
     ("SSE_LISTEN_BACKLOG", 0, "SSE_LISTEN_BACKLOG = 0 is out of range; expected an integer > 0."),
+    ("SSE_GC_THRESHOLD", -1, "SSE_GC_THRESHOLD = -1 is out of range; expected an integer >= 0."),
     (
         "SSE_OVER_CAPACITY_RETRY_MS",
         -10,

@@ -7,6 +7,7 @@ would arrive at the restarted process in the same instant.
 
 from __future__ import annotations
 
+import gc
 import re
 import signal
 import threading
@@ -15,8 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.test import override_settings
 
-from sse.daphne import with_backlog
+from sse.daphne import tune_gc, with_backlog
 from tests.sse.conftest import Site, running_site
 
 STREAMS = 20
@@ -77,3 +79,18 @@ def test_listening_endpoints_get_the_backlog_setting_unless_they_name_one(
     endpoint: str, expected: str
 ) -> None:
     assert with_backlog(endpoint) == expected
+
+
+def test_the_collector_is_tuned_unless_the_setting_is_0() -> None:
+    before = gc.get_threshold()
+    try:
+        with override_settings(SSE_GC_THRESHOLD=0):
+            tune_gc()
+        assert gc.get_threshold() == before
+        with override_settings(SSE_GC_THRESHOLD=40000):
+            tune_gc()
+        assert gc.get_threshold() == (40000, 20, 100)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
