@@ -65,7 +65,7 @@ def test_send_notification_action_goes_through_an_intermediate_form(
         event, _ = events.until(lambda e: e["event"] == "notification")
         assert event["data"]["title"] == title and event["data"]["level"] == "success"
     followed = admin.get(sent.headers["location"])
-    assert "Sent “" + title + "” to 1 user(s)." in followed.text
+    assert "Sent “" + title + "” to 1 user." in followed.text
 
 
 def test_non_staff_cannot_reach_the_admin(alice: httpx.Client) -> None:
