@@ -44,10 +44,8 @@ test: venv venv52 lint
 	scripts/system-packages
 	# axe-core (package.json, pinned by package-lock.json) for tests/test_pages_axe.py, into node_modules/.
 	npm ci --no-audit --no-fund --silent
-	$(VENV)/bin/pytest
-	# tests/sse has its own pytest.ini: the sse app alone (tests/sse_app), on both Django lines.
-	$(VENV)/bin/pytest -p no:cacheprovider tests/sse
-	$(VENV52)/bin/pytest -p no:cacheprovider tests/sse
+	# The project's suite, and beside it tests/sse (the sse app alone) on both Django lines.
+	scripts/run-tests $(VENV) $(VENV52)
 
 # Refresh docs/screenshots: every page at 1280 and 375 px (scripts/screenshots.py), then the
 # browser tests' own pictures (`make test` keeps those in a tmp dir and never writes the tree).
