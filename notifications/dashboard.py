@@ -5,6 +5,11 @@ on the ephemeral ``dashboard`` channel; the dashboard page adds up the latest
 figures of every process it hears from (with REDIS_URL, every process is heard).
 The same figures are served at /metrics in the Prometheus text format.
 
+Besides the totals, each process's figures carry its busiest channels (events/s from the
+change of each channel group's last seq between ticks, and the streams on each) and its
+recent warnings and errors (the last 20 records of the ``sse`` and ``notifications``
+loggers, message text only). The sampler keeps 5 minutes of chart points for page loads.
+
 A process starts sampling when a stream carrying ``dashboard`` opens on it, whatever
 the URL: the page's one stream is /sse/stream/, and after a server restart it
 reconnects to the new process without asking for the page again.
@@ -13,6 +18,7 @@ reconnects to the new process without asking for the page again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -21,6 +27,7 @@ import time
 import weakref
 from collections import Counter, deque
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -31,13 +38,21 @@ from sse import ChannelHub
 from sse.signals import stream_opened
 from sse.storage import get_event_log
 
-__all__ = ["PROCESS", "Sampler", "ensure_sampler", "install"]
+__all__ = ["PROCESS", "RecentErrors", "Sampler", "ensure_sampler", "install", "recent_errors"]
 
 logger = logging.getLogger("notifications.dashboard")
 
 PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 TICK_SECONDS = 1.0
 LAG_WINDOW_SECONDS = 10.0
+# Five minutes of once-a-second points: the charts' time span.
+HISTORY_POINTS = 300
+BUSIEST_CHANNELS = 10
+RECENT_ERRORS = 20
+# A message longer than this is cut: the figures go out every second.
+ERROR_MESSAGE_CHARS = 500
+# The loggers whose warnings and errors the dashboard shows.
+ERROR_LOGGERS = ("sse", "notifications")
 
 _samplers: weakref.WeakKeyDictionary[ChannelHub, Sampler] = weakref.WeakKeyDictionary()
 
@@ -55,6 +70,44 @@ def _quantile(values: list[float], q: float) -> float | None:
     return ordered[index]
 
 
+class RecentErrors(logging.Handler):
+    """The last few WARNING-and-above records of this process, message text only.
+
+    Nothing else of a record is kept (no arguments, no traceback): sse redacts what it
+    puts in its messages, and the figures carrying these reach every staff viewer.
+    """
+
+    def __init__(self, size: int = RECENT_ERRORS) -> None:
+        super().__init__(level=logging.WARNING)
+        self.records: deque[dict[str, Any]] = deque(maxlen=size)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not take the logging call down
+            message = str(record.msg)
+        if len(message) > ERROR_MESSAGE_CHARS:
+            message = message[: ERROR_MESSAGE_CHARS - 1] + "…"
+        entry = {
+            "time": record.created,
+            "at": datetime.fromtimestamp(record.created, tz=UTC).isoformat(),
+            "logger": record.name,
+            "level": record.levelname,
+            "message": message,
+            "process": PROCESS,
+        }
+        with self.lock or contextlib.nullcontext():
+            self.records.append(entry)
+
+    def newest_first(self) -> list[dict[str, Any]]:
+        # Records arrive from any thread; the lock keeps the copy whole.
+        with self.lock or contextlib.nullcontext():
+            return list(reversed(self.records))
+
+
+recent_errors = RecentErrors()
+
+
 class Sampler:
     """The dashboard figures of one hub (one server process). Lives on the hub's loop."""
 
@@ -66,7 +119,12 @@ class Sampler:
         self.rates = {"published_per_s": 0.0, "received_per_s": 0.0, "delivered_per_s": 0.0}
         self.published_total: int | None = None
         # The last minute of published figures, so the page renders its charts on load.
-        self.history: deque[dict[str, Any]] = deque(maxlen=60)
+        self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY_POINTS)
+        # Each channel group's last_seq at the previous tick: events/s is its change. The
+        # group itself is kept so a group closed and joined again (last_seq jumps to the
+        # log's head) is not taken for a burst.
+        self.seqs: dict[str, tuple[Any, int]] = {}
+        self.channel_rates: list[dict[str, Any]] = []
 
     def start(self) -> None:
         if self.task is None or self.task.done():
@@ -127,7 +185,25 @@ class Sampler:
             self.rates["delivered_per_s"] = (delivered - old_delivered) / dt
             if old_published is not None and self.published_total is not None:
                 self.rates["published_per_s"] = max(0, self.published_total - old_published) / dt
+        self.sample_channels(now - self.previous[0] if self.previous is not None else None)
         self.previous = (now, events, delivered, self.published_total)
+
+    def sample_channels(self, dt: float | None) -> None:
+        """The busiest channels of this process: events/s over the last ``dt`` seconds (None:
+        first tick, rates start at 0), and the open streams on each."""
+        seqs: dict[str, tuple[Any, int]] = {}
+        rows: list[dict[str, Any]] = []
+        for name, group in list(self.hub.groups.items()):
+            seq = group.last_seq
+            seqs[name] = (group, seq)
+            before = self.seqs.get(name)
+            rate = 0.0
+            if dt is not None and before is not None and before[0] is group:
+                rate = max(0, seq - before[1]) / max(dt, 1e-6)
+            rows.append({"channel": name, "events_per_s": round(rate, 2), "streams": len(group.members)})
+        self.seqs = seqs
+        rows.sort(key=lambda row: (-row["events_per_s"], -row["streams"], row["channel"]))
+        self.channel_rates = rows[:BUSIEST_CHANNELS]
 
     def figures(self) -> dict[str, Any]:
         """This process's figures: the ``metrics`` event of the dashboard channel."""
@@ -155,6 +231,8 @@ class Sampler:
             "published_total": self.published_total,
             "received_total": stats.received,
             "delivered_total": stats.delivered,
+            "channels": self.channel_rates,
+            "errors": recent_errors.newest_first(),
         }
 
 
@@ -180,5 +258,9 @@ def _on_stream_opened(sender: Any, *, channels: Sequence[str], **kwargs: Any) ->
 
 
 def install() -> None:
+    for name in ERROR_LOGGERS:
+        log = logging.getLogger(name)
+        if recent_errors not in log.handlers:
+            log.addHandler(recent_errors)
     ChannelHub.on_start(_on_hub_start)
     stream_opened.connect(_on_stream_opened, dispatch_uid="notifications.dashboard.sampler")

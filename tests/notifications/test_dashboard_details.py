@@ -1,0 +1,123 @@
+"""The dashboard's details: busiest channels and recent errors in each process's figures
+(in-process, on a hub of the test's own), and the page's time axes and the two sections
+(served by Daphne, live in headless Chromium)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+import pytest
+
+from notifications.dashboard import PROCESS, RECENT_ERRORS, Sampler, recent_errors
+from sse import ChannelHub
+from sse.groups import ChannelGroup
+from tests.project.conftest import browser_login, login
+from tests.servers import DaphneServer
+
+WAIT_MS = 60000
+AXIS = ["-5 min", "-4 min", "-3 min", "-2 min", "-1 min", "now"]
+
+
+def open_group(hub: ChannelHub, name: str, streams: int, last_seq: int) -> ChannelGroup:
+    """A channel group as the hub holds it once joined: ``streams`` members at ``last_seq``."""
+    group = ChannelGroup(hub, name)
+    group.last_seq = last_seq
+    for index in range(streams):
+        group.members[object()] = index  # type: ignore[index]  # only counted
+    hub.groups[name] = group
+    return group
+
+
+async def test_figures_carry_the_busiest_channels_by_events_per_second() -> None:
+    hub = ChannelHub(asyncio.get_running_loop())
+    sampler = Sampler(hub)
+    quiet = open_group(hub, "chat.quiet", streams=3, last_seq=100)
+    busy = open_group(hub, "chat.busy", streams=1, last_seq=7)
+    sampler.sample_channels(None)  # first tick: nothing to compare with yet
+    assert {row["events_per_s"] for row in sampler.figures()["channels"]} == {0.0}
+
+    busy.last_seq += 10
+    quiet.last_seq += 1
+    sampler.sample_channels(2.0)
+    assert sampler.figures()["channels"] == [
+        {"channel": "chat.busy", "events_per_s": 5.0, "streams": 1},
+        {"channel": "chat.quiet", "events_per_s": 0.5, "streams": 3},
+    ]
+
+    # A channel closed and joined again starts from the log's head: not a burst.
+    open_group(hub, "chat.busy", streams=1, last_seq=5000)
+    sampler.sample_channels(1.0)
+    assert sampler.figures()["channels"][-1] == {"channel": "chat.busy", "events_per_s": 0.0, "streams": 1}
+
+    # Only the 10 busiest.
+    for n in range(12):
+        open_group(hub, f"chat.room{n}", streams=1, last_seq=0)
+    sampler.sample_channels(1.0)
+    for n in range(12):
+        hub.groups[f"chat.room{n}"].last_seq = n + 1
+    sampler.sample_channels(1.0)
+    channels = sampler.figures()["channels"]
+    assert [row["channel"] for row in channels] == [f"chat.room{n}" for n in range(11, 1, -1)]
+
+
+async def test_figures_carry_recent_warnings_newest_first_bounded() -> None:
+    sampler = Sampler(ChannelHub(asyncio.get_running_loop()))
+    marker = uuid.uuid4().hex
+    logging.getLogger("notifications.test").info("not kept %s", marker)
+    logging.getLogger("django.test").warning("not ours %s", marker)
+    logging.getLogger("sse.test").error("stream %s failed", marker)
+    errors = sampler.figures()["errors"]
+    assert errors[0]["message"] == f"stream {marker} failed"
+    assert errors[0]["logger"] == "sse.test" and errors[0]["level"] == "ERROR"
+    assert errors[0]["process"] == PROCESS and errors[0]["at"].endswith("+00:00")
+    assert not [e for e in errors if marker in e["message"] and e is not errors[0]]
+
+    sent = [f"warning {n} {marker}" for n in range(RECENT_ERRORS + 5)]
+    for message in sent:
+        logging.getLogger("notifications.test").warning(message)
+    errors = sampler.figures()["errors"]
+    assert len(errors) == RECENT_ERRORS == 20
+    assert [e["message"] for e in errors] == sent[::-1][:RECENT_ERRORS]
+    assert recent_errors in logging.getLogger("notifications").handlers
+
+
+def test_page_renders_axes_channels_and_errors(site: DaphneServer) -> None:
+    staff = login(site.url, "admin")
+    try:
+        page = staff.get("/dashboard/")
+    finally:
+        staff.close()
+    assert page.status_code == 200
+    for chart in ("streams", "delivered", "lag"):
+        assert f'id="now-{chart}"' in page.text
+    assert page.text.count("<span>-5 min</span>") == 3 and page.text.count("<span>now</span>") == 3
+    assert 'id="busiest-heading">Busiest channels<' in page.text
+    assert 'id="errors-heading">Recent errors<' in page.text
+    assert 'id="recent-errors"' in page.text
+
+
+@pytest.mark.browser
+def test_page_shows_live_busiest_channels_and_axes(browser: Any, site: DaphneServer) -> None:
+    context = browser.new_context(viewport={"width": 375, "height": 720})
+    try:
+        page = context.new_page()
+        browser_login(page, site.url, "admin")
+        page.goto(site.url + "/dashboard/")
+        page.locator("#live-state[data-state=live]").wait_for(timeout=WAIT_MS)
+        # The page's own stream reads the dashboard channel: live figures list it with its stream.
+        page.locator('#busiest-channels tbody tr[data-channel="dashboard"]').wait_for(timeout=WAIT_MS)
+        streams = page.locator('#busiest-channels tbody tr[data-channel="dashboard"] td').nth(2).inner_text()
+        assert int(streams) >= 1
+        # The current value of a chart comes with the live figures.
+        page.wait_for_function(
+            "/^[0-9]/.test(document.getElementById('now-streams').textContent)", timeout=WAIT_MS
+        )
+        axis = page.locator("#chart-streams + .dashboard-axis span").all_inner_texts()
+        assert axis == AXIS
+        assert page.get_by_role("heading", name="Recent errors").is_visible()
+        assert page.locator("#recent-errors li").count() >= 1  # an error or the empty state
+    finally:
+        context.close()
