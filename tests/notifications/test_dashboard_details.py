@@ -119,5 +119,43 @@ def test_page_shows_live_busiest_channels_and_axes(browser: Any, site: DaphneSer
         assert axis == AXIS
         assert page.get_by_role("heading", name="Recent errors").is_visible()
         assert page.locator("#recent-errors li").count() >= 1  # an error or the empty state
+
+        # Two more processes' figures, handed to the page's own handler once a second (real
+        # processes would need a shared layer; a server warning cannot be provoked on demand):
+        # their channel figures join the table, their errors the list, newest first.
+        marker = uuid.uuid4().hex
+        page.evaluate(INJECT_OTHER_PROCESSES, marker)
+        # The busier process's rate (each process sees the same events); streams add up.
+        page.wait_for_function(
+            "marker => {"
+            " const row = document.querySelector(`#busiest-channels tr[data-channel='chat.${marker}']`);"
+            " const cells = row ? [...row.children].map((td) => td.textContent) : [];"
+            " return cells[1] === '50' && cells[2] === '5'; }",
+            arg=marker,
+            timeout=WAIT_MS,
+        )
+        newer = page.locator("#recent-errors li", has_text=f"newer {marker}")
+        newer.wait_for(timeout=WAIT_MS)
+        assert newer.locator("time").get_attribute("datetime") == "2026-11-30T12:00:10+00:00"
+        messages = page.locator("#recent-errors .dashboard-error-message").all_inner_texts()
+        assert messages.index(f"newer {marker}") < messages.index(f"older {marker}")
+        assert "none in this process" not in page.locator("#recent-errors").inner_text()
     finally:
         context.close()
+
+
+INJECT_OTHER_PROCESSES = """(marker) => {
+  const error = (seconds, what) => ({time: Date.UTC(2026, 10, 30, 12, 0, seconds) / 1000,
+    at: "2026-11-30T12:00:" + String(seconds).padStart(2, "0") + "+00:00", logger: "sse.test",
+    level: "ERROR", message: what + " " + marker, process: "other:1"});
+  const figures = (process, rate, streams, errors) => ({process, time: Date.now() / 1000, streams,
+    by_kind: {}, channels: [{channel: "chat." + marker, events_per_s: rate, streams}], errors});
+  const send = () => {
+    for (const handler of window.pageStream._handlers.metrics) {
+      handler(figures("other:1", 50, 3, [error(10, "newer"), error(0, "older")]));
+      handler(figures("other:2", 30, 2, []));
+    }
+  };
+  send();
+  setInterval(send, 1000);
+}"""
