@@ -44,7 +44,7 @@ test: venv venv52 lint
 	scripts/system-packages
 	# axe-core (package.json, pinned by package-lock.json) for tests/test_pages_axe.py, into node_modules/.
 	npm ci --no-audit --no-fund --silent
-	# The project's suite, and beside it tests/sse (the sse app alone) on both Django lines.
+	# Two lanes side by side: the project's suite; tests/jobs, then tests/sse (the sse app alone) on both Django lines.
 	scripts/run-tests $(VENV) $(VENV52)
 
 # Refresh docs/screenshots: every page at 1280 and 375 px (scripts/screenshots.py), then the
