@@ -226,25 +226,18 @@ async def start_cluster(tmp: Path, max_streams: int, processes: int) -> Server:
     return server
 
 
+def uvicorn_argv(app: str, port: int, *, fast: bool) -> list[str]:
+    """uvicorn serving ``app`` on ``port``: uvloop and httptools when ``fast``, else asyncio and h11."""
+    impl = ["--loop", "uvloop", "--http", "httptools"] if fast else ["--loop", "asyncio", "--http", "h11"]
+    return [
+        BENCH_PY, "-m", "uvicorn", app, "--host", HOST, "--port", str(port),
+        "--log-level", "warning", "--no-access-log", "--backlog", "4096", *impl,
+    ]  # fmt: skip
+
+
 async def start_starlette(tmp: Path, max_streams: int, fast: bool) -> Server:
     port = free_port()
-    impl = ["--loop", "uvloop", "--http", "httptools"] if fast else ["--loop", "asyncio", "--http", "h11"]
-    argv = [
-        BENCH_PY,
-        "-m",
-        "uvicorn",
-        "bench.peers.starlette_app:app",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--backlog",
-        "4096",
-        *impl,
-    ]
+    argv = uvicorn_argv("bench.peers.starlette_app:app", port, fast=fast)
     key = "sse-starlette" if fast else "sse-starlette-h11"
     proc = _spawn(argv, _env(), tmp / f"{key}.log", port)
     label = "sse-starlette (uvicorn, uvloop+httptools)" if fast else "sse-starlette (uvicorn, asyncio+h11)"
@@ -457,25 +450,7 @@ async def start_floor(tmp: Path, max_streams: int, server_name: str) -> Server:
     if server_name == "daphne":
         argv = [BENCH_PY, "-m", "daphne", "-b", HOST, "-p", str(port), "bench.peers.floor_app:app"]
     else:
-        argv = [
-            BENCH_PY,
-            "-m",
-            "uvicorn",
-            "bench.peers.floor_app:app",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--backlog",
-            "4096",
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-        ]
+        argv = uvicorn_argv("bench.peers.floor_app:app", port, fast=True)
     key = f"floor-{server_name}"
     proc = _spawn(argv, _env(), tmp / f"{key}.log", port)
     label = f"bare ASGI app on {'Daphne' if server_name == 'daphne' else 'uvicorn (uvloop+httptools)'}"
