@@ -127,7 +127,9 @@ def test_toasts_and_tab_title_on_other_pages(
 
 
 def test_toast_hides_by_itself(contexts: Any, site: DaphneServer, admin: httpx.Client) -> None:
-    page = signed_in_page(contexts(), site, "alice", "/jobs/")
+    context = contexts()
+    context.clock.install()  # the page's timers on Playwright's clock, jumped past the 1 s below
+    page = signed_in_page(context, site, "alice", "/jobs/")
     # Records every toast that appears, so a short-lived one cannot slip between two polls.
     page.evaluate(
         """() => {
@@ -141,9 +143,10 @@ def test_toast_hides_by_itself(contexts: Any, site: DaphneServer, admin: httpx.C
     )
     title = unique("Short-lived")
     notify(admin, title)
+    page.wait_for_function("t => window.seenToasts.some((s) => s.includes(t))", arg=title, timeout=60000)
+    page.clock.fast_forward(1000)
     page.wait_for_function(
-        """t => window.seenToasts.some((s) => s.includes(t))
-            && ![...document.querySelectorAll('#toasts .toast')].some((el) => el.textContent.includes(t))""",
+        "t => ![...document.querySelectorAll('#toasts .toast')].some((el) => el.textContent.includes(t))",
         arg=title,
         timeout=60000,
     )
@@ -208,7 +211,10 @@ def test_banners_stack_two_and_the_rest_behind_more(contexts: Any, site: DaphneS
     titles = [unique(f"Notice {i}") for i in range(3)]
     for title in titles:
         send_broadcast(site, title)
-    page = signed_in_page(contexts(PHONE), site, "bob", "/")
+    context = contexts(PHONE)
+    # The page's timers run on Playwright's clock: its 30 s expiry check is jumped to below.
+    context.clock.install()
+    page = signed_in_page(context, site, "bob", "/")
     banners = page.locator("#broadcast-banners .banner")
     total = banners.count()
     assert total >= 3
@@ -241,7 +247,10 @@ def test_banners_stack_two_and_the_rest_behind_more(contexts: Any, site: DaphneS
     oldest = banner(page, titles[0])
     assert oldest.get_attribute("data-expires")
     oldest.evaluate("el => { el.dataset.expires = new Date(Date.now() - 1000).toISOString(); }")
-    oldest.wait_for(state="detached", timeout=60000)
+    assert oldest.count() == 1
+    # The page checks every 30 s: 30 s on from now, the check has run (at least) once.
+    page.clock.fast_forward(30_000)
+    oldest.wait_for(state="detached", timeout=30000)
     assert more.inner_text() == f"{total - 2} more"
 
 
