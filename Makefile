@@ -5,7 +5,7 @@ VENV := .venv
 VENV52 := .venv-django52
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint venv venv52 clean bench cluster bench-venv screenshots
+.PHONY: run test test-steps lint venv venv52 clean bench cluster bench-venv screenshots
 
 # `sse` from the repository (editable, with its extras), plus the demo's and the suite's
 # own requirements: none of those are dependencies of the `sse` distribution.
@@ -40,11 +40,17 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: venv venv52 lint
+# The wall time of the whole of it (installs and lint included) is the last line printed.
+test:
+	@start=$$(date +%s); $(MAKE) --no-print-directory test-steps; rc=$$?; \
+	  echo "make test: exit $$rc after $$(( $$(date +%s) - start )) s of wall time"; exit $$rc
+
+test-steps: venv venv52 lint
 	scripts/system-packages
 	# axe-core (package.json, pinned by package-lock.json) for tests/test_pages_axe.py, into node_modules/.
 	npm ci --no-audit --no-fund --silent
-	# Two lanes side by side: the project's suite; tests/jobs, then tests/sse (the sse app alone) on both Django lines.
+	# Two lanes side by side, each over several pytest processes: the project's suite;
+	# tests/sse (the sse app alone) on both Django lines, one after the other.
 	scripts/run-tests $(VENV) $(VENV52)
 
 # Refresh docs/screenshots: every page at 1280 and 375 px (scripts/screenshots.py), then the

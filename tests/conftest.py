@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.servers import CHROMIUM, CHROMIUM_ARGS, RedisServer, redis_server
+from tests.servers import CHROMIUM, CHROMIUM_ARGS, RedisServer, redis_server, share_templates
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    share_templates(config)
 
 
 @pytest.fixture(scope="session")
@@ -15,16 +21,42 @@ def redis() -> Iterator[RedisServer]:
         yield server
 
 
-@pytest.fixture
-def browser() -> Iterator[object]:
-    # Per test: sync Playwright keeps an event loop on the main thread while it
-    # runs, which would break every async test collected after a browser test.
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium for the whole run (each test opens contexts of its own)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield instance
         instance.close()
+
+
+@pytest.fixture
+def browser(chromium: Any) -> Iterator[Any]:
+    """The run's Chromium; the contexts a test opened are closed after it, so no page of
+    one test keeps a stream open into the next."""
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    """Sync Playwright, once started, leaves its event loop marked as running on the main
+    thread between calls; pytest-asyncio then refuses to run async tests. A test that does
+    not use the browser runs with no loop marked, and the mark is put back after it."""
+    held = asyncio._get_running_loop()
+    if held is None or "browser" in getattr(item, "fixturenames", ()):
+        return (yield)
+    asyncio._set_running_loop(None)
+    try:
+        return (yield)
+    finally:
+        asyncio.set_event_loop(held)
+        asyncio._set_running_loop(held)
 
 
 @pytest.fixture(scope="session")

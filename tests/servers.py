@@ -6,13 +6,18 @@ after; nothing is mocked.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import fcntl
+import hashlib
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,7 +48,11 @@ def wait_for_port(port: int, timeout: float = 20.0, proc: subprocess.Popen[bytes
     raise TimeoutError(f"nothing listens on port {port} after {timeout}s")
 
 
-def project_env(database_url: str, settings: str = "project.settings", **extra: str) -> dict[str, str]:
+# The demo project as the suite serves it: project.settings with a fast password hasher.
+SITE_SETTINGS = "tests.site_settings"
+
+
+def project_env(database_url: str, settings: str = SITE_SETTINGS, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env.update(
         DJANGO_SETTINGS_MODULE=settings,
@@ -69,10 +78,78 @@ def manage(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Co
     )
 
 
+# The folder where a test run keeps its template databases. tests/conftest.py names one
+# folder for all the pytest processes of a run (pytest-xdist's workers inherit it); a
+# process started without it makes its own.
+TEMPLATES_ENV = "PYTEST_SSE_DB_TEMPLATES"
+_own_templates: Path | None = None
+
+
+def _templates_dir() -> Path:
+    global _own_templates
+    shared = os.environ.get(TEMPLATES_ENV)
+    if shared:
+        return Path(shared)
+    if _own_templates is None:
+        _own_templates = Path(tempfile.mkdtemp(prefix="sse-db-templates-"))
+        atexit.register(shutil.rmtree, _own_templates, True)
+    return _own_templates
+
+
+def share_templates(config: object) -> None:
+    """From a pytest_configure hook: one templates folder for the run's pytest processes,
+    removed when the run ends. pytest-xdist's workers inherit it from the controller."""
+    if os.environ.get(TEMPLATES_ENV):
+        return
+    folder = tempfile.mkdtemp(prefix="sse-db-templates-")
+    os.environ[TEMPLATES_ENV] = folder
+
+    def remove() -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(TEMPLATES_ENV, None)
+
+    config.add_cleanup(remove)  # type: ignore[attr-defined]
+
+
+def copy_of_template(env: dict[str, str], target: Path, steps: list[list[str]], *, db_var: str) -> list[str]:
+    """Put at ``target`` a SQLite database made by the ``manage`` commands ``steps``.
+
+    The commands run once per test run for a settings module (and PYTHONPATH), on a
+    template file kept in the run's templates folder; every site after the first gets
+    a copy. ``db_var`` is the variable that names the database in ``env``
+    (``DATABASE_URL`` as a sqlite:/// URL, or ``SSE_APP_DB`` as a path). Returns what each
+    command printed (the first time), so callers can read ids from it.
+    """
+    key = json.dumps(
+        [env["DJANGO_SETTINGS_MODULE"], env.get("PYTHONPATH", ""), env.get("DEMO_PASSWORD"), steps]
+    )
+    name = hashlib.sha256(key.encode()).hexdigest()[:16]
+    folder = _templates_dir()
+    template, printed = folder / f"{name}.sqlite3", folder / f"{name}.json"
+    with open(folder / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder per template among the run's processes
+        if not printed.exists():
+            build = {k: v for k, v in env.items() if k != "REDIS_URL"}
+            build[db_var] = f"sqlite:///{template}" if db_var == "DATABASE_URL" else str(template)
+            outputs = [manage(build, *step).stdout for step in steps]
+            printed.write_text(json.dumps(outputs))  # last: the template is complete
+    shutil.copyfile(template, target)
+    return list(json.loads(printed.read_text()))
+
+
 def prepare_database(env: dict[str, str], seed: bool = True) -> None:
-    manage(env, "migrate", "--noinput", "-v0")
-    if seed:
-        manage(env, "seed_demo")
+    """Migrate (and seed with the demo's users and rooms) the database of ``env``.
+
+    A SQLite file is a copy of the run's template (``copy_of_template``); PostgreSQL is
+    migrated and seeded in place.
+    """
+    steps = [["migrate", "--noinput", "-v0"]] + ([["seed_demo"]] if seed else [])
+    url = env["DATABASE_URL"]
+    if url.startswith("sqlite:///"):
+        copy_of_template(env, Path(url.removeprefix("sqlite:///")), steps, db_var="DATABASE_URL")
+        return
+    for step in steps:
+        manage(env, *step)
 
 
 @dataclass

@@ -1,10 +1,12 @@
-"""axe-core over every page, at 375 and 1280 px: no serious or critical violation.
+"""Every page, at 375 and 1280 px: it fits its width, and axe-core finds no serious or
+critical violation. One walk over the pages does both checks.
 
 The official axe-core package from npm (pinned in package.json / package-lock.json at the
 repository root; `make test` runs `npm ci`) is injected into each page by Playwright and run
 on the whole document once the page is live. The pages, users and content are those of
-tests/test_pages_layout.py. The failure lists every violation found, page by page: rule id,
-impact, the elements it names and axe's own summary, so each page's owner sees theirs.
+tests/test_pages_layout.py, whose ``layout_problems`` finds what reaches past the right edge.
+The failure lists every problem found, page by page: for axe, rule id, impact, the elements
+it names and axe's own summary, so each page's owner sees theirs.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pytest
 
 from tests import test_pages_layout as layout
 from tests.servers import DaphneServer
-from tests.test_pages_layout import USERS, WIDTHS, pages_for, user_id, visit
+from tests.test_pages_layout import USERS, WIDTHS, layout_problems, pages_for, user_id, visit
 
 # The same site, content and browser pages as the layout test (fixtures shared by name).
 pages_site = layout.pages_site
@@ -53,7 +55,7 @@ def axe_installed() -> None:
 
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("user", USERS, ids=user_id)
-def test_no_serious_or_critical_axe_violation(
+def test_every_page_fits_its_width_and_has_no_serious_axe_violation(
     open_pages: Callable[[str | None, str], Any],
     pages_site: DaphneServer,
     demo_jobs: dict[str, str],
@@ -64,6 +66,7 @@ def test_no_serious_or_critical_axe_violation(
     failures = []
     for spec in pages_for(user):
         path, problems = visit(page, pages_site, demo_jobs, user, spec)
+        problems += layout_problems(page)
         failures += [f"{path}: {problem}" for problem in problems]
         for violation in axe_violations(page):
             if violation["impact"] in BLOCKING:

@@ -6,7 +6,9 @@ scroll sideways, and no visible element reaches past the viewport's right edge (
 scrolling wrapper that itself fits is fine: that is how wide tables are meant to fit). The
 failure lists every offending page and element at once, so the owner of each sees theirs.
 
-tests/test_pages_axe.py runs axe-core over the same pages (PAGES and the fixtures below).
+The walk over every page, with this check (``layout_problems``) and axe-core's, is
+tests/test_pages_axe.py's (PAGES and the fixtures below); here, the checker's own test and
+what else a page must do.
 """
 
 from __future__ import annotations
@@ -225,24 +227,6 @@ def layout_problems(page: Any) -> list[str]:
 
 def user_id(user: str | None) -> str:
     return user or "signed-out"
-
-
-@pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("user", USERS, ids=user_id)
-def test_no_page_is_wider_than_the_viewport(
-    open_pages: Callable[[str | None, str], Any],
-    pages_site: DaphneServer,
-    demo_jobs: dict[str, str],
-    user: str | None,
-    width: str,
-) -> None:
-    page = open_pages(user, width)
-    failures = []
-    for spec in pages_for(user):
-        path, problems = visit(page, pages_site, demo_jobs, user, spec)
-        problems += layout_problems(page)
-        failures += [f"{path}: {problem}" for problem in problems]
-    assert not failures, f"{user_id(user)} at {WIDTHS[width]['width']} px:\n" + "\n".join(failures)
 
 
 def test_the_check_sees_an_element_wider_than_a_phone(

@@ -2,7 +2,7 @@
 window outlasts a test run (so counts are exact on a slow machine) and a short
 presence expiry (so a killed server's users leave the list within seconds)."""
 
-from project.settings import *  # noqa: F403
+from tests.site_settings import *  # noqa: F403
 
 CHAT_RATE_LIMIT_MESSAGES = 20
 CHAT_RATE_LIMIT_WINDOW_SECONDS = 3600

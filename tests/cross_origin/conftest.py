@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import PYTHON, ROOT, DaphneServer, free_port, manage, project_env
+from tests.servers import PYTHON, ROOT, DaphneServer, copy_of_template, free_port, project_env
 
 SETTINGS = "tests.cross_origin.settings"
 SSE_JS = ROOT / "sse" / "static" / "sse" / "sse.js"
@@ -183,10 +183,9 @@ def start_stream_site(tmp: Path, page_origin: str, **extra: str) -> StreamSite:
     )
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
-    manage(env, "migrate", "--noinput", "-v0")
-    users = {
-        name: int(pk) for name, pk in re.findall(r"^(\w+) (\d+)$", manage(env, "sse_app_users").stdout, re.M)
-    }
+    steps = [["migrate", "--noinput", "-v0"], ["sse_app_users"]]
+    printed = copy_of_template(env, tmp / "db.sqlite3", steps, db_var="SSE_APP_DB")[1]
+    users = {name: int(pk) for name, pk in re.findall(r"^(\w+) (\d+)$", printed, re.M)}
     minter = subprocess.Popen(
         [PYTHON, "-m", "tests.cross_origin.mint"],
         cwd=ROOT,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 import os
 
-from project.settings import *  # noqa: F403
 from project.settings import TEMPLATES as _TEMPLATES
+from tests.site_settings import *  # noqa: F403
 
 ROOT_URLCONF = "tests.htmx.urls"
 TEMPLATES = copy.deepcopy(_TEMPLATES)

@@ -5,6 +5,6 @@ from __future__ import annotations
 
 import os
 
-from project.settings import *  # noqa: F403
+from tests.site_settings import *  # noqa: F403
 
 SSE_ACCESS_RECHECK_SECONDS = float(os.environ.get("SSE_ACCESS_RECHECK_SECONDS", "30"))

@@ -15,7 +15,7 @@ from django.conf import settings
 
 from sse import registry
 from tests.conftest import redis  # noqa: F401  (the real redis-server fixture)
-from tests.servers import DaphneServer, manage, project_env
+from tests.servers import DaphneServer, copy_of_template, project_env, share_templates
 
 SSE_SETTINGS = "tests.sse_app.settings"
 
@@ -26,6 +26,10 @@ if settings.SETTINGS_MODULE != SSE_SETTINGS:
     collect_ignore_glob = ["test_*.py"]
 
 PASSWORD = "test"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    share_templates(config)
 
 
 def sse_env(db_path: Path, **extra: str) -> dict[str, str]:
@@ -41,9 +45,10 @@ def sse_env(db_path: Path, **extra: str) -> dict[str, str]:
 
 
 def prepare(env: dict[str, str]) -> dict[str, int]:
-    """Migrate the SQLite file and create the test users; their pks by name."""
-    manage(env, "migrate", "--noinput", "-v0")
-    out = manage(env, "sse_app_users").stdout
+    """The SQLite file migrated and holding the test users (a copy of the run's template);
+    their pks by name."""
+    steps = [["migrate", "--noinput", "-v0"], ["sse_app_users"]]
+    out = copy_of_template(env, Path(env["SSE_APP_DB"]), steps, db_var="SSE_APP_DB")[1]
     return {name: int(pk) for name, pk in re.findall(r"^(\w+) (\d+)$", out, re.M)}
 
 
