@@ -118,7 +118,9 @@ def test_typing_indicator_and_own_messages(chat_site: DaphneServer, contexts: An
     slug = f"typing-{uuid.uuid4().hex[:6]}"
     create_room(chat_site, slug, "Typing")
     alice = _open_room(contexts(), chat_site, "alice", slug)
-    bob = _open_room(contexts(), chat_site, "bob", slug)
+    bob_context = contexts()
+    bob_context.clock.install()  # bob's page's timers on Playwright's clock (jumped below)
+    bob = _open_room(bob_context, chat_site, "bob", slug)
     # Everything bob's indicator shows, in order: a short visit cannot slip between two looks.
     bob.evaluate(
         """() => {
@@ -133,7 +135,8 @@ def test_typing_indicator_and_own_messages(chat_site: DaphneServer, contexts: An
     bob.wait_for_function("window.__typing.includes('alice is typing…')", timeout=LIVE)
     # alice does not see herself typing.
     assert alice.locator("#chat-typing").inner_text() == ""
-    # She stopped: it goes away by itself.
+    # She stopped: it goes away by itself, 5 s after her last signal (jumped to on bob's clock).
+    bob.clock.fast_forward(5000)
     expect(bob.locator("#chat-typing")).to_have_text("", timeout=LIVE)
 
     text = f"own {uuid.uuid4().hex[:6]}"
