@@ -5,6 +5,8 @@ check (every min(SSE_ACCESS_RECHECK_SECONDS, 5) s) can see them."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 from collections.abc import Iterator
 
@@ -62,6 +64,7 @@ class Held:
     def __init__(self, site: Site, params: dict[str, str], cookies: httpx.Cookies | None = None):
         self.client = httpx.Client(base_url=site.url, cookies=cookies, timeout=httpx.Timeout(10, read=120))
         self.status: int | None = None
+        self.socket: socket.socket | None = None
         self.opened = threading.Event()
         self.ended = threading.Event()
         self.thread = threading.Thread(target=self._run, args=(params,), daemon=True)
@@ -72,6 +75,8 @@ class Held:
         try:
             with self.client.stream("GET", STREAM, params=params) as response:
                 self.status = response.status_code
+                network = response.extensions.get("network_stream")
+                self.socket = network.get_extra_info("socket") if network is not None else None
                 self.opened.set()
                 for _ in response.iter_raw():
                     pass
@@ -82,6 +87,11 @@ class Held:
             self.ended.set()
 
     def close(self) -> None:
+        # Closing the client does not wake a read blocked on a quiet stream (it would wait
+        # for the next heartbeat); shutting the socket down does.
+        if self.socket is not None:
+            with contextlib.suppress(OSError):
+                self.socket.shutdown(socket.SHUT_RDWR)
         self.client.close()
         self.thread.join(10)
 
