@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,42 +22,56 @@ def redis() -> Iterator[RedisServer]:
         yield server
 
 
+@dataclass
+class Chromium:
+    browser: Any
+    loop: asyncio.AbstractEventLoop | None
+
+
 @pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """One headless Chromium for the whole run (each test opens contexts of its own)."""
+def chromium() -> Iterator[Chromium]:
+    """One headless Chromium for the whole run (each test opens contexts of its own).
+
+    Sync Playwright runs its event loop on a greenlet of the main thread, and that loop
+    stays marked as the thread's running loop between calls: pytest-asyncio would then
+    refuse to run async tests, and Django would refuse database calls in teardowns. The
+    mark is set only while a test that uses ``browser`` runs.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
+        running = Chromium(instance, asyncio._get_running_loop())
+        asyncio._set_running_loop(None)
+        try:
+            yield running
+        finally:
+            asyncio._set_running_loop(running.loop)
+            instance.close()
 
 
 @pytest.fixture
-def browser(chromium: Any) -> Iterator[Any]:
+def browser(chromium: Chromium) -> Iterator[Any]:
     """The run's Chromium; the contexts a test opened are closed after it, so no page of
     one test keeps a stream open into the next."""
-    yield chromium
-    for context in chromium.contexts:
-        context.close()
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(
-    item: pytest.Item, nextitem: pytest.Item | None
-) -> Generator[None, object, object]:
-    """Sync Playwright, once started, leaves its event loop marked as running on the main
-    thread between calls; pytest-asyncio then refuses to run async tests. A test that does
-    not use the browser runs with no loop marked, and the mark is put back after it."""
-    held = asyncio._get_running_loop()
-    if held is None or "browser" in getattr(item, "fixturenames", ()):
-        return (yield)
-    asyncio._set_running_loop(None)
+    asyncio._set_running_loop(chromium.loop)
+    asyncio.set_event_loop(chromium.loop)
     try:
-        return (yield)
+        yield chromium.browser
+        for context in chromium.browser.contexts:
+            context.close()
     finally:
-        asyncio.set_event_loop(held)
-        asyncio._set_running_loop(held)
+        asyncio._set_running_loop(None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_job_sweeper_here() -> None:
+    """The jobs sweeper starts with the first request a process serves. In this process the
+    requests are the test client's, on a test database that goes away with its tests: the
+    sweeper stays off here (the servers the tests start run their own)."""
+    from django.core.signals import request_started
+
+    request_started.disconnect(dispatch_uid="jobs.sweeper")
 
 
 @pytest.fixture(scope="session")
