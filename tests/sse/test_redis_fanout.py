@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from channels_redis.core import RedisChannelLayer
 
 from tests.servers import PYTHON, ROOT, DaphneServer, RedisServer
 from tests.sse.conftest import Site, login, prepare, sse_env
@@ -114,18 +115,27 @@ def test_regression_idle_redis_receive_counted_as_layer_errors(two_servers: list
     # With redis-py's 5 s default read timeout, each idle 5 s blocking pop of
     # channels_redis timed out client-side: a layer error, a backoff, a rejoin.
     # tests/sse_app configures socket_timeout above it; this holds a stream idle
-    # past several pop timeouts and expects a clean record and prompt delivery.
-    site = two_servers[1]
-    staff = site.client("staff")
-    with site.client("alice").stream("GET", "/sse/stream/", params={"channel": "scratch.idle-redis"}) as r:
+    # past a whole blocking pop and expects a clean record and prompt delivery.
+    site, other = two_servers[1], two_servers[0]
+    staff, publisher = site.client("staff"), other.client("staff")
+    channel = "scratch.idle-redis"
+    with site.client("alice").stream("GET", "/sse/stream/", params={"channel": channel}) as r:
         reader = StreamReader(r)
         reader.read_bytes(7)
+        # An event from the other process, which can only come through Redis: when it is
+        # here, this process's receive loop has just started its next blocking pop.
+        assert publisher.post("/burst/", data={"channel": channel, "n": "1"}).status_code == 200
+        [event] = reader.events(1)
+        assert event.json() == {"n": 0}
         before = staff.get("/api/sse/stats/").json()["layer_errors"]
-        deadline = time.monotonic() + 12  # more than two 5 s blocking pops
+        # Idle past that pop's whole timeout (the bug failed every idle pop at its end), with
+        # room for a busy machine.
+        deadline = time.monotonic() + RedisChannelLayer.brpop_timeout + 3
         while time.monotonic() < deadline:
             figures = staff.get("/api/sse/stats/").json()
             assert figures["layer_errors"] == before, figures
             time.sleep(0.5)
-        publish_from_the_command_line(site.env, 1, channel="scratch.idle-redis")
+        assert publisher.post("/burst/", data={"channel": channel, "n": "1"}).status_code == 200
         [event] = reader.events(1)
-    assert event.json() == {"n": 1}
+    assert event.json() == {"n": 0}
+    assert staff.get("/api/sse/stats/").json()["layer_errors"] == before
