@@ -27,6 +27,13 @@ new MutationObserver((changes) => {
 """
 
 
+# The id of a job row that is not in the list ``known`` (null until one shows).
+NEW_ROW = (
+    "known => [...document.querySelectorAll('tr.job-row')].map(r => r.dataset.job)"
+    ".find(id => !known.includes(id)) || null"
+)
+
+
 def test_job_started_from_the_list_page_moves_to_100_and_shows_its_result(
     browser, jobs_site: DaphneServer, users: Callable[[str], httpx.Client], docs_dir: Path
 ) -> None:
@@ -63,10 +70,13 @@ def test_job_started_from_the_list_page_moves_to_100_and_shows_its_result(
         assert seen == sorted(seen) and seen[-1] == 100
         assert page.url == f"{jobs_site.url}/jobs/", "no reload, no navigation"
 
-        # A report next to it: its result is a download link, again without reload.
+        # A report next to it: its result is a download link, again without reload. (Its own
+        # row's: alice may have reports of earlier tests listed already.)
         report = page.locator("form.job-form[data-kind=report]")
+        known = page.evaluate("[...document.querySelectorAll('tr.job-row')].map(r => r.dataset.job)")
         report.locator("button[type=submit]").click()
-        link = page.locator("tr.job-row .result a.download").first
+        report_id = page.wait_for_function(NEW_ROW, arg=known, timeout=20000).json_value()
+        link = page.locator(f"#job-{report_id} .result a.download")
         link.wait_for(timeout=60000)
         assert link.get_attribute("href").endswith("/download/")
 
@@ -77,12 +87,7 @@ def test_job_started_from_the_list_page_moves_to_100_and_shows_its_result(
         steps.locator("input[name=steps-seconds_per_step]").fill("5")
         known = page.evaluate("[...document.querySelectorAll('tr.job-row')].map(r => r.dataset.job)")
         steps.locator("button[type=submit]").click()
-        long_id = page.wait_for_function(
-            "known => [...document.querySelectorAll('tr.job-row')].map(r => r.dataset.job)"
-            ".find(id => !known.includes(id)) || null",
-            arg=known,
-            timeout=20000,
-        ).json_value()
+        long_id = page.wait_for_function(NEW_ROW, arg=known, timeout=20000).json_value()
         long_row = page.locator(f"#job-{long_id}")
         try:
             long_row.locator(".message", has_text=re.compile(r"step \d+ of 120")).wait_for(timeout=60000)
