@@ -21,7 +21,9 @@ def settle_on(
     server: DaphneServer, watcher: EventReader, reader: httpx.Client, slug: str, users: list[str]
 ) -> dict[str, Any]:
     """Wait until the server lists ``users`` and the watcher got the latest presence event
-    of the room; return that event."""
+    of the room, listing them too; return that event. (Presence is announced at most about
+    once a second: the list after the last leave may come a moment after the server's own
+    rows say it, while the latest event still names a user the churn just had in.)"""
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         watcher.read_for(0.2)
@@ -30,6 +32,7 @@ def settle_on(
         if (
             got
             and presence_seq(got[-1]) == head
+            and got[-1]["json"]["users"] == users
             and reader.get(f"/api/chat/{slug}/presence/").json()["users"] == users
         ):
             return got[-1]
