@@ -7,6 +7,10 @@ leaves every other one to Django, whose answer is the HTML 500 page. Here:
   ``InterfaceError``, a refused or timed-out connection): 503
   ``{"detail": ...}`` with ``Retry-After``, logged as one warning line; the
   request's transaction is rolled back, so nothing is half written;
+- a request Django itself refuses as suspicious (``SuspiciousOperation``): a body over
+  ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is 413, more fields than
+  ``DATA_UPLOAD_MAX_NUMBER_FIELDS`` and the rest 400, ``{"detail": ...}`` (Django answers
+  400 for them outside DRF), logged by Django as any 4xx is: one line, no traceback;
 - anything else: 500 ``{"detail": "server error"}``, logged with its traceback
   as Django logs one, and ``got_request_exception`` sent (the test client
   re-raises it).
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.signals import got_request_exception
 from django.http import HttpRequest
 from django.utils.log import log_response
@@ -72,6 +77,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
                 level="warning",
             )
         return response
+    if isinstance(exc, SuspiciousOperation):
+        return _refused(exc)
     response = Response({"detail": "server error"}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     if request is not None:
         got_request_exception.send(sender=None, request=request)
@@ -79,3 +86,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             "Internal Server Error: %s", request.path, response=response, request=request, exception=exc
         )
     return response
+
+
+def _refused(exc: SuspiciousOperation) -> Response:
+    too_big = isinstance(exc, RequestDataTooBig)
+    code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if too_big else status.HTTP_400_BAD_REQUEST
+    return Response({"detail": str(exc) or "bad request"}, status=code)

@@ -38,6 +38,32 @@ def test_a_body_nested_100000_deep_is_400_json_for_staff_apis(admin: httpx.Clien
     assert_json_400(admin.post("/api/notifications/", content=DEEP, headers=JSON))
 
 
+# Over DATA_UPLOAD_MAX_MEMORY_SIZE (1 MiB) and DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000).
+HUGE = b'{"body": "' + b"a" * (1024 * 1024 + 1) + b'"}'
+MANY_FIELDS = "&".join(f"f{n}=1" for n in range(1100))
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def assert_json(response: httpx.Response, status: int) -> None:
+    assert response.status_code == status, (response.status_code, response.text[:300])
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    assert response.json()["detail"]
+
+
+def test_a_body_over_the_upload_limit_is_413_and_too_many_fields_400_on_every_api(
+    site: DaphneServer, alice: httpx.Client, admin: httpx.Client
+) -> None:
+    apis = [(alice, url) for url in ("/api/sse/tokens/", "/api/jobs/", "/api/chat/lobby/messages/")]
+    apis += [(admin, url) for url in ("/api/sse/publish/", "/api/notifications/")]
+    start = len(site.log())
+    for client, url in apis:
+        assert_json(client.post(url, content=HUGE, headers=JSON), 413)
+        assert_json(client.post(url, content=MANY_FIELDS, headers=FORM), 400)
+    log = site.log()[start:]
+    assert "Traceback" not in log and "Internal Server Error" not in log, log[-3000:]
+    assert "Content Too Large: /api/notifications/" in log, "each refusal is logged, in one line"
+
+
 def test_a_lone_surrogate_in_a_chat_message_is_400_and_nothing_is_stored(alice: httpx.Client) -> None:
     marker = uuid.uuid4().hex
     body = b'{"body": "%s \\ud800 broken"}' % marker.encode()

@@ -37,6 +37,23 @@ def test_a_body_nested_100000_deep_is_400_json(alice: httpx.Client, staff: httpx
     assert "deeper" in assert_json_400(staff.post(PUBLISH, content=body, headers=JSON))
 
 
+def test_a_body_over_the_upload_limit_is_413_and_too_many_fields_400(
+    alice: httpx.Client, staff: httpx.Client
+) -> None:
+    """Django refuses them (DATA_UPLOAD_MAX_MEMORY_SIZE, DATA_UPLOAD_MAX_NUMBER_FIELDS, by
+    default 2.5 MiB and 1,000): JSON with what the limit is, not a 500."""
+    huge = b'{"channels": ["' + b"a" * (3 * 1024 * 1024) + b'"]}'
+    fields = "&".join(f"f{n}=1" for n in range(1100))
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for client, url in ((alice, TOKENS), (staff, PUBLISH)):
+        answer = client.post(url, content=huge, headers=JSON)
+        assert answer.status_code == 413, (answer.status_code, answer.text[:300])
+        assert "DATA_UPLOAD_MAX_MEMORY_SIZE" in answer.json()["detail"]
+        answer = client.post(url, content=fields, headers=form)
+        assert answer.status_code == 400, (answer.status_code, answer.text[:300])
+        assert "DATA_UPLOAD_MAX_NUMBER_FIELDS" in answer.json()["detail"]
+
+
 def test_nesting_past_the_limit_is_400_and_up_to_it_publishes(staff: httpx.Client) -> None:
     channel = f"scratch.depth-{uuid.uuid4().hex[:8]}"
 
