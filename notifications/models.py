@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from notifications.conf import broadcast_ttl
 
@@ -25,7 +26,9 @@ def validate_link(value: str) -> None:
     # The page renders it as an href: only site paths and http(s) links, never javascript: & co.
     if not value:
         return
-    if value.startswith("/") and not value.startswith("//"):
+    # A path of this site, and not one a browser reads as another host ("//host", a slash
+    # then a backslash, or tabs in between): Django's own check for redirects decides.
+    if value.startswith("/") and url_has_allowed_host_and_scheme(value, allowed_hosts=None):
         return
     if value.startswith(("http://", "https://")) and len(value) > len("https://"):
         return

@@ -80,6 +80,10 @@ def test_create_is_staff_only(alice: httpx.Client):
         ({"user": "alice"}, "title"),
         ({"user": "alice", "title": "x", "level": "loud"}, "level"),
         ({"user": "alice", "title": "x", "url": "javascript:alert(1)"}, "url"),
+        # Paths a browser reads as another host: //host, and / then a backslash or a tab.
+        ({"user": "alice", "title": "x", "url": "//evil.example/"}, "url"),
+        ({"user": "alice", "title": "x", "url": "/\\evil.example/"}, "url"),
+        ({"user": "alice", "title": "x", "url": "/\t/evil.example/"}, "url"),
         ({"user": "alice", "title": "x" * 201}, "title"),
     ],
 )
