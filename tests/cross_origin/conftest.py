@@ -14,7 +14,6 @@ settings block); each test reaches it as ``http://localhost:P2`` or
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -26,7 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import PYTHON, ROOT, DaphneServer, copy_of_template, free_port, project_env
+from tests.servers import PYTHON, ROOT, DaphneServer, free_port, project_env
+from tests.sse.conftest import prepare
 
 SETTINGS = "tests.cross_origin.settings"
 SSE_JS = ROOT / "sse" / "static" / "sse" / "sse.js"
@@ -183,9 +183,7 @@ def start_stream_site(tmp: Path, page_origin: str, **extra: str) -> StreamSite:
     )
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
-    steps = [["migrate", "--noinput", "-v0"], ["sse_app_users"]]
-    printed = copy_of_template(env, tmp / "db.sqlite3", steps, db_var="SSE_APP_DB")[1]
-    users = {name: int(pk) for name, pk in re.findall(r"^(\w+) (\d+)$", printed, re.M)}
+    users = prepare(env)
     minter = subprocess.Popen(
         [PYTHON, "-m", "tests.cross_origin.mint"],
         cwd=ROOT,
