@@ -4,7 +4,10 @@ Every request is passed on to the site over a connection of its own (``Connectio
 close``), bytes as they come, both ways: event streams flow through unbuffered. While
 ``refusing`` is on, a request whose path starts with one of ``stream_paths`` gets ``503``
 at once, as a proxy does while the server behind it restarts; turning it on also cuts the
-streams already open. ``log`` keeps each request line with what the proxy did with it.
+streams already open. ``cut()`` ends the open streams without refusing new ones; ``stop()`` closes the port
+(connection refused) and refuses, ``start()`` opens it again.
+``log`` keeps each request line with what the proxy did with it; ``open_streams`` counts
+the stream connections open now and ``peak_streams`` the most open at once.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class Proxy:
     port: int = field(default_factory=free_port)
     refusing: bool = False
     log: list[tuple[str, str]] = field(default_factory=list)
+    peak_streams: int = 0
     _streams: set[socket.socket] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _listener: socket.socket | None = None
@@ -68,6 +72,7 @@ class Proxy:
         listener.bind(("127.0.0.1", self.port))
         listener.listen(64)
         self._listener = listener
+        self.refusing = False
         threading.Thread(target=self._accept, daemon=True).start()
         return self
 
@@ -85,6 +90,24 @@ class Proxy:
         for sock in streams:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """End the streams open now (as a server restart or a dropped connection does)."""
+        with self._lock:
+            streams = list(self._streams)
+        for sock in streams:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    @property
+    def open_streams(self) -> int:
+        with self._lock:
+            return len(self._streams) // 2
+
+    def stream_requests(self) -> list[str]:
+        """The request lines of every stream request so far, in order."""
+        with self._lock:
+            return [line for line, _ in self.log if line.split(" ")[1:2] and line.split(" ")[1].startswith(self.stream_paths)]
 
     def answered(self, what: str) -> list[str]:
         with self._lock:
@@ -123,6 +146,7 @@ class Proxy:
                 if is_stream:
                     with self._lock:
                         self._streams.update((client, upstream))
+                        self.peak_streams = max(self.peak_streams, len(self._streams) // 2)
                 upstream.sendall(_close_after(head) + rest)
                 back = threading.Thread(target=_pipe, args=(upstream, client), daemon=True)
                 back.start()
