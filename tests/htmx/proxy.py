@@ -107,7 +107,8 @@ class Proxy:
     def stream_requests(self) -> list[str]:
         """The request lines of every stream request so far, in order."""
         with self._lock:
-            return [line for line, _ in self.log if line.split(" ")[1:2] and line.split(" ")[1].startswith(self.stream_paths)]
+            lines = [line for line, _ in self.log]
+        return [line for line in lines if line.split(" ")[1:2] and line.split(" ")[1].startswith(self.stream_paths)]
 
     def answered(self, what: str) -> list[str]:
         with self._lock:
