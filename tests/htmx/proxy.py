@@ -108,7 +108,8 @@ class Proxy:
         """The request lines of every stream request so far, in order."""
         with self._lock:
             lines = [line for line, _ in self.log]
-        return [line for line in lines if line.split(" ")[1:2] and line.split(" ")[1].startswith(self.stream_paths)]
+        paths = [(line, line.split(" ")[1] if line.count(" ") >= 2 else "") for line in lines]
+        return [line for line, path in paths if path.startswith(self.stream_paths)]
 
     def answered(self, what: str) -> list[str]:
         with self._lock:
