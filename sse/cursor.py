@@ -6,6 +6,11 @@ kept in its database, so a recreated database gets a new one), ``tag``
 fingerprints the channel list, each seq is the last event of that channel the
 client has. ASCII, short, and enough to resume the stream exactly, or to tell
 that it cannot be: an id of other channels or of another log is refused.
+
+A client may write ``*`` for a seq: that channel starts at its head, as on a
+fresh stream. sse.js does so when it adds a channel to a stream it resumes (a
+tab joining the connection its browser shares): the other channels resume
+exactly, the new one starts now.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ __all__ = [
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 _LOG_ID_LENGTH = 5  # 36**5: a recreated log draws its predecessor's name once in 60 million
-_CURSOR = re.compile(r"(?:([0-9a-z]{1,8})-)?([0-9a-z]{1,7}):([0-9]{1,18}(?:\.[0-9]{1,18})*)")
+_SEQ = r"(?:[0-9]{1,18}|\*)"
+_CURSOR = re.compile(rf"(?:([0-9a-z]{{1,8}})-)?([0-9a-z]{{1,7}}):({_SEQ}(?:\.{_SEQ})*)")
 
 # The name of this process's event log, once the log was read (sse.storage sets it).
 _log_id: str | None = None
@@ -72,8 +78,8 @@ def format_cursor(tag: str, seqs: Sequence[int]) -> str:
     return tag + ":" + ".".join(map(str, seqs))
 
 
-def parse_cursor(value: str, tag: str, count: int) -> list[int]:
-    """The seqs of a cursor minted for these channels on this log; InvalidCursor otherwise.
+def parse_cursor(value: str, tag: str, count: int) -> list[int | None]:
+    """The seqs of a cursor minted for these channels on this log (None: ``*``); InvalidCursor otherwise.
 
     The reason is ``malformed``, ``other-channels`` or ``other-log`` (an id of a log
     that has since been recreated: its positions mean nothing here).
@@ -84,7 +90,7 @@ def parse_cursor(value: str, tag: str, count: int) -> list[int]:
     log, _, channels = tag.rpartition("-")
     if m.group(2) != channels:
         raise InvalidCursor("other-channels")
-    seqs = [int(s) for s in m.group(3).split(".")]
+    seqs = [None if s == "*" else int(s) for s in m.group(3).split(".")]
     if len(seqs) != count:
         raise InvalidCursor("other-channels")
     if (m.group(1) or "") != log:

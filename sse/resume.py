@@ -32,10 +32,11 @@ async def plan_resume(hub: ChannelHub, sub: Subscriber, resume_from: str | None)
         sub.positions = live
         return ResumePlan(None, False)
     try:
-        seqs = parse_cursor(resume_from, sub.tag, len(sub.channels))
+        given = parse_cursor(resume_from, sub.tag, len(sub.channels))
     except InvalidCursor as exc:
         sub.positions = live
         return ResumePlan(str(exc), False)
+    seqs = [head if seq is None else seq for seq, head in zip(given, live, strict=True)]
     heads, firsts = await hub.log.bounds(sub.channels)
     for name, seq in zip(sub.channels, seqs, strict=True):
         if seq > heads[name]:

@@ -221,9 +221,11 @@ class _HubStream:
         # Apps watch who is connected through these (sse.signals; chat presence uses them).
         self.opened = True
         stream_opened.send_robust(ChannelHub, channels=sub.channels, user_key=self.user_key, stream=sub)
-        fresh = plan.reset is None and not plan.replay and first is None
-        # The retry line and, on a fresh stream, the cursor: one block, one write.
-        yield encode_opening(conf.SSE_RETRY_MS, cursor=sub.cursor if fresh else None)
+        # The retry line and the cursor the stream starts from, one block, one write: a client
+        # that comes back before the first event resumes from there (on a resumed stream it is
+        # the client's own id, with the heads of any channel it marked ``*`` filled in).
+        opening_cursor = sub.cursor if plan.reset is None and first is None else None
+        yield encode_opening(conf.SSE_RETRY_MS, cursor=opening_cursor)
         if plan.reset is not None:
             yield encode_reset(sub.cursor, plan.reset)
         if first is not None:

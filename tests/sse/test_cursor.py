@@ -101,3 +101,12 @@ def test_log_ids_are_short_random_ascii() -> None:
     ids = {new_log_id() for _ in range(50)}
     assert len(ids) == 50
     assert all(len(i) == 5 and i.isascii() and i.isalnum() and i == i.lower() for i in ids)
+
+
+def test_a_star_seq_means_from_the_head() -> None:
+    tag = channel_tag(["x", "y", "z"])
+    assert parse_cursor(f"{tag}:4.*.9", tag, 3) == [4, None, 9]
+    assert parse_cursor(f"{tag}:*.*.*", tag, 3) == [None, None, None]
+    for bad in (f"{tag}:4.**.9", f"{tag}:4.*1.9", f"{tag}:4..9"):
+        with pytest.raises(InvalidCursor, match="malformed"):
+            parse_cursor(bad, tag, 3)

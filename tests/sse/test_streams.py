@@ -75,6 +75,52 @@ def test_last_event_id_query_parameter(channel: str, alice: httpx.Client, staff:
     assert numbers([replayed, live]) == [3, 4]
 
 
+def _opening_id(reader: StreamReader) -> str:
+    """The id of the stream's first block (read until the block ends)."""
+    while b"\n\n" not in reader.raw:
+        reader.read_bytes(len(reader.raw) + 1)
+    return reader.state.parser.last_event_id
+
+
+def test_a_resumed_stream_opens_with_its_cursor(
+    channel: str, alice: httpx.Client, staff: httpx.Client
+) -> None:
+    # A client that comes back again before the first event still has where it was.
+    ids = [publish(staff, channel, n) for n in (1, 2)]
+    with alice.stream("GET", STREAM, params={"channel": channel, "lastEventId": ids[0]}) as response:
+        reader = StreamReader(response)
+        assert _opening_id(reader) == ids[0]
+        [replayed] = reader.events(1)
+    assert replayed.id == ids[1]
+
+
+def test_a_star_seq_starts_that_channel_at_its_head(
+    channel: str, alice: httpx.Client, staff: httpx.Client
+) -> None:
+    # What sse.js sends when a tab adds a channel to the stream its browser shares:
+    # the channels it had resume exactly, the new one starts now.
+    had, added = channel + "-a", channel + "-b"
+    for n in (1, 2, 3):
+        publish(staff, had, n)
+        publish(staff, added, n)
+    params = {"channel": [had, added]}
+    with alice.stream("GET", STREAM, params=params) as response:
+        head = _opening_id(StreamReader(response))  # <log>-<tag>:3.3
+    prefix, _, seqs = head.rpartition(":")
+    assert seqs == "3.3"
+    with alice.stream("GET", STREAM, params={**params, "lastEventId": f"{prefix}:1.*"}) as response:
+        reader = StreamReader(response)
+        assert _opening_id(reader) == f"{prefix}:1.3"
+        replayed = reader.events(2)
+        publish(staff, added, 4)
+        [live] = reader.events(1)
+    assert [(e.id, e.json()["n"]) for e in [*replayed, live]] == [
+        (f"{prefix}:2.3", 2),
+        (f"{prefix}:3.3", 3),
+        (f"{prefix}:3.4", 4),
+    ]
+
+
 def test_header_wins_over_query_parameter(channel: str, alice: httpx.Client, staff: httpx.Client) -> None:
     ids = [publish(staff, channel, n) for n in (1, 2, 3)]
     params = {"channel": channel, "lastEventId": ids[2]}
