@@ -1,7 +1,7 @@
-/* sse.js: one EventSource per page for every channel it needs.
+/* sse.js: one live stream for every channel a page needs, shared by the tabs of a browser.
  *
  *   const stream = new SSEStream({channels: ["broadcast", "notifications.user.3"]});
- *   stream.on("notification", (data, ev) => ...);      // data is parsed JSON
+ *   stream.on("notification", (data, ev) => ...);      // data is parsed JSON; ev = {type, data, lastEventId, channel}
  *   stream.onState((state) => ...);                     // "connecting" | "live" | "reconnecting" | "stopped"
  *   stream.start();
  *
@@ -10,39 +10,60 @@
  *   channels          the channel names
  *   auth              "session" (cookies) or "token" (a stream token in ?token=); "token"
  *                     when a `token` function is given, else "session"
- *   withCredentials   true: the EventSource is opened with {withCredentials: true}, so the
- *                     stream's origin gets its cookies cross-origin (its CORS answer must
- *                     allow credentials), and this client's own requests to the stream use
- *                     credentials: "include"
+ *   withCredentials   true: the stream's origin gets its cookies cross-origin (its CORS answer
+ *                     must allow credentials), and so does the token POST by default
  *   tokenUrl          where to POST {"channels": [...]} for {"token", "expires_at"}, default
  *                     "/api/sse/tokens/"; may be absolute, on the stream's origin
  *   tokenCredentials  the credentials mode of that POST: "same-origin", "include" or "omit";
- *                     default "include" with withCredentials, else "same-origin" (a tokenUrl
- *                     on another origin signed in by session cookie needs "include")
- *   tokenHeaders      extra headers for that POST: an object, or a function returning one
+ *                     default "include" with withCredentials, else "same-origin"
+ *   tokenHeaders      extra headers for that POST: an object, or a function (async or not)
+ *                     returning one, called before every POST (a page whose API takes a
+ *                     short-lived JWT refreshes it there)
  *   csrfCookie        the cookie whose value goes in X-CSRFToken, default "csrftoken" (null:
- *                     never); sent only when this page can read it and the POST carries
- *                     cookies (same origin, or tokenCredentials "include")
+ *                     never); sent only when this page can read it and the POST carries cookies
  *   token             async (channels) => a token string or {token, expires_at}: used instead
  *                     of tokenUrl, for a page whose own backend mints tokens; return null to
  *                     refuse (the stream stops), throw to have it retried later (an error
  *                     whose .status is 400, 401, 403 or 404 refuses too)
+ *   share             true (default): share one connection with the other tabs of this browser
+ *                     on the same url and auth (see below); false: a connection of its own
  *   lastEventId       resume after this id; maxBackoffMs (default 30000)
  *
- * It remembers the last event id. A token whose expires_at has passed is renewed
- * before connecting, and when the stream ends while the token is expired it renews
- * it instead of letting the browser retry with it. When the browser gives up on the
- * stream (a 401 from an expired token, a server error) it asks why, fetches a fresh
- * token where that helps, and reconnects with ?lastEventId=, backing off with jitter.
- * A token endpoint (or function) that refuses (400, 401, 403, 404) stops the stream:
- * stopReason "refused".
+ * Delivery. The stream is read with fetch() and parsed here (the WHATWG event-stream rules),
+ * so every id the server sends is known, the one that opens a quiet stream included. Whatever
+ * ends a connection (a restart, a proxy's 502 or 503, a refused connection, a renewed token),
+ * the next one resumes with ?lastEventId=, backing off with jitter: no event is lost, none
+ * comes twice. A token whose expires_at has passed is renewed before connecting.
+ *
+ * Ends. 204: stopReason "finished". 401: "unauthorized" with session auth (signed out); with
+ * token auth the token is renewed, and a token endpoint (or function) that refuses (400, 401,
+ * 403, 404) stops the stream with "refused", as do 400, 403 and 404 from the stream itself.
+ *
+ * Tabs. Browsers open at most six HTTP/1.1 connections per site, for all its tabs together.
+ * So the tabs of a browser share one connection: one tab (stream.isLeader) holds it, carrying
+ * the channels of every tab, and passes each event to the others over a BroadcastChannel;
+ * each tab gets the events of its own channels only. When that tab closes or moves on,
+ * another takes over (Web Locks) and resumes from the last id any tab had. A tab joining
+ * with channels the connection lacks makes it reconnect once, adding them from now on. A
+ * browser without Web Locks or BroadcastChannel (or a page not served over https or from
+ * localhost, where Web Locks are missing) gives each stream a connection of its own.
+ *
+ * Pages left for another. On pagehide the stream lets its connection go (a page kept in the
+ * back/forward cache holds none); when the page is shown again from the cache, it resumes
+ * from its last id, and gets what was published meanwhile.
  */
 (function (global) {
   "use strict";
 
   // A token this close to its expires_at counts as expired (clocks tick in whole seconds server-side).
   const EXPIRY_MARGIN_MS = 1000;
-  const REFUSED = [400, 401, 403, 404];
+  const TOKEN_REFUSED = [400, 401, 403, 404];
+  const STREAM_REFUSED = [400, 403, 404];
+  const DEFAULT_RETRY_MS = 3000;
+  // A tab taking over waits this long for the last messages of the tab that held the connection.
+  const TAKEOVER_DELAY_MS = 100;
+  // Tabs that join together change the shared connection's channels once.
+  const CHANNELS_SETTLE_MS = 50;
 
   function cookie(name) {
     if (!name) return "";
@@ -64,6 +85,426 @@
     return NaN;
   }
 
+  function sortedUnique(names) {
+    return Array.from(new Set(names)).sort();
+  }
+
+  function sameList(a, b) {
+    return a.length === b.length && a.every((x, i) => x === b[i]);
+  }
+
+  function randomId() {
+    return Math.random().toString(36).slice(2) + Date.now().toString(36);
+  }
+
+  // -- event ids ---------------------------------------------------------------------------
+  //
+  // The server stamps each event of a stream over channels c1..ck (sorted) with
+  // "<log>-<tag>:<seq1>.<seq2>...<seqk>": the event log's name, a CRC-32 of the channel
+  // list in base 36, and where the stream is on each channel. The seq that moved names the
+  // event's channel; a seq written "*" asks the server to start that channel at its head.
+
+  const CURSOR = /^(?:([0-9a-z]{1,8})-)?([0-9a-z]{1,7}):((?:[0-9]{1,18}|\*)(?:\.(?:[0-9]{1,18}|\*))*)$/;
+  let crcTable = null;
+
+  function crc32(text) {
+    if (!crcTable) {
+      crcTable = new Uint32Array(256);
+      for (let n = 0; n < 256; n++) {
+        let c = n;
+        for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+        crcTable[n] = c >>> 0;
+      }
+    }
+    let crc = 0xffffffff;
+    for (const byte of new TextEncoder().encode(text)) crc = crcTable[(crc ^ byte) & 0xff] ^ (crc >>> 8);
+    return (crc ^ 0xffffffff) >>> 0;
+  }
+
+  function channelTag(channels) {
+    return crc32(channels.join("\n")).toString(36);
+  }
+
+  // Where a stream is on each channel: {log, seqs: {channel: seq}}, read from its ids.
+  class Position {
+    constructor(channels) {
+      this.channels = [];
+      this.tag = "";
+      this.log = null;
+      this.seqs = new Map();
+      this.other = null;  // an id that is not a cursor of these channels (another endpoint's)
+      this.setChannels(channels);
+    }
+
+    setChannels(channels) {
+      if (this.other !== null && !sameList(channels, this.channels)) this.other = null;
+      this.channels = channels;
+      this.tag = channelTag(channels);
+    }
+
+    // Read an event id; the channel whose seq moved (null if none or several), and its seq.
+    read(id) {
+      const m = CURSOR.exec(id);
+      const seqs = m && m[2] === this.tag ? m[3].split(".") : null;
+      if (!seqs || seqs.length !== this.channels.length) {
+        this.other = id;
+        return {channel: null, seq: null, log: null};
+      }
+      this.other = null;
+      const log = m[1] || "";
+      if (log !== this.log) {
+        this.log = log;
+        this.seqs.clear();
+      }
+      let moved = null;
+      let count = 0;
+      seqs.forEach((s, i) => {
+        if (s === "*") return;
+        const channel = this.channels[i];
+        const seq = Number(s);
+        if (this.seqs.get(channel) !== seq) {
+          moved = channel;
+          count += 1;
+        }
+        this.seqs.set(channel, seq);
+      });
+      return count === 1 ? {channel: moved, seq: this.seqs.get(moved), log} : {channel: null, seq: null, log};
+    }
+
+    snapshot() {
+      return {log: this.log, seqs: Object.fromEntries(this.seqs), other: this.other};
+    }
+
+    restore(snap) {
+      if (!snap) return;
+      if (snap.log !== null && snap.log !== undefined) {
+        this.log = snap.log;
+        this.seqs = new Map(Object.entries(snap.seqs || {}));
+      }
+      this.other = snap.other || null;
+    }
+
+    // Go back to `floor` ({log, seqs}) where it is behind: a tab back from the cache needs those events.
+    lower(floor) {
+      if (!floor || floor.log === null || floor.log === undefined) return false;
+      if (this.log !== null && floor.log !== this.log) return false;
+      this.log = floor.log;
+      let lowered = false;
+      for (const [channel, seq] of Object.entries(floor.seqs || {})) {
+        const had = this.seqs.get(channel);
+        if (had === undefined || seq < had) {
+          this.seqs.set(channel, seq);
+          lowered = true;
+        }
+      }
+      return lowered;
+    }
+
+    // The id to resume from: the seqs known, "*" for channels not known yet (they start at their head).
+    resumeId() {
+      if (this.other !== null) return this.other;
+      if (this.log === null || !this.channels.some((c) => this.seqs.has(c))) return null;
+      const seqs = this.channels.map((c) => (this.seqs.has(c) ? String(this.seqs.get(c)) : "*"));
+      return (this.log ? this.log + "-" : "") + this.tag + ":" + seqs.join(".");
+    }
+  }
+
+  // -- the event-stream format -------------------------------------------------------------
+
+  // Lines in, one call per block out: {type, data (null when the block had no data), id, idSet, retry}.
+  class EventStreamParser {
+    constructor(onBlock) {
+      this.onBlock = onBlock;
+      this.rest = "";
+      this.skipLF = false;
+      this.data = [];
+      this.type = "";
+      this.id = "";
+      this.idSet = false;
+      this.retry = null;
+    }
+
+    feed(chunk) {
+      let text = chunk;
+      if (this.skipLF && text[0] === "\n") text = text.slice(1);
+      this.skipLF = false;
+      text = this.rest + text;
+      let pos = 0;
+      let cr = text.indexOf("\r");
+      for (;;) {
+        if (cr !== -1 && cr < pos) cr = text.indexOf("\r", pos);
+        const lf = text.indexOf("\n", pos);
+        const end = lf === -1 ? cr : cr === -1 ? lf : Math.min(lf, cr);
+        if (end === -1) break;
+        this.line(text.slice(pos, end));
+        pos = end + 1;
+        if (text[end] === "\r") {
+          if (pos === text.length) this.skipLF = true;
+          else if (text[pos] === "\n") pos += 1;
+        }
+      }
+      this.rest = text.slice(pos);
+    }
+
+    line(line) {
+      if (line === "") return this.dispatch();
+      if (line[0] === ":") return;
+      const colon = line.indexOf(":");
+      const field = colon === -1 ? line : line.slice(0, colon);
+      let value = colon === -1 ? "" : line.slice(colon + 1);
+      if (value[0] === " ") value = value.slice(1);
+      if (field === "data") this.data.push(value);
+      else if (field === "event") this.type = value;
+      else if (field === "id") {
+        if (!value.includes("\0")) {
+          this.id = value;
+          this.idSet = true;
+        }
+      } else if (field === "retry") {
+        if (/^[0-9]+$/.test(value)) this.retry = Number(value);
+      }
+    }
+
+    dispatch() {
+      const block = {
+        type: this.type || "message",
+        data: this.data.length ? this.data.join("\n") : null,
+        id: this.id,
+        idSet: this.idSet,
+      };
+      this.data = [];
+      this.type = "";
+      this.idSet = false;
+      this.onBlock(block);
+    }
+  }
+
+  // -- one connection ------------------------------------------------------------------------
+
+  // The connection of one tab, for its own channels or for every tab's: tokens, back-off,
+  // resume. `owner` is the SSEStream whose options it follows; `sink` gets
+  // event(ev), position(snapshot) and state(state, stopReason).
+  class Connection {
+    constructor(owner, sink, channels, position) {
+      this.owner = owner;
+      this.sink = sink;
+      this.position = new Position(channels);
+      this.position.restore(position);
+      this.channels = channels;
+      this.state = "stopped";
+      this.retryMs = DEFAULT_RETRY_MS;
+      this.attempt = 0;
+      this.timer = null;
+      this.controller = null;
+      this.stopped = true;
+      this.token = null;
+      this.tokenExpiresAt = null;  // ms since the epoch, when the token said
+      this.tokenUsed = false;  // a fresh token is tried once, whatever the clocks say
+      this.tokenChannels = null;
+    }
+
+    start() {
+      this.stopped = false;
+      this.connect();
+    }
+
+    // Let the connection go (the page is left, or another tab holds it now); start() again later.
+    stop(reason) {
+      this.stopped = true;
+      clearTimeout(this.timer);
+      this.abort();
+      if (reason) this.setState("stopped", reason);
+    }
+
+    // The channels change (tabs joined or left), or a tab needs older events: reconnect once.
+    update(channels, floor) {
+      const changed = !sameList(channels, this.channels);
+      if (changed) {
+        this.channels = channels;
+        this.position.setChannels(channels);
+      }
+      const lowered = this.position.lower(floor);
+      if ((changed || lowered) && !this.stopped && this.controller) {
+        this.abort();
+        this.connect();
+      }
+    }
+
+    abort() {
+      const controller = this.controller;
+      this.controller = null;
+      if (controller) controller.abort();
+    }
+
+    setState(state, reason) {
+      if (state === this.state && !reason) return;
+      this.state = state;
+      this.sink.state(state, reason || null);
+    }
+
+    streamUrl() {
+      const u = new URL(this.owner.url, global.location.href);
+      for (const c of this.channels) u.searchParams.append("channel", c);
+      const resumeId = this.position.resumeId();
+      if (resumeId) u.searchParams.set("lastEventId", resumeId);
+      if (this.owner.auth === "token" && this.token) u.searchParams.set("token", this.token);
+      return u.toString();
+    }
+
+    tokenExpired() {
+      return this.tokenExpiresAt !== null && this.tokenExpiresAt - EXPIRY_MARGIN_MS <= Date.now();
+    }
+
+    setToken(value) {
+      const token = typeof value === "string" ? value : value && value.token;
+      if (!token) {
+        const err = new Error("no token");
+        err.status = 403;
+        throw err;
+      }
+      const expires = epochMs(value && value.expires_at);
+      this.token = token;
+      this.tokenExpiresAt = Number.isFinite(expires) ? expires : null;
+      this.tokenUsed = false;
+    }
+
+    async fetchToken() {
+      const o = this.owner;
+      const channels = this.channels.slice();
+      this.tokenChannels = channels;
+      if (o.tokenProvider) {
+        this.setToken(await o.tokenProvider(channels));
+        return;
+      }
+      const headers = {"Content-Type": "application/json"};
+      // Django's CSRF check guards a session: only when cookies go along, and only a cookie we can read.
+      const credentials = o.tokenCredentials;
+      if (credentials === "include" || (credentials === "same-origin" && sameOrigin(o.tokenUrl))) {
+        const csrf = cookie(o.csrfCookie);
+        if (csrf) headers["X-CSRFToken"] = csrf;
+      }
+      const extra = typeof o.tokenHeaders === "function" ? await o.tokenHeaders() : o.tokenHeaders;
+      Object.assign(headers, extra || {});
+      const r = await fetch(o.tokenUrl, {method: "POST", credentials, headers, body: JSON.stringify({channels})});
+      if (!r.ok) {
+        const err = new Error("token refused: " + r.status);
+        err.status = r.status;
+        throw err;
+      }
+      this.setToken(await r.json());
+    }
+
+    async connect() {
+      if (this.stopped) return;
+      const controller = new AbortController();
+      this.controller = controller;
+      const current = () => this.controller === controller && !this.stopped;
+      this.setState(this.attempt ? "reconnecting" : "connecting");
+      if (this.owner.auth === "token") {
+        const stale = this.token && this.tokenUsed && this.tokenExpired();
+        if (stale || !sameList(this.tokenChannels || [], this.channels)) this.token = null;
+        if (!this.token) {
+          try {
+            await this.fetchToken();
+          } catch (e) {
+            if (!current()) return;
+            if (TOKEN_REFUSED.includes(e.status)) return this.stop("refused");
+            if (e.status === undefined) console.error(e);
+            return this.retryLater();
+          }
+          if (!current()) return;
+        }
+        this.tokenUsed = true;
+      }
+      let response;
+      try {
+        response = await fetch(this.streamUrl(), {
+          credentials: this.owner.withCredentials ? "include" : "same-origin",
+          cache: "no-store",
+          headers: {Accept: "text/event-stream"},
+          signal: controller.signal,
+        });
+      } catch (e) {
+        if (current()) this.refused(0);
+        return;
+      }
+      if (!current()) return;
+      if (response.status !== 200 || !response.body) {
+        controller.abort();
+        return this.refused(response.status);
+      }
+      this.setState("live");
+      let gotBlock = false;
+      const parser = new EventStreamParser((block) => {
+        if (!current()) return;
+        gotBlock = true;
+        this.attempt = 0;
+        this.block(block);
+      });
+      try {
+        const reader = response.body.getReader();
+        const decoder = new TextDecoder();
+        for (;;) {
+          const {value, done} = await reader.read();
+          if (done || !current()) break;
+          parser.feed(decoder.decode(value, {stream: true}));
+          if (parser.retry !== null) this.retryMs = parser.retry;
+        }
+      } catch (e) {
+        /* the connection broke: come back as after its end */
+      }
+      if (!current()) return;
+      this.controller = null;
+      if (!gotBlock) return this.retryLater();  // it ended before its first block: back off
+      this.attempt = 1;  // reconnecting, after the server's retry:
+      this.setState("reconnecting");
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.connect(), this.retryMs);
+    }
+
+    block(block) {
+      let moved = {channel: null, seq: null, log: null};
+      if (block.idSet) moved = this.position.read(block.id);
+      if (block.data === null) {
+        if (block.idSet) this.sink.position(this.position.snapshot());
+        return;
+      }
+      this.sink.event(
+        {type: block.type, data: block.data, lastEventId: block.id, channel: moved.channel, seq: moved.seq, log: moved.log},
+        this.position.snapshot(),
+      );
+    }
+
+    refused(status) {
+      this.controller = null;
+      if (status === 204) return this.stop("finished");
+      if (status === 401 && this.owner.auth === "token") {
+        this.token = null;  // expired or revoked: the next attempt fetches a fresh one
+      } else if (status === 401) {
+        return this.stop("unauthorized");
+      } else if (STREAM_REFUSED.includes(status)) {
+        return this.stop("refused");
+      }
+      this.retryLater();
+    }
+
+    retryLater() {
+      this.controller = null;
+      this.setState("reconnecting");
+      this.attempt += 1;
+      const base = Math.min(this.owner.maxBackoffMs, 500 * 2 ** Math.min(this.attempt, 10));
+      const delay = base / 2 + (Math.random() * base) / 2;
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.connect(), delay);
+    }
+  }
+
+  // -- the stream a page uses ----------------------------------------------------------------
+
+  function canShare() {
+    return typeof global.BroadcastChannel === "function" && Boolean(global.navigator && global.navigator.locks);
+  }
+
   class SSEStream {
     constructor(options) {
       const o = options || {};
@@ -77,23 +518,26 @@
       this.tokenHeaders = o.tokenHeaders || null;
       this.csrfCookie = o.csrfCookie === undefined ? "csrftoken" : o.csrfCookie;
       this.maxBackoffMs = o.maxBackoffMs || 30000;
+      this.share = o.share !== false;
       this.lastEventId = o.lastEventId || null;
       this.state = "stopped";
       this.stopReason = null;
+      this.isLeader = false;
       this._handlers = {};
       this._stateHandlers = [];
-      this._source = null;
-      this._token = null;
-      this._tokenExpiresAt = null;  // ms since the epoch, when the token said
-      this._tokenUsed = false;  // a fresh token is tried once, whatever the clocks say
-      this._attempt = 0;
-      this._timer = null;
       this._stopped = true;
+      this._suspended = false;
+      this._own = [];  // this stream's channels, sorted
+      this._seen = new Map();  // channel -> the last seq handed to the handlers
+      this._seenLog = null;
+      this._known = null;  // the last position of the connection (this tab's, or the one shared)
+      this._connection = null;
+      this._group = null;
+      this._pageWatched = false;
     }
 
     on(name, handler) {
       (this._handlers[name] = this._handlers[name] || []).push(handler);
-      if (this._source) this._listen(this._source, name);
       return this;
     }
 
@@ -106,17 +550,103 @@
     start() {
       this._stopped = false;
       this.stopReason = null;
-      this._connect();
+      this._own = sortedUnique(this.channels);
+      if (this._known === null && this.lastEventId) {
+        const p = new Position(this._own);
+        p.read(this.lastEventId);
+        this._known = p.snapshot();
+      }
+      this._watchPage();
+      this._open();
       return this;
     }
 
     stop(reason) {
       this._stopped = true;
       this.stopReason = reason || "stopped";
-      clearTimeout(this._timer);
-      if (this._source) this._source.close();
-      this._source = null;
+      this._close();
       this._setState("stopped");
+    }
+
+    _open() {
+      this._setState("connecting");
+      if (this.share && canShare()) this._group = new TabGroup(this);
+      else this._lead(this._known, null, []);
+    }
+
+    _close() {
+      if (this._group) this._group.leave();
+      this._group = null;
+      this._resign();
+    }
+
+    // Hold the connection: for this stream alone, or (group) for every tab's channels, from
+    // `position` (or, for a channel, from further back where one of `floors` says so).
+    _lead(position, group, floors) {
+      const sink = {
+        event: (ev, snap) => {
+          this._known = snap;
+          if (group) group.post({t: "ev", ev, pos: snap});
+          this._receive(ev);
+        },
+        position: (snap) => {
+          this._known = snap;
+          if (group) group.post({t: "pos", pos: snap});
+        },
+        state: (state, reason) => {
+          if (group) group.post({t: "state", state, reason});
+          this._leaderState(state, reason);
+        },
+      };
+      const channels = group ? group.union() : this._own;
+      this._connection = new Connection(this, sink, channels, position);
+      for (const floor of floors || []) this._connection.position.lower(floor);
+      this.isLeader = Boolean(group);
+      this._connection.start();
+      return this._connection;
+    }
+
+    _resign() {
+      if (this._connection) this._connection.stop();
+      this._connection = null;
+      this.isLeader = false;
+    }
+
+    // The connection's state, as the tab that holds it reports it.
+    _leaderState(state, reason) {
+      if (state === "stopped" && reason) {
+        if (!this._stopped) this.stop(reason);
+        return;
+      }
+      this._setState(state);
+    }
+
+    _receive(ev) {
+      if (ev.lastEventId) this.lastEventId = ev.lastEventId;
+      if (ev.type === "reset") {
+        this._seen.clear();
+      } else if (ev.channel !== null && ev.channel !== undefined) {
+        if (!this._own.includes(ev.channel)) return;  // another tab's channel
+        if (ev.log !== this._seenLog) {
+          this._seen.clear();
+          this._seenLog = ev.log;
+        }
+        const had = this._seen.get(ev.channel);
+        if (had !== undefined && ev.seq <= had) return;  // had it already (a replay for another tab)
+        this._seen.set(ev.channel, ev.seq);
+      }
+      let data = ev.data;
+      try { data = JSON.parse(ev.data); } catch (e) { /* not JSON: pass the text */ }
+      const event = {type: ev.type, data: ev.data, lastEventId: ev.lastEventId, channel: ev.channel};
+      for (const h of this._handlers[ev.type] || []) {
+        try { h(data, event); } catch (e) { console.error(e); }
+      }
+    }
+
+    // What this tab was given last, per channel: where a connection resumes for it.
+    _floor() {
+      if (this._seenLog === null || !this._seen.size) return null;
+      return {log: this._seenLog, seqs: Object.fromEntries(this._seen)};
     }
 
     _setState(state) {
@@ -127,146 +657,142 @@
       }
     }
 
-    _streamUrl() {
-      const u = new URL(this.url, global.location.href);
-      for (const c of this.channels) u.searchParams.append("channel", c);
-      if (this.lastEventId) u.searchParams.set("lastEventId", this.lastEventId);
-      if (this.auth === "token" && this._token) u.searchParams.set("token", this._token);
-      return u.toString();
-    }
-
-    _tokenExpired() {
-      return this._tokenExpiresAt !== null && this._tokenExpiresAt - EXPIRY_MARGIN_MS <= Date.now();
-    }
-
-    _setToken(value) {
-      const token = typeof value === "string" ? value : value && value.token;
-      if (!token) {
-        const err = new Error("no token");
-        err.status = 403;
-        throw err;
-      }
-      const expires = epochMs(value && value.expires_at);
-      this._token = token;
-      this._tokenExpiresAt = Number.isFinite(expires) ? expires : null;
-      this._tokenUsed = false;
-    }
-
-    async _fetchToken() {
-      if (this.tokenProvider) {
-        this._setToken(await this.tokenProvider(this.channels.slice()));
-        return;
-      }
-      const headers = {"Content-Type": "application/json"};
-      // Django's CSRF check guards a session: only when cookies go along, and only a cookie we can read.
-      const credentials = this.tokenCredentials;
-      if (credentials === "include" || (credentials === "same-origin" && sameOrigin(this.tokenUrl))) {
-        const csrf = cookie(this.csrfCookie);
-        if (csrf) headers["X-CSRFToken"] = csrf;
-      }
-      const extra = typeof this.tokenHeaders === "function" ? await this.tokenHeaders() : this.tokenHeaders;
-      Object.assign(headers, extra || {});
-      const r = await fetch(this.tokenUrl, {
-        method: "POST",
-        credentials,
-        headers,
-        body: JSON.stringify({channels: this.channels}),
+    // The back/forward cache: a page left behind lets its connection go, and resumes when shown again.
+    _watchPage() {
+      if (this._pageWatched) return;
+      this._pageWatched = true;
+      global.addEventListener("pagehide", () => {
+        if (this._stopped) return;
+        this._suspended = true;
+        this._close();
       });
-      if (!r.ok) {
-        const err = new Error("token refused: " + r.status);
-        err.status = r.status;
-        throw err;
-      }
-      this._setToken(await r.json());
-    }
-
-    async _connect() {
-      if (this._stopped) return;
-      this._setState(this._attempt ? "reconnecting" : "connecting");
-      if (this.auth === "token" && this._token && this._tokenUsed && this._tokenExpired()) this._token = null;
-      if (this.auth === "token" && !this._token) {
-        try {
-          await this._fetchToken();
-        } catch (e) {
-          if (this._stopped) return;
-          if (REFUSED.includes(e.status)) return this.stop("refused");
-          if (e.status === undefined) console.error(e);
-          return this._retryLater();
-        }
-      }
-      if (this._stopped) return;
-      const source = new EventSource(this._streamUrl(), {withCredentials: this.withCredentials});
-      this._source = source;
-      this._tokenUsed = true;
-      source.onopen = () => {
-        this._attempt = 0;
-        this._setState("live");
-      };
-      source.onerror = () => {
-        if (source !== this._source) return;
-        if (source.readyState === EventSource.CONNECTING) {
-          this._setState("reconnecting");
-          if (this.auth === "token" && this._tokenExpired()) {
-            // The browser would retry with the expired token in the URL: renew it first.
-            source.close();
-            this._source = null;
-            this._token = null;
-            this._retryLater();
-          }
-          return;  // else the browser retries by itself
-        }
-        source.close();
-        this._source = null;
-        this._afterGiveUp();
-      };
-      for (const name of Object.keys(this._handlers)) this._listen(source, name);
-      this._listen(source, "message");
-      this._listen(source, "reset");
-    }
-
-    _listen(source, name) {
-      source._sseNames = source._sseNames || new Set();
-      if (source._sseNames.has(name)) return;
-      source._sseNames.add(name);
-      source.addEventListener(name, (ev) => {
-        if (ev.lastEventId) this.lastEventId = ev.lastEventId;
-        let data = ev.data;
-        try { data = JSON.parse(ev.data); } catch (e) { /* not JSON: pass the text */ }
-        for (const h of this._handlers[name] || []) {
-          try { h(data, ev); } catch (e) { console.error(e); }
-        }
+      global.addEventListener("pageshow", (e) => {
+        if (!e.persisted || !this._suspended || this._stopped) return;
+        this._suspended = false;
+        this._open();
       });
     }
+  }
 
-    async _afterGiveUp() {
-      // The browser closed for good: a non-200 answer (or, cross-origin, one it may not read). Find out which.
-      this._setState("reconnecting");
-      let status = 0;
-      try {
-        const ctrl = new AbortController();
-        const r = await fetch(this._streamUrl(), {
-          credentials: this.withCredentials ? "include" : "same-origin",
-          signal: ctrl.signal,
-        });
-        status = r.status;
-        ctrl.abort();
-      } catch (e) { status = 0; }
-      if (this._stopped) return;
-      if (status === 204) return this.stop("finished");
-      if (status === 401 && this.auth === "token") {
-        this._token = null;  // expired: the next attempt fetches a fresh one
-      } else if (status === 401 || status === 403 || status === 404 || status === 400) {
-        return this.stop(status === 401 ? "unauthorized" : "refused");
-      }
-      this._retryLater();
+  // -- tabs sharing one connection -----------------------------------------------------------
+  //
+  // Every tab of a stream's url and auth is on a BroadcastChannel and holds a Web Lock of its
+  // own ("<key> tab <id>"); the one that gets the lock "<key>" holds the connection. Messages:
+  //   {t: "join", tab, channels, floor}   a tab arrives (or answers one that did)
+  //   {t: "leave", tab}                   a tab goes
+  //   {t: "ev", ev, pos}, {t: "pos", pos} the connection's events and position, from the holder
+  //   {t: "state", state, reason}         the connection's state, from the holder
+
+  class TabGroup {
+    constructor(stream) {
+      this.stream = stream;
+      this.key = "sse.js " + JSON.stringify([
+        new URL(stream.url, global.location.href).href,
+        stream.auth,
+        stream.withCredentials,
+        stream.auth === "token" ? new URL(stream.tokenUrl, global.location.href).href : "",
+      ]);
+      this.tab = randomId();
+      this.members = new Map([[this.tab, stream._own]]);
+      this.floors = [];
+      this.locks = new AbortController();
+      this.releases = [];
+      this.leading = false;
+      this.joined = false;  // this tab's own lock is held, and it said so
+      this.settle = null;
+      this.channel = new BroadcastChannel(this.key);
+      this.channel.onmessage = (e) => this.receive(e.data);
+      const locks = global.navigator.locks;
+      const hold = () => new Promise((resolve) => this.releases.push(resolve));
+      const signal = this.locks.signal;
+      // Joined once this tab's own lock is held: the holder watches it to see the tab go.
+      locks.request(this.key + " tab " + this.tab, {signal}, () => {
+        if (signal.aborted) return null;
+        this.joined = true;
+        this.post({t: "join", tab: this.tab, channels: stream._own, floor: stream._floor()});
+        return hold();
+      }).catch(() => {});
+      locks.request(this.key, {signal}, () => this.lead()).catch(() => {});
     }
 
-    _retryLater() {
-      this._attempt += 1;
-      const base = Math.min(this.maxBackoffMs, 500 * 2 ** Math.min(this._attempt, 10));
-      const delay = base / 2 + Math.random() * base / 2;
-      clearTimeout(this._timer);
-      this._timer = setTimeout(() => this._connect(), delay);
+    post(message) {
+      if (this.channel) this.channel.postMessage(message);
+    }
+
+    union() {
+      const all = [];
+      for (const channels of this.members.values()) all.push(...channels);
+      return sortedUnique(all);
+    }
+
+    async lead() {
+      if (this.locks.signal.aborted) return;
+      await new Promise((resolve) => setTimeout(resolve, TAKEOVER_DELAY_MS));
+      if (this.locks.signal.aborted) return;
+      this.leading = true;
+      const stream = this.stream;
+      stream._lead(stream._known, this, [stream._floor(), ...this.floors.splice(0)]);
+      for (const tab of this.members.keys()) this.watch(tab);
+      return new Promise((resolve) => this.releases.push(resolve));
+    }
+
+    // The holder learns that a tab went when it gets that tab's lock (a crashed tab sends no "leave").
+    watch(tab) {
+      if (tab === this.tab) return;
+      global.navigator.locks.request(this.key + " tab " + tab, {signal: this.locks.signal}, () => {
+        if (this.members.delete(tab)) this.channelsChanged();
+      }).catch(() => {});
+    }
+
+    channelsChanged(floor) {
+      if (floor) this.floors.push(floor);
+      if (!this.leading || this.settle) return;
+      this.settle = setTimeout(() => {
+        this.settle = null;
+        const connection = this.stream._connection;
+        if (!this.leading || !connection) return;
+        const floors = this.floors.splice(0);
+        connection.update(this.union(), floors.shift());
+        for (const f of floors) connection.update(connection.channels, f);
+      }, CHANNELS_SETTLE_MS);
+    }
+
+    receive(m) {
+      const stream = this.stream;
+      if (!m || typeof m !== "object") return;
+      if (m.t === "join") {
+        const known = this.members.has(m.tab);
+        this.members.set(m.tab, sortedUnique(m.channels || []));
+        if (!known && this.joined) this.post({t: "join", tab: this.tab, channels: stream._own, floor: null});
+        if (this.leading) {
+          if (!known) this.watch(m.tab);
+          this.channelsChanged(m.floor);
+          const connection = stream._connection;
+          if (connection) this.post({t: "state", state: connection.state, reason: null});
+        } else if (m.floor) {
+          this.floors.push(m.floor);  // kept in case this tab takes over before the holder served it
+        }
+      } else if (m.t === "leave") {
+        if (this.members.delete(m.tab) && this.leading) this.channelsChanged();
+      } else if (m.t === "ev") {
+        if (this.leading) return;
+        stream._known = m.pos;
+        stream._receive(m.ev);
+      } else if (m.t === "pos") {
+        if (!this.leading) stream._known = m.pos;
+      } else if (m.t === "state") {
+        if (!this.leading) stream._leaderState(m.state, m.reason);
+      }
+    }
+
+    leave() {
+      this.post({t: "leave", tab: this.tab});
+      this.leading = false;
+      clearTimeout(this.settle);
+      this.locks.abort();
+      for (const release of this.releases.splice(0)) release();
+      if (this.channel) this.channel.close();
+      this.channel = null;
     }
   }
 
