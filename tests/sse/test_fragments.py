@@ -1,5 +1,6 @@
 """HTML fragments: publish_text stores text as it is, publish_html renders once with
-autoescaping, and {% sse_stream %} writes a page's stream root. publish() stays JSON."""
+autoescaping and its data always starts with "<" (JSON's never does), and {% sse_stream %}
+writes a page's stream root. publish() stays JSON."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.test import override_settings
 
 import sse
 from sse.encoding import encode_body
-from sse.fragments import render_fragment
+from sse.fragments import FRAGMENT_PREFIX, as_fragment, render_fragment
 from sse.publishing import apublish_text, publish_text
 from sse.storage import get_event_log
 
@@ -24,7 +25,10 @@ LOCMEM: list[dict[str, Any]] = [
             "loaders": [
                 (
                     "django.template.loaders.locmem.Loader",
-                    {"item.html": "\n<li>{{ title }}</li>\n<li>{{ body }}</li>\n"},
+                    {
+                        "item.html": "\n<li>{{ title }}</li>\n<li>{{ body }}</li>\n",
+                        "text.html": "\n  {{ title }} <b>{{ body }}</b>\n",
+                    },
                 )
             ]
         },
@@ -53,6 +57,47 @@ def test_publish_html_renders_once_with_autoescaping() -> None:
     (stored,) = get_event_log().read("frag", 0, 10)
     assert stored.data == "<li>&lt;img src=x onerror=window.__xss=1&gt;</li>\n<li>b</li>"
     assert stored.event == "item-html"
+
+
+@pytest.mark.parametrize(
+    ("html", "data"),
+    [
+        ("<li>a</li>", "<li>a</li>"),
+        (" \n\t<li>a</li>\n", "<li>a</li>\n"),
+        ("<!-- a comment --><li>a</li>", "<!-- a comment --><li>a</li>"),
+        ("plain text", "<!---->plain text"),
+        ("  text <b>then markup</b>", "<!---->text <b>then markup</b>"),
+        ("&lt;b&gt; escaped", "<!---->&lt;b&gt; escaped"),
+        ('"a JSON string"', '<!---->"a JSON string"'),
+        ("", "<!---->"),
+        ("\n  \n", "<!---->"),
+    ],
+)
+def test_a_fragment_always_starts_with_a_tag(html: str, data: str) -> None:
+    assert FRAGMENT_PREFIX == "<!---->"
+    assert as_fragment(html) == data
+
+
+@pytest.mark.django_db
+@override_settings(TEMPLATES=LOCMEM)
+def test_publish_html_data_starts_with_a_tag_even_when_the_template_does_not() -> None:
+    sse.publish_html("frag", "text.html", {"title": XSS, "body": "b"}, event="item-html")
+    sse.publish_html("frag", "item.html", {"title": "t", "body": "b"}, event="item-html")
+    first, second = get_event_log().read("frag", 0, 10)
+    assert first.data == "<!---->&lt;img src=x onerror=window.__xss=1&gt; <b>b</b>"
+    assert second.data == "<li>t</li>\n<li>b</li>"  # already a tag first: unchanged
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "data",
+    [XSS, f"  {XSS}", {"html": XSS}, [XSS], 0, -1, 1.5, True, False, None, "", {}, []],
+)
+def test_publish_data_never_starts_with_a_tag(data: Any) -> None:
+    # What sse-htmx.js relies on to tell JSON from a fragment: JSON starts with { [ " - 0-9 t f n.
+    sse.publish("json", data, event="item-html")
+    (stored,) = get_event_log().read("json", 0, 10)
+    assert stored.data[0] in '{["-0123456789tfn'
 
 
 @override_settings(TEMPLATES=LOCMEM)

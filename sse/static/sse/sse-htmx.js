@@ -13,6 +13,11 @@
  * this file or after it. The events are swapped one after the other, in the order the
  * stream sent them.
  *
+ * Only fragments are swapped: an event whose data (the raw text, ev.data) starts with "<".
+ * sse.publish_html's data always does; sse.publish()'s is JSON, which never does (it starts
+ * with { [ " - a digit, t, f or n). Any other event under a swapped name is left alone, with
+ * one console warning per root: JSON, whatever its name and channel, is never inserted as HTML.
+ *
  * One stream per page (browsers allow six connections per site): when the page's layout
  * has made window.pageStream (an SSEStream on the same URL, not started yet), the root's
  * channels join it and the layout starts it; load this file after the root then. A page
@@ -65,13 +70,28 @@
     return byName;
   }
 
+  // The event's data if it is a fragment (its raw text starts with "<"), else null.
+  function fragmentOf(ev) {
+    const raw = ev && typeof ev.data === "string" ? ev.data : null;
+    return raw !== null && raw.charAt(0) === "<" ? raw : null;
+  }
+
   function attach(root, stream) {
     if (root._sseStream) return root._sseStream;
     root._sseStream = stream;
     let queue = Promise.resolve();  // one swap at a time, in the stream's order
+    let warned = false;
     for (const [name, elements] of swapTargets(root)) {
       stream.on(name, (data, ev) => {
-        const html = ev && typeof ev.data === "string" ? ev.data : String(data);
+        const html = fragmentOf(ev);
+        if (html === null) {
+          if (!warned) {
+            warned = true;
+            console.warn("sse-htmx: not swapped: the data of a \"" + name + "\" event does not start " +
+              "with \"<\" (JSON, not a fragment of sse.publish_html); such events are never swapped", root);
+          }
+          return;
+        }
         for (const el of elements) {
           queue = queue.then(() => (el.isConnected ? swapInto(el, html) : null)).catch((e) => console.error(e));
         }
