@@ -36,11 +36,21 @@ def chromium() -> Iterator[Chromium]:
     stays marked as the thread's running loop between calls: pytest-asyncio would then
     refuse to run async tests, and Django would refuse database calls in teardowns. The
     mark is set only while a test that uses ``browser`` runs.
+
+    The back/forward cache stays on, as in the Chromium people run (Playwright turns it off
+    by default with ``--disable-back-forward-cache``): a page left behind is kept, frozen,
+    and restored by Back/Forward with ``pageshow.persisted`` (issue 24). A restored page
+    fires no ``load``: ``page.go_back()``/``go_forward()`` need ``wait_until="commit"``.
     """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        instance = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            ignore_default_args=["--disable-back-forward-cache"],
+        )
         running = Chromium(instance, asyncio._get_running_loop())
         asyncio._set_running_loop(None)
         try:
