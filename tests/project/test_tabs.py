@@ -204,36 +204,51 @@ def test_eight_tabs_share_one_connection_and_all_get_every_event(
     assert proxy.peak_streams <= 2
 
 
-def test_closing_the_leader_tab_hands_over_without_losing_or_repeating_events(
-    profile: Callable[..., Profile], proxy: Proxy, admin: httpx.Client
+@pytest.mark.parametrize("leaves", ["closes", "navigates"])
+def test_when_the_leader_tab_goes_another_takes_over_without_losing_or_repeating_events(
+    leaves: str, profile: Callable[..., Profile], proxy: Proxy, admin: httpx.Client
 ) -> None:
     alice = profile()
     live(alice.login())
     for path in ["/notifications/", "/jobs/", "/chat/lobby/"]:
         live(alice.open(path))
-    tabs = alice.tabs
+    tabs = list(alice.tabs)
     wait_until(tabs[0], lambda: len(leaders(tabs)) == 1, f"one leader among {len(tabs)} tabs")
     first = notify(admin, "before the handover")
     wait_for_ids(tabs, [first])
 
     leader = leaders(tabs)[0]
+    rest = [t for t in tabs if t is not leader]
     requests_before = len(proxy.stream_requests())
-    sent = [first, notify(admin, "right before the close")]
-    alice.close_tab(leader)
+    sent = [first, notify(admin, "right before the leader goes")]
+    if leaves == "closes":
+        alice.close_tab(leader)
+    else:
+        leader.evaluate("location.href = '/jobs/?moved'")
     sent += [notify(admin, "during the handover 1"), notify(admin, "during the handover 2")]
-    rest = alice.tabs
-    wait_until(rest[0], lambda: len(leaders(rest)) == 1, f"a new leader among the {len(rest)} tabs left")
-    sent += [notify(admin, f"after the handover {n}") for n in range(2)]
+    if leaves == "navigates":
+        # The page it went to joins again (and may hold the connection again).
+        leader.wait_for_url("**/jobs/?moved", timeout=WAIT_MS)
+        live(leader)
+    wait_until(
+        rest[0], lambda: len(leaders(alice.tabs)) == 1, f"a new leader among the {len(alice.tabs)} tabs"
+    )
+    after = [notify(admin, f"after the handover {n}") for n in range(2)]
+    sent += after
     wait_for_ids(rest, sent)
     # A last one: any repeat of the earlier ones would have come before it.
-    sent.append(notify(admin, "fence"))
+    fence = notify(admin, "fence")
+    sent.append(fence)
     wait_for_ids(rest, sent)
     for page in rest:
         assert got(page) == sent, f"{page.url}: got {got(page)}, sent {sent}"
         assert page.locator(LIVE).count() == 1, page.url
+    if leaves == "navigates":
+        wait_for_ids([leader], [*after, fence])
+        assert got(leader)[-3:] == [*after, fence], got(leader)
 
     taken_over = proxy.stream_requests()[requests_before:]
-    assert taken_over, "no stream request after the leader closed"
+    assert taken_over, "no stream request after the leader went"
     assert all("lastEventId=" in line for line in taken_over), taken_over
     wait_streams(rest[0], proxy, 1)
     assert proxy.peak_streams <= 2
