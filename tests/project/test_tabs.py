@@ -323,8 +323,9 @@ def test_token_auth_tabs_share_too(
     assert proxy.peak_streams <= 2
 
 
+@pytest.mark.parametrize("where", ["follower", "leader"])
 def test_signing_out_in_one_tab_stops_the_stream_in_all(
-    profile: Callable[..., Profile], proxy: Proxy
+    where: str, profile: Callable[..., Profile], proxy: Proxy
 ) -> None:
     alice = profile()
     live(alice.login())
@@ -332,12 +333,14 @@ def test_signing_out_in_one_tab_stops_the_stream_in_all(
         live(alice.open(path))
     tabs = list(alice.tabs)
     wait_until(tabs[0], lambda: len(leaders(tabs)) == 1, f"one leader among {len(tabs)} tabs")
-    # Signed out from a tab that does not hold the connection: the server ends the leader's.
-    follower = next(t for t in tabs if t not in leaders(tabs))
-    follower.locator("header form button", has_text="Sign out").click()
-    follower.locator("#live-state[data-state=signed-out]").wait_for(timeout=WAIT_MS)
+    # From a tab that does not hold the connection the server ends the leader's; from the one
+    # that does, another tab takes over and is refused.
+    leader = leaders(tabs)[0]
+    out = leader if where == "leader" else next(t for t in tabs if t is not leader)
+    out.locator("header form button", has_text="Sign out").click()
+    out.locator("#live-state[data-state=signed-out]").wait_for(timeout=WAIT_MS)
     for page in tabs:
-        if page is follower:
+        if page is out:
             continue
         page.wait_for_function("window.pageStream.state === 'stopped'", timeout=WAIT_MS)
         assert page.evaluate("window.pageStream.stopReason") == "unauthorized", page.url
