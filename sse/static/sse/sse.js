@@ -64,6 +64,11 @@
   const TAKEOVER_DELAY_MS = 100;
   // Tabs that join together change the shared connection's channels once.
   const CHANNELS_SETTLE_MS = 50;
+  // A page shown again from the back/forward cache asks for the shared lock this much later, once the
+  // page it replaces has let the lock go: a request that waits on a page in the cache evicts that page.
+  const RESTORE_DELAY_MS = 150;
+  // How often the tab holding the connection looks for tabs that went without a word (crashed).
+  const PRUNE_MS = 5000;
 
   function cookie(name) {
     if (!name) return "";
@@ -282,8 +287,9 @@
   // -- one connection ------------------------------------------------------------------------
 
   // The connection of one tab, for its own channels or for every tab's: tokens, back-off,
-  // resume. `owner` is the SSEStream whose options it follows; `sink` gets
-  // event(ev), position(snapshot) and state(state, stopReason).
+  // resume. `owner` is the SSEStream whose options it follows; `sink` gets event(ev, snapshot),
+  // position(snapshot), state(state, stopReason) and covers(channels): the channels of a
+  // connection now subscribed (its first block has come), so their events from now on arrive.
   class Connection {
     constructor(owner, sink, channels, position) {
       this.owner = owner;
@@ -301,6 +307,7 @@
       this.tokenExpiresAt = null;  // ms since the epoch, when the token said
       this.tokenUsed = false;  // a fresh token is tried once, whatever the clocks say
       this.tokenChannels = null;
+      this.covered = [];  // the channels of the open connection, once subscribed
     }
 
     start() {
@@ -326,7 +333,7 @@
       const lowered = this.position.lower(floor);
       if ((changed || lowered) && !this.stopped && this.controller) {
         this.abort();
-        this.connect();
+        this.connect(this.state === "live");  // the tabs stay live on what is covered meanwhile
       }
     }
 
@@ -394,12 +401,15 @@
       this.setToken(await r.json());
     }
 
-    async connect() {
+    async connect(quiet) {
       if (this.stopped) return;
       const controller = new AbortController();
       this.controller = controller;
       const current = () => this.controller === controller && !this.stopped;
-      this.setState(this.attempt ? "reconnecting" : "connecting");
+      if (!quiet) {
+        this.covered = [];
+        this.setState(this.attempt ? "reconnecting" : "connecting");
+      }
       if (this.owner.auth === "token") {
         const stale = this.token && this.tokenUsed && this.tokenExpired();
         if (stale || !sameList(this.tokenChannels || [], this.channels)) this.token = null;
@@ -433,12 +443,17 @@
         controller.abort();
         return this.refused(response.status);
       }
-      this.setState("live");
       let gotBlock = false;
       const parser = new EventStreamParser((block) => {
         if (!current()) return;
+        if (!gotBlock && (block.idSet || block.data !== null)) {
+          // Subscribed: the server sends its first block once the stream is on its channels.
+          this.attempt = 0;
+          this.covered = this.channels;
+          this.setState("live");
+          this.sink.covers(this.channels);
+        }
         gotBlock = true;
-        this.attempt = 0;
         this.block(block);
       });
       try {
@@ -455,6 +470,7 @@
       }
       if (!current()) return;
       this.controller = null;
+      this.covered = [];
       if (!gotBlock) return this.retryLater();  // it ended before its first block: back off
       this.attempt = 1;  // reconnecting, after the server's retry:
       this.setState("reconnecting");
@@ -466,7 +482,7 @@
       let moved = {channel: null, seq: null, log: null};
       if (block.idSet) moved = this.position.read(block.id);
       if (block.data === null) {
-        if (block.idSet) this.sink.position(this.position.snapshot());
+        if (block.idSet) this.sink.position(this.position.snapshot(), block.id);
         return;
       }
       this.sink.event(
@@ -531,6 +547,8 @@
       this._seen = new Map();  // channel -> the last seq handed to the handlers
       this._seenLog = null;
       this._known = null;  // the last position of the connection (this tab's, or the one shared)
+      this._connectionState = "connecting";
+      this._covered = [];
       this._connection = null;
       this._group = null;
       this._pageWatched = false;
@@ -569,6 +587,8 @@
     }
 
     _open() {
+      this._connectionState = "connecting";
+      this._covered = [];
       this._setState("connecting");
       if (this.share && canShare()) this._group = new TabGroup(this);
       else this._lead(this._known, null, []);
@@ -589,13 +609,18 @@
           if (group) group.post({t: "ev", ev, pos: snap});
           this._receive(ev);
         },
-        position: (snap) => {
+        position: (snap, id) => {
           this._known = snap;
-          if (group) group.post({t: "pos", pos: snap});
+          if (id) this.lastEventId = id;
+          if (group) group.post({t: "pos", pos: snap, id});
         },
         state: (state, reason) => {
           if (group) group.post({t: "state", state, reason});
           this._leaderState(state, reason);
+        },
+        covers: (channels) => {
+          if (group) group.post({t: "covers", channels});
+          this._covers(channels);
         },
       };
       const channels = group ? group.union() : this._own;
@@ -612,13 +637,27 @@
       this.isLeader = false;
     }
 
-    // The connection's state, as the tab that holds it reports it.
+    // The connection's state, as the tab that holds it reports it. This stream is live once the
+    // connection is and covers its channels (a connection adding them for this tab is not yet).
     _leaderState(state, reason) {
       if (state === "stopped" && reason) {
         if (!this._stopped) this.stop(reason);
         return;
       }
-      this._setState(state);
+      if (state !== "live") this._covered = [];
+      this._connectionState = state;
+      this._showState();
+    }
+
+    _covers(channels) {
+      this._covered = channels;
+      this._showState();
+    }
+
+    _showState() {
+      const covered = this._own.every((c) => this._covered.includes(c));
+      const state = this._connectionState;
+      this._setState(state === "live" && !covered ? "connecting" : state);
     }
 
     _receive(ev) {
@@ -669,7 +708,10 @@
       global.addEventListener("pageshow", (e) => {
         if (!e.persisted || !this._suspended || this._stopped) return;
         this._suspended = false;
-        this._open();
+        this._setState("connecting");
+        setTimeout(() => {
+          if (!this._suspended && !this._stopped && !this._connection && !this._group) this._open();
+        }, RESTORE_DELAY_MS);
       });
     }
   }
@@ -680,8 +722,9 @@
   // own ("<key> tab <id>"); the one that gets the lock "<key>" holds the connection. Messages:
   //   {t: "join", tab, channels, floor}   a tab arrives (or answers one that did)
   //   {t: "leave", tab}                   a tab goes
-  //   {t: "ev", ev, pos}, {t: "pos", pos} the connection's events and position, from the holder
+  //   {t: "ev", ev, pos}, {t: "pos", pos, id}  the connection's events and position, from the holder
   //   {t: "state", state, reason}         the connection's state, from the holder
+  //   {t: "covers", channels}             the channels its connection is subscribed to now
 
   class TabGroup {
     constructor(stream) {
@@ -700,6 +743,7 @@
       this.leading = false;
       this.joined = false;  // this tab's own lock is held, and it said so
       this.settle = null;
+      this.pruneTimer = null;
       this.channel = new BroadcastChannel(this.key);
       this.channel.onmessage = (e) => this.receive(e.data);
       const locks = global.navigator.locks;
@@ -732,16 +776,24 @@
       this.leading = true;
       const stream = this.stream;
       stream._lead(stream._known, this, [stream._floor(), ...this.floors.splice(0)]);
-      for (const tab of this.members.keys()) this.watch(tab);
+      this.prune();
       return new Promise((resolve) => this.releases.push(resolve));
     }
 
-    // The holder learns that a tab went when it gets that tab's lock (a crashed tab sends no "leave").
-    watch(tab) {
-      if (tab === this.tab) return;
-      global.navigator.locks.request(this.key + " tab " + tab, {signal: this.locks.signal}, () => {
-        if (this.members.delete(tab)) this.channelsChanged();
-      }).catch(() => {});
+    // A tab that went without a word (it crashed) no longer holds its lock: drop its channels.
+    // (Asked, not waited for: a lock request waiting on a page in the back/forward cache evicts it.)
+    async prune() {
+      clearTimeout(this.pruneTimer);
+      if (!this.leading) return;
+      try {
+        const held = new Set((await global.navigator.locks.query()).held.map((lock) => lock.name));
+        let changed = false;
+        for (const tab of Array.from(this.members.keys())) {
+          if (tab !== this.tab && !held.has(this.key + " tab " + tab)) changed = this.members.delete(tab) || changed;
+        }
+        if (changed) this.channelsChanged();
+      } catch (e) { /* try again later */ }
+      if (this.leading) this.pruneTimer = setTimeout(() => this.prune(), PRUNE_MS);
     }
 
     channelsChanged(floor) {
@@ -765,10 +817,12 @@
         this.members.set(m.tab, sortedUnique(m.channels || []));
         if (!known && this.joined) this.post({t: "join", tab: this.tab, channels: stream._own, floor: null});
         if (this.leading) {
-          if (!known) this.watch(m.tab);
           this.channelsChanged(m.floor);
           const connection = stream._connection;
-          if (connection) this.post({t: "state", state: connection.state, reason: null});
+          if (connection) {
+            this.post({t: "state", state: connection.state, reason: null});
+            this.post({t: "covers", channels: connection.covered});
+          }
         } else if (m.floor) {
           this.floors.push(m.floor);  // kept in case this tab takes over before the holder served it
         }
@@ -779,9 +833,13 @@
         stream._known = m.pos;
         stream._receive(m.ev);
       } else if (m.t === "pos") {
-        if (!this.leading) stream._known = m.pos;
+        if (this.leading) return;
+        stream._known = m.pos;
+        if (m.id) stream.lastEventId = m.id;
       } else if (m.t === "state") {
         if (!this.leading) stream._leaderState(m.state, m.reason);
+      } else if (m.t === "covers") {
+        if (!this.leading) stream._covers(m.channels || []);
       }
     }
 
@@ -789,6 +847,7 @@
       this.post({t: "leave", tab: this.tab});
       this.leading = false;
       clearTimeout(this.settle);
+      clearTimeout(this.pruneTimer);
       this.locks.abort();
       for (const release of this.releases.splice(0)) release();
       if (this.channel) this.channel.close();
