@@ -14,6 +14,9 @@
  * cache. The extension's own retry never runs: sse.js retries, and a stream that ends for
  * good (401 signed out, 403, 404, a finished stream) stays ended.
  *
+ * As with sse-htmx.js, only HTML fragments (sse.publish_html) are swapped: an event whose data
+ * does not start with "<" (anything published as JSON) is not.
+ *
  * The sse-connect element's data-sse-state follows the stream: connecting, live,
  * reconnecting, stopped (data-sse-stop-reason says why). A `reset` (the id could not be
  * resumed) reloads the page, which renders its state afresh, unless a listener of the
@@ -112,5 +115,16 @@
     return;
   }
   global.htmx.createEventSource = (url) => new StreamSource(url, {withCredentials: true});
+
+  // Only server-rendered fragments are swapped (docs/htmx.md): sse.publish_html's data always
+  // starts with "<", JSON never does, so what a publisher sent as JSON is never taken for HTML.
+  let warned = false;
+  document.addEventListener("htmx:sseBeforeMessage", (e) => {
+    const data = e.detail && e.detail.data;
+    if (typeof data === "string" && data[0] === "<") return;
+    e.preventDefault();
+    if (!warned) console.warn("sse-htmx: not swapped: the data of a '" + (e.detail && e.detail.type) + "' event is not an HTML fragment");
+    warned = true;
+  });
   global.SSEHtmxExt = {StreamSource};
 })(window);
