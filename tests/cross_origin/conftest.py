@@ -48,6 +48,7 @@ PAGE = """<!doctype html>
   }
   // openStream(options, tokenSource): an SSEStream noting its tick numbers and states.
   window.openStream = function (options, tokenSource) {
+    if (window.stream) window.stream.stop();  // one stream at a time, its own token source
     const o = Object.assign({}, options);
     if (tokenSource === "backend") o.token = (channels) => backendToken(channels, false);
     if (tokenSource === "backend-bare") o.token = (channels) => backendToken(channels, true);

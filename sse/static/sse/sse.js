@@ -570,9 +570,15 @@
       this.stopReason = null;
       this._own = sortedUnique(this.channels);
       if (this._known === null && this.lastEventId) {
+        // Resume after this id: where this stream's connection starts, or (a tab joining the
+        // shared one) how far back the connection goes again for it.
         const p = new Position(this._own);
         p.read(this.lastEventId);
         this._known = p.snapshot();
+        if (p.log !== null) {
+          this._seenLog = p.log;
+          this._seen = new Map(p.seqs);
+        }
       }
       this._watchPage();
       this._open();
