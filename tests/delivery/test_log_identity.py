@@ -67,9 +67,12 @@ async def test_ids_stay_valid_across_a_restart_on_the_same_database(make_site: o
     stream = await open_stream(site.url, channels, cookie=site.cookie, last_event_id=held)
     try:
         items = stream.items()
+        opening = await asyncio.wait_for(anext(items), 30)
         got = [await asyncio.wait_for(anext(items), 30) for _ in range(2)]
     finally:
         stream.abort()
+    # The resumed stream opens at the id it was given (a client back before the first event keeps it).
+    assert (opening.data, opening.id) == (None, held)
     tag = held.split(":")[0]
     assert [(e.event, e.id, e.json()["i"]) for e in got] == [  # type: ignore[index]
         ("test", f"{tag}:2", 1),
