@@ -151,12 +151,7 @@ def open_page(browser: Any, proxy: Proxy, path: str) -> tuple[Any, Watch]:
 
 
 def close_port(proxy: Proxy) -> None:
-    """proxy.stop(), and then its port refuses connections.
-
-    Closing a listening socket does not wake the thread blocked in its accept(): the port
-    keeps listening until one more connection comes (which the proxy, refusing, answers
-    503), and start() cannot bind it again meanwhile. That one connection is made here.
-    """
+    """proxy.stop(), and (checked) its port refuses connections from then on."""
     proxy.stop()
     deadline = time.monotonic() + 10
     while True:
