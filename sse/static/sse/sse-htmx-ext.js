@@ -77,8 +77,7 @@
         this.readyState = OPEN;
         if (this.onopen) this.onopen(new Event("open"));
       } else if (state === "reconnecting" && this.readyState === OPEN) {
-        this.readyState = CONNECTING;  // sse.js comes back by itself: the extension need not
-        if (this.onerror) this.onerror(new Event("error"));
+        this.readyState = CONNECTING;  // sse.js comes back by itself: no onerror, nothing for the extension to do
       } else if (state === "stopped") {
         this.readyState = CLOSED;  // for good: no onerror, so the extension does not retry either
       }
