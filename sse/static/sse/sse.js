@@ -44,7 +44,9 @@
  * the channels of every tab, and passes each event to the others over a BroadcastChannel;
  * each tab gets the events of its own channels only. When that tab closes or moves on,
  * another takes over (Web Locks) and resumes from the last id any tab had. A tab joining
- * with channels the connection lacks makes it reconnect once, adding them from now on. A
+ * with channels the connection lacks makes it reconnect once, adding them from now on. With
+ * token auth, the tab holding the connection gets the token for every tab's channels (from
+ * tokenUrl, or from its own `token` function, called with all of them). A
  * browser without Web Locks or BroadcastChannel (or a page not served over https or from
  * localhost, where Web Locks are missing) gives each stream a connection of its own.
  *
