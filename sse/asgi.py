@@ -105,6 +105,13 @@ class StreamingASGIHandler(ASGIHandler):
         return min(self._request_contexts, key=lambda c: c.in_flight)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            # Django's own refuses lifespan; here startup installs the SIGTERM/SIGINT handler
+            # and shutdown ends every stream cleanly (sse.shutdown).
+            from sse.shutdown import lifespan
+
+            await lifespan(receive, send)
+            return
         context = self._context_for(scope)
         if context is None:
             await super().__call__(scope, receive, send)

@@ -133,6 +133,11 @@ class ChannelHub:
             self._tasks.append(self.loop.create_task(coro))
         # Sign-outs, password changes and deactivations in this process end streams at once.
         watch(self)
+        # SIGTERM/SIGINT end every stream cleanly first, under any server (sse.shutdown);
+        # a no-op off the main thread, and when a lifespan startup installed it already.
+        from sse import shutdown
+
+        shutdown.install()
         for callback in list(self._start_callbacks):
             try:
                 callback(self)
