@@ -23,7 +23,18 @@ import re
 from typing import Any
 from urllib.parse import unquote_plus
 
-__all__ = ["RedactTokensFilter", "redact"]
+__all__ = ["ACCESS_LOGGERS", "RedactTokensFilter", "guard_access_logs", "redact"]
+
+# The loggers ASGI servers write their access lines to. uvicorn (alone and as gunicorn's
+# worker) logs the query string by default; daphne's runserver too; hypercorn and granian
+# only with a format that asks for it (%(R)s / %(Uq)s / %(q)s, %(query_string)s).
+ACCESS_LOGGERS = (
+    "uvicorn.access",
+    "gunicorn.access",
+    "hypercorn.access",
+    "granian.access",
+    "django.channels.server",
+)
 
 # One query parameter: what starts it, its name as sent, its value up to the next & or #.
 _PARAM = re.compile(r"(?P<start>(?:^|[?&]))(?P<name>[^=&#?\s]*)=[^&#\s]*")
@@ -74,3 +85,15 @@ class RedactTokensFilter(logging.Filter):
         elif isinstance(args, tuple):
             record.args = tuple(_redact_value(value) for value in args)
         return True
+
+
+def guard_access_logs(names: tuple[str, ...] = ACCESS_LOGGERS) -> None:
+    """Attach :class:`RedactTokensFilter` to the servers' access loggers (once each).
+
+    Called when the app is ready, in every server process: a logger's filters outlive
+    ``logging.config.dictConfig`` (which replaces handlers, not filters).
+    """
+    for name in names:
+        log = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokensFilter) for f in log.filters):
+            log.addFilter(RedactTokensFilter())
