@@ -77,6 +77,14 @@ logger = logging.getLogger("sse.daphne")
 __all__ = ["main", "redact"]
 
 
+
+def _shutting_down() -> bool:
+    """Whether this process's hub is ending its streams for a shutdown (sse.shutdown)."""
+    from sse.hub import ChannelHub
+
+    hub = ChannelHub.running()
+    return hub is not None and hub.stopping
+
 class _RedactingLogger:
     def __init__(self, inner: Any) -> None:
         self._inner = inner
@@ -260,6 +268,8 @@ class _Server(Server):  # type: ignore[misc]  # Daphne ships no type information
             return  # upgraded to a WebSocket (logged as one), or never reached the application
         request.sse_logged = True
         ended = getattr(request, "sse_end", None) or (COMPLETE if request.finished else CLIENT_GONE)
+        if ended == COMPLETE and _shutting_down():
+            ended = SERVER_SHUTDOWN  # ended by sse.shutdown, before Daphne's own shutdown began
         try:
             self.log_action("http", "complete", request_details(request, ended))
         except Exception:
