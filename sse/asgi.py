@@ -7,18 +7,17 @@ ends. For a stream that is forever, so 5,000 open streams are 5,000 idle threads
 and their stacks.
 
 ``StreamingASGIHandler`` serves requests whose path looks like a stream
-(``SSE_STREAM_PATHS``, default: any path ending in ``/stream/``) inside one
-long-lived thread-sensitive context shared by all of them, so their short sync
-work (signal receivers, session and ORM look-ups through ``sync_to_async``)
-runs one call at a time on a single ``sse-streams`` thread. Every other request
-runs on a small fixed set of long-lived worker threads (``SSE_REQUEST_THREADS``,
-default 8) instead of a new thread per request: thread-local database connections
-then live as long as ``CONN_MAX_AGE`` says, where a thread per request opens a new
-one for every request. Each request still runs all its sync code on one thread,
-and a request goes to the thread with the fewest requests in flight.
-``SSE_REQUEST_THREADS = 0`` restores Django's thread per request. Only map async
-streaming views to the stream paths: a slow sync view there would hold up every
-stream's sync work.
+(``SSE_STREAM_PATHS``, default: any path ending in ``/stream/``) and whose view is
+async inside one long-lived thread-sensitive context shared by all of them, so
+their short sync work (signal receivers, session and ORM look-ups through
+``sync_to_async``) runs one call at a time on a single ``sse-streams`` thread. A
+sync view under a stream path is served as Django serves it, on a thread of its
+own: it cannot hold up the streams. Every other request is served as Django's own
+handler serves it (a thread per request), unless ``SSE_REQUEST_THREADS`` is set
+above 0: those requests then run on that many long-lived worker threads, so
+thread-local database connections live as long as ``CONN_MAX_AGE`` says (each
+request still runs all its sync code on one thread, and goes to the thread with
+the fewest requests in flight; a slow view then delays the others on its thread).
 
 Use it in ``asgi.py``::
 
@@ -40,8 +39,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import django
-from asgiref.sync import SyncToAsync, ThreadSensitiveContext
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, iscoroutinefunction
 from django.core.handlers.asgi import ASGIHandler
+from django.urls import Resolver404, get_resolver
 
 from sse.conf import DEFAULT_STREAM_PATHS, conf
 
@@ -93,13 +93,29 @@ class StreamingASGIHandler(ASGIHandler):
         self._stream_path = re.compile("|".join(f"(?:{p})" for p in stream_paths) or r"(?!)")
         self._stream_context = _StreamContext("sse-streams")
         self._request_contexts = [_SharedContext(f"sse-requests-{n}") for n in range(request_threads)]
+        self._async_views: dict[str, bool] = {}  # path -> whether the root URLconf maps it to an async view
 
     def is_stream(self, scope: Scope) -> bool:
         return scope["type"] == "http" and self._stream_path.search(scope.get("path", "")) is not None
 
+    def _is_async_view(self, path: str) -> bool:
+        """Whether the root URLconf maps ``path`` to an async view (remembered per path)."""
+        known = self._async_views.get(path)
+        if known is None:
+            try:
+                known = iscoroutinefunction(get_resolver().resolve(path).func)
+            except Resolver404:
+                known = False
+            if len(self._async_views) >= 4096:
+                self._async_views.clear()
+            self._async_views[path] = known
+        return known
+
     def _context_for(self, scope: Scope) -> _SharedContext | None:
         if self.is_stream(scope):
-            return self._stream_context
+            if self._is_async_view(scope.get("path", "")):
+                return self._stream_context
+            return None  # a sync view: a thread of its own, as Django serves it
         if not self._request_contexts or scope["type"] != "http":
             return None  # Django's own: a thread for this request alone
         return min(self._request_contexts, key=lambda c: c.in_flight)

@@ -149,7 +149,7 @@ class Settings:
     # sync code on (0: a new thread per request, as Django's own handler does).
     @property
     def SSE_REQUEST_THREADS(self) -> int:
-        return int(getattr(settings, "SSE_REQUEST_THREADS", 8))
+        return int(getattr(settings, "SSE_REQUEST_THREADS", 0))
 
     # The event log, configured like CACHES: {"BACKEND": "...", "OPTIONS": {...}}
     # (unset, empty, or without a BACKEND: sse.storage.db.DatabaseEventLog).

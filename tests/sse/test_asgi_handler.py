@@ -31,6 +31,7 @@ REQUEST_THREAD = "sse-requests-"
 
 class _Meeting:
     barrier: asyncio.Barrier | None = None
+    sync_barrier: threading.Barrier | None = None
 
 
 def _thread_name() -> str:
@@ -46,8 +47,16 @@ async def probe(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"threads": [first, second]})
 
 
+def sync_probe(request: HttpRequest) -> JsonResponse:
+    """A sync view: it reports the thread it runs on, once every request of the test is in it."""
+    if _Meeting.sync_barrier is not None:
+        _Meeting.sync_barrier.wait(timeout=10)
+    return JsonResponse({"threads": [_thread_name()]})
+
+
 urlpatterns = [
     path("events/stream/", probe),
+    path("events/sync/stream/", sync_probe),
     path("live/feed/", probe),
     path("page/", probe),
 ]
@@ -217,3 +226,35 @@ def test_stream_paths_default_argument_and_none(handlers: list[StreamingASGIHand
     with override_settings(SSE_STREAM_PATHS=[]):
         nothing = make_handler(handlers)
     assert not nothing.is_stream(http_scope("/sse/stream/"))
+
+
+async def test_a_sync_view_under_a_stream_path_gets_a_thread_of_its_own(
+    handlers: list[StreamingASGIHandler],
+) -> None:
+    # Two at once, each waiting in the view until both are in: on the one sse-streams thread
+    # the second could never come in (and every stream's sync work would wait behind them).
+    with URLCONF:
+        handler = make_handler(handlers)
+        _Meeting.sync_barrier = threading.Barrier(2)
+        try:
+            first, second = await asyncio.gather(
+                request(handler, "/events/sync/stream/"), request(handler, "/events/sync/stream/")
+            )
+        finally:
+            _Meeting.sync_barrier = None
+        stream = await request(handler, "/events/stream/")
+    assert first != second, f"two sync views under a stream path shared thread {first}"
+    assert not any(name.startswith(STREAM_THREAD) for name in [*first, *second]), (first, second)
+    assert all(name.startswith(STREAM_THREAD) for name in stream), stream  # async views still share it
+
+
+async def test_by_default_other_requests_are_served_as_djangos_own_handler_serves_them(
+    handlers: list[StreamingASGIHandler], started_on: dict[str, str]
+) -> None:
+    # Sixteen requests in flight together, each on a thread of its own (no pool to wait for).
+    with URLCONF:
+        handler = make_handler(handlers)
+        answers = await together(handler, *["/page/"] * 16)
+    threads = {name for threads in answers for name in threads}
+    assert len(threads) == 16, f"16 concurrent requests ran on {len(threads)} threads"
+    assert not any(name.startswith((STREAM_THREAD, REQUEST_THREAD)) for name in threads), threads
