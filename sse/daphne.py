@@ -77,13 +77,13 @@ logger = logging.getLogger("sse.daphne")
 __all__ = ["main", "redact"]
 
 
-
 def _shutting_down() -> bool:
     """Whether this process's hub is ending its streams for a shutdown (sse.shutdown)."""
     from sse.hub import ChannelHub
 
     hub = ChannelHub.running()
     return hub is not None and hub.stopping
+
 
 class _RedactingLogger:
     def __init__(self, inner: Any) -> None:
