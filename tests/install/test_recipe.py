@@ -333,14 +333,18 @@ def open_orders_page(browser: object, project: Project) -> object:
 
 def test_the_redaction_snippet_keeps_tokens_out_of_access_logs(tmp_path: Path) -> None:
     [snippet] = [b.text for b in readme_blocks("### Serving", "### Tokens") if b.language == "python"]
+    # The README's snippet for a logger of one's own, and the servers' loggers sse guards itself
+    # (SseConfig.ready() calls guard_access_logs(); tests/deploy sees it under each server).
     script = (
         snippet
         + "\nimport logging, sys\n"
+        + "from sse.redaction import guard_access_logs\nguard_access_logs()\n"
         + "logging.basicConfig(stream=sys.stdout, level=logging.INFO, format='%(name)s %(message)s')\n"
         + "logging.getLogger('uvicorn.access').info('%s - \"%s %s HTTP/%s\" %d', '1.2.3.4', 'GET',"
         + " '/sse/stream/?channel=a&token=SECRET1', '1.1', 200)\n"
         + "logging.getLogger('django.channels.server').info('HTTP %(method)s %(path)s %(status)s',"
         + " {'method': 'GET', 'path': '/sse/stream/?token=SECRET2&channel=a', 'status': 200})\n"
+        + "logging.getLogger('myproxy.access').info('GET %s', '/sse/stream/?token=SECRET3')\n"
     )
     import sys
 
@@ -348,4 +352,4 @@ def test_the_redaction_snippet_keeps_tokens_out_of_access_logs(tmp_path: Path) -
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout
     assert "SECRET" not in out, out
-    assert out.count("token=[redacted]") == 2, out
+    assert out.count("token=[redacted]") == 3, out
