@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from sse.testing import EventParser
+from tests.htmx.proxy import Proxy
 from tests.servers import DaphneServer, prepare_database, project_env
 
 
@@ -46,6 +47,14 @@ def browser_login(page: object, base_url: str, username: str, password: str = "d
     page.fill("#id_password", password)  # type: ignore[attr-defined]
     page.click("button[type=submit]")  # type: ignore[attr-defined]
     page.wait_for_url(f"{base_url}/")  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def proxy(site: DaphneServer) -> Iterator[Proxy]:
+    """A proxy in front of the site, counting its stream connections (tests/htmx/proxy.py)."""
+    front = Proxy(site.port).start()
+    yield front
+    front.stop()
 
 
 @pytest.fixture

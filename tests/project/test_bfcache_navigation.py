@@ -16,7 +16,7 @@ does not come live stops the walk at once (the pages after it would only time ou
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -48,20 +48,6 @@ document.addEventListener("notifications:new", (e) => {
 """
 
 
-@pytest.fixture
-def proxy(site: DaphneServer) -> Iterator[Proxy]:
-    front = Proxy(site.port).start()
-    yield front
-    front.stop()
-
-
-@pytest.fixture
-def staff(site: DaphneServer) -> Iterator[httpx.Client]:
-    client = login(site.url, "admin")
-    yield client
-    client.close()
-
-
 def eventually(
     probe: Callable[[], Any], ok: Callable[[Any], bool], seconds: float = SETTLE_S
 ) -> tuple[bool, Any]:
@@ -75,11 +61,11 @@ def eventually(
 
 
 def test_twelve_pages_back_and_forward_with_the_cache_on(
-    browser: Any, site: DaphneServer, proxy: Proxy, staff: httpx.Client
+    browser: Any, site: DaphneServer, proxy: Proxy, admin: httpx.Client
 ) -> None:
     me = login(site.url, "alice")  # reads presence, as a page of hers does
     try:
-        _walk(browser, proxy, staff, me)
+        _walk(browser, proxy, admin, me)
     finally:
         me.close()
 

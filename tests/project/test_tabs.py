@@ -18,8 +18,7 @@ import httpx
 import pytest
 
 from tests.htmx.proxy import Proxy
-from tests.project.conftest import browser_login, login
-from tests.servers import DaphneServer
+from tests.project.conftest import browser_login
 
 pytestmark = pytest.mark.browser
 
@@ -42,20 +41,6 @@ TOKEN_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>token ta
   window.pageStream.onState((s) => { document.getElementById("state").textContent = s; });
   window.pageStream.start();
 </script></body></html>"""
-
-
-@pytest.fixture
-def alice_api(site: DaphneServer) -> Iterator[httpx.Client]:
-    client = login(site.url, "alice")
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def proxy(site: DaphneServer) -> Iterator[Proxy]:
-    front = Proxy(site.port).start()
-    yield front
-    front.stop()
 
 
 class Profile:
@@ -156,6 +141,16 @@ def leaders(tabs: list[Any]) -> list[Any]:
     return [t for t in tabs if t.evaluate("window.pageStream.isLeader === true")]
 
 
+def four_live_tabs(alice: Profile, paths: list[str]) -> list[Any]:
+    """alice signed in (home) and three more tabs on ``paths``, all live, one of them the leader."""
+    live(alice.login())
+    for path in paths:
+        live(alice.open(path))
+    tabs = list(alice.tabs)
+    wait_until(tabs[0], lambda: len(leaders(tabs)) == 1, f"one leader among {len(tabs)} tabs")
+    return tabs
+
+
 def notify(admin: httpx.Client, title: str) -> int:
     answer = admin.post("/api/notifications/", json={"user": "alice", "title": title})
     assert answer.status_code == 201, answer.text
@@ -163,10 +158,10 @@ def notify(admin: httpx.Client, title: str) -> int:
 
 
 def test_eight_tabs_share_one_connection_and_all_get_every_event(
-    profile: Callable[..., Profile], proxy: Proxy, admin: httpx.Client, alice_api: httpx.Client
+    profile: Callable[..., Profile], proxy: Proxy, admin: httpx.Client, alice: httpx.Client
 ) -> None:
-    alice = profile()
-    home = alice.login()
+    browser_alice = profile()
+    home = browser_alice.login()
     live(home)
     paths = [
         "/notifications/",
@@ -178,29 +173,29 @@ def test_eight_tabs_share_one_connection_and_all_get_every_event(
         "/",
     ]
     for path in paths:
-        page = alice.open(path)
+        page = browser_alice.open(path)
         live(page)
         assert proxy.peak_streams <= 2, (
-            f"{len(alice.tabs)} tabs live, {proxy.peak_streams} stream connections at once "
+            f"{len(browser_alice.tabs)} tabs live, {proxy.peak_streams} stream connections at once "
             f"({proxy.open_streams} open now): the tabs do not share"
         )
-    assert len(alice.tabs) == 8
+    assert len(browser_alice.tabs) == 8
     # One connection now (a second only while the leader changed its channels).
     wait_streams(home, proxy, 1)
     assert proxy.peak_streams <= 2
-    assert len(leaders(alice.tabs)) == 1
+    assert len(leaders(browser_alice.tabs)) == 1
 
     ids = [notify(admin, f"to eight tabs {n}") for n in range(3)]
-    wait_for_ids(alice.tabs, ids)
-    for page in alice.tabs:
+    wait_for_ids(browser_alice.tabs, ids)
+    for page in browser_alice.tabs:
         assert got(page) == ids, page.url
         assert page.locator(LIVE).count() == 1, page.url
     # The demo's own signals follow too: the badge on every page, the list on /notifications/.
-    unread = alice_api.get("/api/notifications/?page_size=1").json()["unread"]
-    for page in alice.tabs:
+    unread = alice.get("/api/notifications/?page_size=1").json()["unread"]
+    for page in browser_alice.tabs:
         page.locator(f"#unread-badge[data-count='{unread}']").wait_for(state="attached", timeout=WAIT_MS)
     # The lists of /notifications/ and of the htmx pages (fragments swapped in by htmx).
-    for page in alice.tabs:
+    for page in browser_alice.tabs:
         if "/notifications/" in page.url:
             page.locator("#notification-list", has_text="to eight tabs 2").wait_for(timeout=WAIT_MS)
     assert proxy.peak_streams <= 2
@@ -211,11 +206,7 @@ def test_when_the_leader_tab_goes_another_takes_over_without_losing_or_repeating
     leaves: str, profile: Callable[..., Profile], proxy: Proxy, admin: httpx.Client
 ) -> None:
     alice = profile()
-    live(alice.login())
-    for path in ["/notifications/", "/jobs/", "/chat/lobby/"]:
-        live(alice.open(path))
-    tabs = list(alice.tabs)
-    wait_until(tabs[0], lambda: len(leaders(tabs)) == 1, f"one leader among {len(tabs)} tabs")
+    tabs = four_live_tabs(alice, ["/notifications/", "/jobs/", "/chat/lobby/"])
     first = notify(admin, "before the handover")
     wait_for_ids(tabs, [first])
 
@@ -257,9 +248,9 @@ def test_when_the_leader_tab_goes_another_takes_over_without_losing_or_repeating
 
 
 def test_tabs_of_different_rooms_get_only_their_own_messages(
-    profile: Callable[..., Profile], proxy: Proxy, admin: httpx.Client, alice_api: httpx.Client
+    profile: Callable[..., Profile], proxy: Proxy, admin: httpx.Client, alice: httpx.Client
 ) -> None:
-    rooms = {room["slug"] for room in alice_api.get("/api/chat/rooms/").json()["results"]}
+    rooms = {room["slug"] for room in alice.get("/api/chat/rooms/").json()["results"]}
     assert {"lobby", "staff"} <= rooms, rooms
     browser_alice = profile()
     home = browser_alice.login()
@@ -273,7 +264,7 @@ def test_tabs_of_different_rooms_get_only_their_own_messages(
     # channels, also while the shared connection is still adding them.
     stamp = f"{time.time_ns()}"
     for slug in ("lobby", "staff"):
-        answer = alice_api.post(f"/api/chat/{slug}/messages/", json={"body": f"to {slug} {stamp}"})
+        answer = alice.post(f"/api/chat/{slug}/messages/", json={"body": f"to {slug} {stamp}"})
         assert answer.status_code == 201, answer.text
     wait_for_ids([lobby], [f"to lobby {stamp}"], "message")
     wait_for_ids([staff], [f"to staff {stamp}"], "message")
@@ -330,11 +321,7 @@ def test_signing_out_in_one_tab_stops_the_stream_in_all(
     where: str, profile: Callable[..., Profile], proxy: Proxy
 ) -> None:
     alice = profile()
-    live(alice.login())
-    for path in ["/notifications/", "/chat/lobby/", "/jobs/"]:
-        live(alice.open(path))
-    tabs = list(alice.tabs)
-    wait_until(tabs[0], lambda: len(leaders(tabs)) == 1, f"one leader among {len(tabs)} tabs")
+    tabs = four_live_tabs(alice, ["/notifications/", "/chat/lobby/", "/jobs/"])
     # From a tab that does not hold the connection the server ends the leader's; from the one
     # that does, another tab takes over and is refused.
     leader = leaders(tabs)[0]
