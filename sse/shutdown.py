@@ -34,7 +34,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-__all__ = ["end_streams", "install", "installed"]
+__all__ = ["end_streams", "install"]
 
 logger = logging.getLogger("sse.shutdown")
 
@@ -44,11 +44,6 @@ _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _previous: dict[int, Any] = {}
 _lock = threading.Lock()
 _signalled = False
-
-
-def installed() -> bool:
-    """Whether our handler is in front of SIGTERM now."""
-    return signal.getsignal(signal.SIGTERM) is _on_signal
 
 
 def install() -> bool:

@@ -325,14 +325,15 @@
       if (reason) this.setState("stopped", reason);
     }
 
-    // The channels change (tabs joined or left), or a tab needs older events: reconnect once.
-    update(channels, floor) {
+    // The channels change (tabs joined or left), or tabs need older events (`floors`): reconnect once.
+    update(channels, floors) {
       const changed = !sameList(channels, this.channels);
       if (changed) {
         this.channels = channels;
         this.position.setChannels(channels);
       }
-      const lowered = this.position.lower(floor);
+      let lowered = false;
+      for (const floor of floors) lowered = this.position.lower(floor) || lowered;
       if ((changed || lowered) && !this.stopped && this.controller) {
         this.abort();
         this.connect(this.state === "live");  // the tabs stay live on what is covered meanwhile
@@ -811,9 +812,7 @@
         this.settle = null;
         const connection = this.stream._connection;
         if (!this.leading || !connection) return;
-        const floors = this.floors.splice(0);
-        connection.update(this.union(), floors.shift());
-        for (const f of floors) connection.update(connection.channels, f);
+        connection.update(this.union(), this.floors.splice(0));
       }, CHANNELS_SETTLE_MS);
     }
 
