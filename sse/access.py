@@ -22,7 +22,7 @@ from sse.conf import conf
 from sse.encoding import encode_opening
 from sse.registry import (
     ChannelNotFound,
-    check_access,
+    check_access_all,
     find_pattern,
     registered_patterns,
     validate_channel_name,
@@ -217,13 +217,14 @@ def not_allowed_message(name: str) -> str:
 
 
 async def authorize(user: Any, channels: Sequence[str]) -> None:
-    for name in channels:
-        try:
-            allowed = await check_access(user, name)
-        except ChannelNotFound as exc:
-            raise StreamRefused(404, str(exc) or f"channel {name} not found") from None
-        except UNAVAILABLE_ERRORS as exc:
-            raise StreamUnavailable() from exc
+    outcomes = await check_access_all(user, channels)
+    for name, allowed in zip(channels, outcomes, strict=True):
+        if isinstance(allowed, ChannelNotFound):
+            raise StreamRefused(404, str(allowed) or f"channel {name} not found") from None
+        if isinstance(allowed, UNAVAILABLE_ERRORS):
+            raise StreamUnavailable() from allowed
+        if isinstance(allowed, Exception):
+            raise allowed
         if not allowed:
             raise StreamRefused(403, not_allowed_message(name))
 

@@ -41,9 +41,11 @@ from typing import Any
 import django
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, iscoroutinefunction
 from django.core.handlers.asgi import ASGIHandler
+from django.http import HttpRequest, HttpResponseBase
 from django.urls import Resolver404, get_resolver
 
 from sse.conf import DEFAULT_STREAM_PATHS, conf
+from sse.stream_chain import StreamMiddlewareHandler
 
 __all__ = ["DEFAULT_STREAM_PATHS", "StreamingASGIHandler", "get_asgi_application", "on_stream_thread"]
 
@@ -94,6 +96,17 @@ class StreamingASGIHandler(ASGIHandler):
         self._stream_context = _StreamContext("sse-streams")
         self._request_contexts = [_SharedContext(f"sse-requests-{n}") for n in range(request_threads)]
         self._async_views: dict[str, bool] = {}  # path -> whether the root URLconf maps it to an async view
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        super().load_middleware(is_async)
+        # Stream requests go through the same middlewares in fewer thread hops (sse.stream_chain).
+        self._stream_handler = StreamMiddlewareHandler()
+        self._stream_handler.load_middleware(is_async=True)
+
+    async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
+        if on_stream_thread():
+            return await self._stream_handler.get_response_async(request)
+        return await super().get_response_async(request)
 
     def is_stream(self, scope: Scope) -> bool:
         return scope["type"] == "http" and self._stream_path.search(scope.get("path", "")) is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,6 +203,48 @@ async def _call_rule(rule: AccessRule, user: Any, params: dict[str, str]) -> boo
         if inspect.isawaitable(result):
             result = await result
     return bool(result)
+
+
+async def check_access_all(user: Any, names: Sequence[str]) -> list[bool | Exception]:
+    """For each of ``names``: whether ``user`` may read it, or what its rule raised.
+
+    A name no pattern matches is False. Async rules are awaited here; the sync rules of
+    all the names run one after another in a single ``sync_to_async`` call, so a stream
+    of several channels pays one thread hop, not one per channel.
+    """
+    outcomes: list[bool | Exception] = [False] * len(names)
+    sync_rules: list[tuple[int, AccessRule, dict[str, str]]] = []
+    for index, name in enumerate(names):
+        found = find_pattern(name)
+        if found is None:
+            continue
+        pattern, params = found
+        if inspect.iscoroutinefunction(pattern.rule):
+            try:
+                outcomes[index] = bool(await pattern.rule(user, **params))
+            except Exception as exc:
+                outcomes[index] = exc
+        else:
+            sync_rules.append((index, pattern.rule, params))
+    if sync_rules:
+
+        def run_sync_rules() -> list[tuple[int, Any]]:
+            results: list[tuple[int, Any]] = []
+            for index, rule, params in sync_rules:
+                try:
+                    results.append((index, rule(user, **params)))
+                except Exception as exc:
+                    results.append((index, exc))
+            return results
+
+        for index, result in await sync_to_async(run_sync_rules)():
+            if inspect.isawaitable(result):  # a sync callable that returned a coroutine
+                try:
+                    result = await result
+                except Exception as exc:
+                    result = exc
+            outcomes[index] = result if isinstance(result, Exception) else bool(result)
+    return outcomes
 
 
 async def check_access(user: Any, name: str) -> bool:
