@@ -39,8 +39,14 @@ __all__ = ["EventParser", "EventStream", "ReceivedEvent", "connect", "parse_even
 _LINE_END = re.compile(r"[\r\n]")
 _DIGITS = re.compile(r"[0-9]+")
 
-_PYTEST_FIX = "mark the test @pytest.mark.django_db(transaction=True)"
-_UNITTEST_FIX = "make {name} a django.test.TransactionTestCase"
+_PYTEST = (
+    "mark the test @pytest.mark.django_db(transaction=True)",
+    "marked @pytest.mark.django_db(transaction=True)",
+)
+_UNITTEST = (
+    "make {name} a django.test.TransactionTestCase",
+    "methods of a django.test.TransactionTestCase, not of a TestCase",
+)
 
 
 def _calling_test_case(frame: FrameType | None) -> unittest.TestCase | None:
@@ -56,23 +62,44 @@ def _calling_test_case(frame: FrameType | None) -> unittest.TestCase | None:
 def _the_fix(test_case: unittest.TestCase | None) -> str:
     """What makes a streaming test see its events, in the terms of the runner in use."""
     if test_case is not None:
-        return _UNITTEST_FIX.format(name=type(test_case).__name__)
+        return _UNITTEST[0].format(name=type(test_case).__name__)
     if "PYTEST_CURRENT_TEST" in os.environ:
-        return _PYTEST_FIX
+        return _PYTEST[0]
     # Neither a test case's method nor pytest: say both.
-    return f"{_PYTEST_FIX} (pytest-django), or {_UNITTEST_FIX.format(name='the test case')} (manage.py test)"
+    return f"{_PYTEST[0]} (pytest-django), or {_UNITTEST[0].format(name='the test case')} (manage.py test)"
+
+
+def _the_rule(test_case: unittest.TestCase | None) -> str:
+    """The same, as a rule: true whether or not the test follows it."""
+    if test_case is not None:
+        return f"streaming tests are {_UNITTEST[1]}"
+    if "PYTEST_CURRENT_TEST" in os.environ:
+        return f"streaming tests are {_PYTEST[1]}"
+    return f"streaming tests are {_PYTEST[1]} (pytest-django), or {_UNITTEST[1]} (manage.py test)"
 
 
 def _testcase_transactions() -> list[str]:
     """The databases on which this thread is inside a test case's transaction (django.test.TestCase's,
     which pytest-django's plain ``django_db`` mark uses too)."""
     from django.db import connections
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
-    return [
-        connection.alias
-        for connection in connections.all(initialized_only=True)
-        if any(getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
-    ]
+    found = list(connections.all(initialized_only=True))
+    # With an event loop running on this thread (pytest-asyncio runs the test's there), asgiref
+    # gives the coroutine connections of its own: the test's transaction is on the ones this
+    # thread's sync code has, in the thread-local storage beside them (asgiref >= 3.8).
+    try:
+        storage = object.__getattribute__(connections._connections, "_storage")  # type: ignore[attr-defined]
+        found += [c for c in vars(storage).values() if isinstance(c, BaseDatabaseWrapper)]
+    except (AttributeError, TypeError):
+        pass
+    return sorted(
+        {
+            connection.alias
+            for connection in found
+            if any(getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+        }
+    )
 
 
 async def _refuse_test_transactions(test_case: unittest.TestCase | None) -> None:
@@ -84,7 +111,7 @@ async def _refuse_test_transactions(test_case: unittest.TestCase | None) -> None
     if not inside:
         return
     if test_case is not None:
-        wrapper = f"django.test.TestCase ({type(test_case).__name__}'s base)"
+        wrapper = f"django.test.TestCase (a base of {type(test_case).__name__})"
     elif "PYTEST_CURRENT_TEST" in os.environ:
         wrapper = "@pytest.mark.django_db"
     else:
@@ -238,7 +265,7 @@ class EventStream:
         self._error: Exception | None = None
         self._ended = True  # the server ended the body
         self._closed = False  # connect() is done with it
-        self._fix = _the_fix(None)  # connect() names the runner's
+        self._rule = _the_rule(None)  # connect() names the runner's
         self._content_type = str(response.get("Content-Type", ""))
         media_type = self._content_type.split(";")[0].strip().lower()
         self._is_stream = response.status_code == 200 and media_type == "text/event-stream"
@@ -393,8 +420,8 @@ class EventStream:
         if not self._ended and not self._closed:
             lines.append(
                 "If the test published the event: sse.publish() sends it when the transaction "
-                "it is in commits (inside transaction.atomic(), not before the block ends), and "
-                f"a test that is one transaction never commits: {self._fix} (docs/testing.md)."
+                "it is in commits (inside transaction.atomic(), once the block ends), and "
+                f"{self._rule} (docs/testing.md)."
             )
         return "\n".join(lines)
 
@@ -458,7 +485,7 @@ async def connect(
     except TimeoutError:
         raise AssertionError(f"GET {path}: no answer within {timeout} s") from None
     stream = EventStream(response, path)
-    stream._fix = _the_fix(test_case)
+    stream._rule = _the_rule(test_case)
     await stream._start(timeout)
     try:
         yield stream
