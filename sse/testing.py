@@ -9,9 +9,13 @@
         assert event.event == "order" and event.json() == {"status": "shipped"}
 
 :func:`connect` takes Django's :class:`django.test.AsyncClient` (pytest-django's
-``async_client`` fixture); :class:`EventParser` and :func:`parse_events`
-implement the event-stream interpretation of WHATWG HTML §9.2.6 for any bytes.
-docs/testing.md has the pytest-django settings these tests need, and why.
+``async_client`` fixture, ``self.async_client`` of Django's test cases);
+:class:`EventParser` and :func:`parse_events` implement the event-stream
+interpretation of WHATWG HTML §9.2.6 for any bytes.
+
+Streaming tests run outside a test transaction: ``@pytest.mark.django_db(transaction=True)``
+under pytest-django, ``django.test.TransactionTestCase`` under ``manage.py test``.
+docs/testing.md says why; :func:`connect` refuses to run inside ``TestCase``'s transaction.
 """
 
 from __future__ import annotations
@@ -21,9 +25,13 @@ import codecs
 import contextlib
 import inspect
 import json
+import os
 import re
+import sys
+import unittest
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 __all__ = ["EventParser", "EventStream", "ReceivedEvent", "connect", "parse_events"]
@@ -31,11 +39,91 @@ __all__ = ["EventParser", "EventStream", "ReceivedEvent", "connect", "parse_even
 _LINE_END = re.compile(r"[\r\n]")
 _DIGITS = re.compile(r"[0-9]+")
 
-_TRANSACTION_HINT = (
-    "an event published inside a transaction that never commits never goes out: under "
-    "@pytest.mark.django_db the whole test is one such transaction, so mark streaming tests "
-    "@pytest.mark.django_db(transaction=True) (docs/testing.md)"
+_PYTEST = (
+    "mark the test @pytest.mark.django_db(transaction=True)",
+    "marked @pytest.mark.django_db(transaction=True)",
 )
+_UNITTEST = (
+    "make {name} a django.test.TransactionTestCase",
+    "methods of a django.test.TransactionTestCase, not of a TestCase",
+)
+
+
+def _calling_test_case(frame: FrameType | None) -> unittest.TestCase | None:
+    """The unittest test case whose method (a coroutine) called us, if one did."""
+    while frame is not None:
+        found = frame.f_locals.get("self")
+        if isinstance(found, unittest.TestCase):
+            return found
+        frame = frame.f_back
+    return None
+
+
+def _the_fix(test_case: unittest.TestCase | None) -> str:
+    """What makes a streaming test see its events, in the terms of the runner in use."""
+    if test_case is not None:
+        return _UNITTEST[0].format(name=type(test_case).__name__)
+    if "PYTEST_CURRENT_TEST" in os.environ:
+        return _PYTEST[0]
+    # Neither a test case's method nor pytest: say both.
+    return f"{_PYTEST[0]} (pytest-django), or {_UNITTEST[0].format(name='the test case')} (manage.py test)"
+
+
+def _the_rule(test_case: unittest.TestCase | None) -> str:
+    """The same, as a rule: true whether or not the test follows it."""
+    if test_case is not None:
+        return f"streaming tests are {_UNITTEST[1]}"
+    if "PYTEST_CURRENT_TEST" in os.environ:
+        return f"streaming tests are {_PYTEST[1]}"
+    return f"streaming tests are {_PYTEST[1]} (pytest-django), or {_UNITTEST[1]} (manage.py test)"
+
+
+def _testcase_transactions() -> list[str]:
+    """The databases on which this thread is inside a test case's transaction (django.test.TestCase's,
+    which pytest-django's plain ``django_db`` mark uses too)."""
+    from django.db import connections
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    found = list(connections.all(initialized_only=True))
+    # With an event loop running on this thread (pytest-asyncio runs the test's there), asgiref
+    # gives the coroutine connections of its own: the test's transaction is on the ones this
+    # thread's sync code has, in the thread-local storage beside them (asgiref >= 3.8).
+    try:
+        storage = object.__getattribute__(connections._connections, "_storage")  # type: ignore[attr-defined]
+        found += [c for c in vars(storage).values() if isinstance(c, BaseDatabaseWrapper)]
+    except (AttributeError, TypeError):
+        pass
+    return sorted(
+        {
+            connection.alias
+            for connection in found
+            if any(getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+        }
+    )
+
+
+async def _refuse_test_transactions(test_case: unittest.TestCase | None) -> None:
+    from asgiref.sync import sync_to_async
+
+    # The test's thread: this one under pytest-asyncio (the loop runs on the test's thread);
+    # the one sync_to_async() goes back to under django.test's async_to_sync().
+    inside = _testcase_transactions() or await sync_to_async(_testcase_transactions)()
+    if not inside:
+        return
+    if test_case is not None:
+        wrapper = f"django.test.TestCase (a base of {type(test_case).__name__})"
+    elif "PYTEST_CURRENT_TEST" in os.environ:
+        wrapper = "@pytest.mark.django_db"
+    else:
+        wrapper = "a django.test.TestCase"
+    raise RuntimeError(
+        f"sse.testing.connect() was called inside the transaction that {wrapper} wraps around "
+        f"the test and rolls back at its end (database {', '.join(map(repr, inside))}). Nothing "
+        "published in it goes out (sse.publish() sends when the transaction commits), and the "
+        "hub reads the event log on threads of its own, whose connections do not see it (SQLite: "
+        f"'database table is locked'). To test streams, {_the_fix(test_case)} "
+        "(docs/testing.md)."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +265,7 @@ class EventStream:
         self._error: Exception | None = None
         self._ended = True  # the server ended the body
         self._closed = False  # connect() is done with it
+        self._rule = _the_rule(None)  # connect() names the runner's
         self._content_type = str(response.get("Content-Type", ""))
         media_type = self._content_type.split(";")[0].strip().lower()
         self._is_stream = response.status_code == 200 and media_type == "text/event-stream"
@@ -329,7 +418,11 @@ class EventStream:
             f"the last bytes: {bytes(self._raw[-300:])!r}",
         ]
         if not self._ended and not self._closed:
-            lines.append(f"If the test published the event: {_TRANSACTION_HINT}.")
+            lines.append(
+                "If the test published the event: sse.publish() sends it when the transaction "
+                "it is in commits (inside transaction.atomic(), once the block ends), and "
+                f"{self._rule} (docs/testing.md)."
+            )
         return "\n".join(lines)
 
     async def _close(self) -> None:
@@ -362,6 +455,9 @@ async def connect(
 ) -> AsyncIterator[EventStream]:
     """``GET path`` with ``client`` (a :class:`django.test.AsyncClient`) and read it as a browser would.
 
+    Not inside a test transaction (``django.test.TestCase``, pytest-django's plain
+    ``django_db`` mark): a ``RuntimeError`` naming the fix for the runner in use.
+
     For a ``200 text/event-stream`` answer this returns once the first chunk
     has arrived: the stream is subscribed (and its replay planned), so an event
     published next reaches it. Any other answer is returned unread. On exit
@@ -378,6 +474,8 @@ async def connect(
             f"fixture), not {type(client).__name__}: streams are async iterators, which the sync "
             "test client cannot read."
         )
+    test_case = _calling_test_case(sys._getframe(1))
+    await _refuse_test_transactions(test_case)
     sent = {"Accept": "text/event-stream", **(headers or {})}
     if last_event_id is not None:
         sent["Last-Event-ID"] = last_event_id
@@ -387,6 +485,7 @@ async def connect(
     except TimeoutError:
         raise AssertionError(f"GET {path}: no answer within {timeout} s") from None
     stream = EventStream(response, path)
+    stream._rule = _the_rule(test_case)
     await stream._start(timeout)
     try:
         yield stream

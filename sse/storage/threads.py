@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import queue
 import random
+import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from typing import Any
 
 from django.db import connections
@@ -37,17 +39,98 @@ class _SharedRead:
         self.future: asyncio.Future[Any] | None = None
 
 
+type _Job = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
+class _DatabaseThreads(Executor):
+    """A few threads for blocking database calls; each closes its connections when it stops.
+
+    A ``ThreadPoolExecutor``'s threads keep theirs open after ``shutdown(wait=False)`` until
+    the garbage collector finds them, and an idle one keeps its own as long as the process
+    lives: a test run whose event loops (and hubs) come and go could then not drop its
+    PostgreSQL test database ("is being accessed by other users"). Daemon threads, as
+    nothing they do must hold up the process's exit.
+    """
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._workers = workers
+        self._name = name
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def submit[T](self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        with self._lock:
+            if self._stopped:
+                raise RuntimeError("the event log's threads are stopped (their hub is gone)")
+            self._jobs.put((future, fn, args, kwargs))
+            if len(self._threads) < self._workers:
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._name}_{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+        return future
+
+    def _work(self) -> None:
+        try:
+            while (job := self._jobs.get()) is not None:
+                future, fn, args, kwargs = job
+                del job
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+                del future, fn, args, kwargs
+        finally:
+            connections.close_all()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop the threads once the jobs already given are done; each closes its connections."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            threads = list(self._threads)
+        for _ in threads:
+            self._jobs.put(None)
+        if wait:
+            for thread in threads:
+                thread.join()
+
+
 class LogThreads:
-    """Blocking log calls of one hub, on two threads of their own (``sse-log``)."""
+    """Blocking log calls of one hub, on two threads of their own (``sse-log``).
+
+    The threads stop, closing their database connections, when the hub is abandoned or
+    its event loop ends (``asyncio.run()`` cancelling what is left, as a test's loop does).
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sse-log")
+        self._executor = _DatabaseThreads(2, "sse-log")
         self._average_size = 16 * 1024.0  # cautious until sizes are seen: events may be large
         self._shared: dict[Hashable, _SharedRead] = {}
+        self._watch: asyncio.Task[None] | None = None
 
     async def run[T](self, fn: Callable[..., T], *args: Any) -> T:
+        if self._watch is None:
+            self._watch = self.loop.create_task(self._stop_with_the_loop())
         return await self.loop.run_in_executor(self._executor, functools.partial(_db_call, fn, *args))
+
+    async def _stop_with_the_loop(self) -> None:
+        # Cancelled when the loop ends (asyncio.run() and asgiref's async_to_sync cancel the
+        # tasks left) or when shutdown() is called: either way the threads are done with.
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self._executor.shutdown(wait=False)
 
     async def shared[T](self, key: Hashable, fn: Callable[..., T], *args: Any) -> T:
         """``run(fn, *args)``, joined by every call with the same ``key`` made before it starts.
@@ -134,7 +217,10 @@ class LogThreads:
                 logger.warning("trimming the event log failed: %s", exc)
 
     def shutdown(self) -> None:
+        """Stop the threads after the calls already made; each closes its database connections."""
         self._executor.shutdown(wait=False)
+        if self._watch is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._watch.cancel)
 
 
 def _heads(channels: Sequence[str]) -> dict[str, int]:

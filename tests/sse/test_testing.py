@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import re
 import subprocess
 from collections.abc import Awaitable, Callable
@@ -14,12 +15,13 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.test import AsyncClient, Client
+from django.test import AsyncClient, Client, TestCase, TransactionTestCase
 
 import sse
 import sse.testing
 from sse.hub import ChannelHub
 from sse.testing import EventParser, ReceivedEvent, parse_events
+from tests.delivery.conftest import PostgresCluster, postgres  # noqa: F401  (the cluster fixture)
 from tests.servers import PYTHON, ROOT
 from tests.sse.conftest import SSE_SETTINGS, sse_env
 
@@ -462,30 +464,100 @@ async def test_the_sync_client_is_refused_with_a_pointer() -> None:
             pass
 
 
+# -- test transactions: connect() refuses them, naming the runner's fix -----------------
+
+
+@pytest.mark.django_db
+async def test_connect_refuses_the_plain_django_db_mark(async_client: AsyncClient) -> None:
+    with pytest.raises(RuntimeError) as refused:
+        async with sse.testing.connect(async_client, "/sse/stream/?channel=public"):
+            pass
+    message = str(refused.value)
+    assert "inside the transaction that @pytest.mark.django_db wraps around the test" in message
+    assert "mark the test @pytest.mark.django_db(transaction=True) (docs/testing.md)" in message
+    assert "TransactionTestCase" not in message
+    assert open_streams() == 0
+
+
+class RefusedInsideTestCase(TestCase):
+    """Django's TestCase, as manage.py test runs it (pytest runs unittest classes the same way)."""
+
+    async def test_connect_names_transaction_test_case(self) -> None:
+        user = await get_user_model().objects.acreate(username="in-a-testcase")
+        await self.async_client.aforce_login(user)
+        with self.assertRaises(RuntimeError) as refused:
+            async with sse.testing.connect(self.async_client, "/sse/stream/?channel=public"):
+                pass
+        message = str(refused.exception)
+        self.assertIn(
+            "inside the transaction that django.test.TestCase (a base of RefusedInsideTestCase) "
+            "wraps around the test and rolls back at its end (database 'default')",
+            message,
+        )
+        self.assertIn(
+            "make RefusedInsideTestCase a django.test.TransactionTestCase (docs/testing.md)", message
+        )
+        self.assertNotIn("pytest", message)
+
+
+class StreamsInTransactionTestCase(TransactionTestCase):
+    async def test_events_arrive_and_a_timeout_names_the_test_cases_rule(self) -> None:
+        user = await get_user_model().objects.acreate(username="in-a-transactiontestcase")
+        await self.async_client.aforce_login(user)
+        async with sse.testing.connect(self.async_client, "/sse/stream/?channel=scratch.tc") as stream:
+            sent = await sse.apublish("scratch.tc", {"n": 1}, event="tick")
+            event = await stream.next_event()
+            self.assertEqual((event.event, event.json(), event.id), ("tick", {"n": 1}, sent))
+            with self.assertRaises(AssertionError) as timed_out:
+                await stream.next_event(timeout=0.2)
+        message = str(timed_out.exception)
+        self.assertIn(
+            "streaming tests are methods of a django.test.TransactionTestCase, not of a TestCase", message
+        )
+        self.assertNotIn("pytest", message)
+
+
 # -- docs/testing.md --------------------------------------------------------------
 
 DOC = ROOT / "docs" / "testing.md"
+RUNNER_SECTION = "## With Django's test runner (`manage.py test`)"
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.M | re.S)
+# "# conftest.py", "# orders/tests.py", "# mysite/settings.py: add at the end"
+_FILE_NAME = re.compile(r"# ([\w./-]+)(: add at the end)?\n")
 
 
-def doc_files() -> dict[str, str]:
-    """The doc's ``python`` and ``ini`` blocks, by the file name on their first line (``# name``)."""
-    files: dict[str, str] = {}
-    for language, body in _BLOCK.findall(DOC.read_text(encoding="utf-8")):
+def doc_sections() -> tuple[str, str]:
+    """The doc without the Django runner's section (the pytest recipe), and that section."""
+    text = DOC.read_text(encoding="utf-8")
+    start = text.index(RUNNER_SECTION)
+    end = text.index("\n## ", start + len(RUNNER_SECTION))
+    return text[:start] + text[end:], text[start:end]
+
+
+def doc_files(text: str) -> dict[str, tuple[str, bool]]:
+    """The ``python`` and ``ini`` blocks of ``text``, by the file name on their first line
+    (``# name``): (the text, whether it is added at the end of a file that exists)."""
+    files: dict[str, tuple[str, bool]] = {}
+    for language, body in _BLOCK.findall(text):
         if language not in {"python", "ini"}:
             continue
-        name = re.match(r"# ([\w.]+)\n", body)
+        name = _FILE_NAME.match(body)
         assert name, f"a {language} block of {DOC.name} does not start with '# <file name>':\n{body}"
-        files[name.group(1)] = files.get(name.group(1), "") + body
+        before = files.get(name.group(1), ("", False))[0]
+        files[name.group(1)] = (before + body, bool(name.group(2)))
     return files
 
 
+def count_tests(body: str) -> int:
+    return len(re.findall(r"^\s*(?:async )?def test_", body, re.M))
+
+
 def test_the_docs_recipe_runs(tmp_path: Path) -> None:
-    files = doc_files()
-    assert {"pytest.ini", "conftest.py", "test_orders.py"} <= files.keys()
-    for name, body in files.items():
+    files = doc_files(doc_sections()[0])
+    assert files.keys() == {"pytest.ini", "conftest.py", "test_orders.py", "test_wire.py"}
+    for name, (body, _) in files.items():
         (tmp_path / name).write_text(body)
-    tests = sum(len(re.findall(r"^(?:async )?def test_", body, re.M)) for body in files.values())
+    tests = sum(count_tests(body) for body, _ in files.values())
     env = sse_env(tmp_path / "app.sqlite3")  # the doc's own settings point at the sse_app here
     # Under this test's tmp dir, --basetemp included: the run leaves nothing elsewhere.
     command = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ds", SSE_SETTINGS]
@@ -500,3 +572,90 @@ def test_the_docs_recipe_runs(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert re.search(rf"\b{tests} passed\b", run.stdout), run.stdout[-2000:]
     assert tests >= 3
+
+
+# -- docs/testing.md under manage.py test, in a fresh project --------------------------
+
+README = ROOT / "README.md"
+
+
+def readme_project_files() -> dict[str, str]:
+    """The files of the README's walk-through, up to its testing section (pytest's, not used here)."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index("## Add `sse` to your project")
+    section = text[start : text.index("### Testing your streams", start)]
+    files: dict[str, str] = {}
+    for language, body in _BLOCK.findall(section):
+        if language == "sh":
+            continue
+        first = body.splitlines()[0]
+        name = re.fullmatch(r"(?:#|\{#)\s*([\w./-]+)(: add at the end)?(?:\s*#\})?", first)
+        assert name, f"a {language} block of the README's walk-through names no file:\n{body}"
+        files[name.group(1)] = body
+    return files
+
+
+def fresh_project(home: Path, env: dict[str, str]) -> Path:
+    """``django-admin startproject mysite`` and ``startapp orders``, then the README's files
+    and the Django runner section's files of docs/testing.md, as written."""
+
+    def django(*args: str, cwd: Path) -> None:
+        done = subprocess.run([PYTHON, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    django("-m", "django", "startproject", "mysite", cwd=home)
+    site = home / "mysite"
+    django("manage.py", "startapp", "orders", cwd=site)
+    settings = site / "mysite" / "settings.py"
+    for name, body in readme_project_files().items():
+        path = site / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(path.read_text() + "\n" + body if path == settings else body)
+    for name, (body, append) in doc_files(doc_sections()[1]).items():
+        path = site / name
+        assert path.exists() or not append, f"{name} should exist before the doc adds to it"
+        path.write_text(path.read_text() + "\n" + body if append else body)
+    return site
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_docs_django_runner_recipe_runs(
+    tmp_path: Path, database: str, request: pytest.FixtureRequest
+) -> None:
+    files = doc_files(doc_sections()[1])
+    assert files.keys() == {"mysite/settings.py", "orders/tests.py"}
+    tests = count_tests(files["orders/tests.py"][0])
+    assert tests >= 3
+    # This interpreter (its Django), this tree's sse; nothing of the suite's environment.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DJANGO_", "SSE_"))}
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        env.pop(name, None)
+    env.update(PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
+    home = tmp_path / "work"
+    home.mkdir()
+    site = fresh_project(home, env)
+    command = [PYTHON, "manage.py", "test", "--noinput", "-v", "2"]
+    if database == "postgresql":
+        cluster: PostgresCluster = request.getfixturevalue("postgres")
+        (site / "mysite" / "settings_postgresql.py").write_text(
+            "from mysite.settings import *  # noqa: F403\n\n"
+            "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'NAME': 'mysite',"
+            f" 'HOST': '127.0.0.1', 'PORT': {cluster.port}, 'USER': 'postgres',"
+            " 'TEST': {'NAME': 'test_mysite_' + __import__('uuid').uuid4().hex[:8]}}}\n"
+        )
+        command += ["--settings", "mysite.settings_postgresql"]
+    run = subprocess.run(command, cwd=site, env=env, capture_output=True, text=True, timeout=300)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-6000:]
+    assert re.search(rf"^Ran {tests} tests in ", out, re.M) and re.search(r"^OK$", out, re.M), out[-4000:]
+    # Each test of the doc ran, and passed.
+    assert (
+        len(re.findall(r"^test_\w+ \(orders\.tests\.OrderStreamTests\.test_\w+\)\S* \.\.\. ok$", out, re.M))
+        == tests
+    ), out[-4000:]
+    # Nothing met a lock on the way, and Django dropped its test database (PostgreSQL: no
+    # connection of the hub's left open) or deleted its file.
+    assert "locked" not in out and "failed" not in out, out[-4000:]
+    assert "Destroying test database for alias 'default'" in out
+    assert not (site / "test-db.sqlite3").exists()
