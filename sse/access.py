@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
+from django.urls import NoReverseMatch, reverse
 from django.utils.crypto import constant_time_compare
 
 from sse.asgi import on_stream_thread
@@ -139,7 +140,7 @@ async def _token_user(value: str, channels: Sequence[str]) -> Any:
     try:
         token = verify_token(value)
     except InvalidToken as exc:
-        raise StreamRefused(401, f"{exc}: ask POST /api/sse/tokens/ for a new one") from None
+        raise StreamRefused(401, f"{exc}: {_new_token()}") from None
     missing = set(channels) - token.channels
     if missing:
         raise StreamRefused(403, "the token does not cover channel " + sorted(missing)[0])
@@ -164,8 +165,18 @@ async def _token_user(value: str, channels: Sequence[str]) -> Any:
     return user
 
 
+def _new_token() -> str:
+    """Where a client gets a new stream token: the token endpoint where this site mounts
+    ``sse.api_urls``, reversed; a site that mints tokens itself gets no URL it does not serve."""
+    try:
+        url = reverse("sse-api:tokens")
+    except NoReverseMatch:
+        return "get a new stream token"
+    return f"ask POST {url} for a new one"
+
+
 def _check_binding(token: StreamToken, user: Any, session: dict[str, Any] | None) -> None:
-    again = ": sign in and ask POST /api/sse/tokens/ for a new one"
+    again = f": sign in and {_new_token()}"
     if token.auth_digest is not None:
         current = auth_digest(user)
         if current is None or not constant_time_compare(current, token.auth_digest):

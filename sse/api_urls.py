@@ -3,6 +3,10 @@
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import path
 
+from sse.apps import require_installed
+
+require_installed("sse.api_urls")
+
 try:
     from sse import api
 except ImportError as exc:  # pragma: no cover - depends on what is installed

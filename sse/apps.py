@@ -1,4 +1,5 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
+from django.core.exceptions import ImproperlyConfigured
 
 
 class SseConfig(AppConfig):
@@ -12,3 +13,20 @@ class SseConfig(AppConfig):
 
         # Stream tokens travel as ?token=: no server's access log shows them.
         guard_access_logs()
+
+
+def require_installed(module: str) -> None:
+    """Raise ``ImproperlyConfigured`` naming the fix when ``'sse'`` is not in ``INSTALLED_APPS``.
+
+    Called where ``module`` is imported (``sse.urls``, ``sse.api_urls``, ``sse.models``): the
+    URLconf is loaded by ``manage.py check`` and ``runserver`` before any request, so the
+    mistake stops them with this message instead of every stream answering a 500 (Django's
+    "Model class sse.models.ChannelHead doesn't declare an explicit app_label"). The app's
+    own system checks cannot say it: they are registered by the ``ready()`` above.
+    """
+    if not apps.is_installed("sse"):
+        raise ImproperlyConfigured(
+            f"{module} needs the sse app: add 'sse' to INSTALLED_APPS "
+            "(INSTALLED_APPS = ['daphne', *INSTALLED_APPS, 'sse', ...]), then run "
+            "python manage.py migrate to create its tables."
+        )

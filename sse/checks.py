@@ -6,6 +6,14 @@ project that serves with ``python -m sse.daphne module:application``, or only
 publishes from a worker) is a warning; a setting that is set and wrong is an
 error. ``'daphne'`` after ``'django.contrib.staticfiles'`` is Daphne's own
 ``daphne.E001``.
+
+``sse.W011`` (the event log's tables missing: ``migrate`` not run) needs a database, so it is
+tagged ``database``: ``manage.py check --database default`` runs it, ``runserver`` and the
+servers do not (Django's own ``runserver`` says "You have N unapplied migration(s)", and every
+stream then answers ``503`` naming the fix, with an ERROR in the server's log:
+``sse.streams``). ``sse`` missing from ``INSTALLED_APPS`` cannot be a check of this app (its
+checks are registered by its ``ready()``): importing ``sse.urls``, ``sse.api_urls`` or
+``sse.models`` raises ``ImproperlyConfigured`` instead, so ``manage.py check`` stops there.
 """
 
 from __future__ import annotations
@@ -13,11 +21,16 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.handlers.asgi import ASGIHandler
+from django.db import DatabaseError
 
+from sse.asgi import StreamingASGIHandler
 from sse.conf import conf
 from sse.layer import backend_is_in_memory
 from sse.registry import registered_patterns
@@ -98,12 +111,16 @@ def check_setup(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             )
         )
     backend = layers.get(alias, {}).get("BACKEND", "")
-    if backend_is_in_memory(backend) and os.environ.get("REDIS_URL"):
+    redis_url = _redis_url()
+    if backend_is_in_memory(backend) and redis_url:
         errors.append(
             Warning(
-                "REDIS_URL is set but the channel layer is the in-memory one: "
-                "events published by other processes wait for the event-log poll.",
-                hint="Use channels_redis.core.RedisChannelLayer with REDIS_URL.",
+                f"REDIS_URL is set ({redis_url}) but the channel layer is the in-memory one: "
+                "events published by other processes wait for the event-log poll "
+                f"(SSE_LOG_POLL_SECONDS), and Redis is never used.",
+                hint="Use channels_redis.core.RedisChannelLayer with REDIS_URL: "
+                f"CHANNEL_LAYERS = {{{alias!r}: {{'BACKEND': 'channels_redis.core.RedisChannelLayer', "
+                "'CONFIG': {'hosts': [REDIS_URL]}}}.",
                 id="sse.W005",
             )
         )
@@ -121,6 +138,65 @@ def check_setup(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         )
     errors.extend(_check_asgi_application())
     return errors
+
+
+def _redis_url() -> str:
+    """Where REDIS_URL is set, settings first, then the environment; empty when neither."""
+    for name, value in (
+        ("settings.REDIS_URL", getattr(settings, "REDIS_URL", None)),
+        ("in the environment", os.environ.get("REDIS_URL")),
+    ):
+        if isinstance(value, str) and value.strip():
+            return name
+    return ""
+
+
+@register(Tags.database)
+def check_event_log_tables(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """``sse.W011``: the event log's tables are missing (``manage.py migrate`` was not run).
+
+    Runs with ``manage.py check --database default``; not inside ``migrate`` (Django runs the
+    database checks there too, just before it creates the tables).
+    """
+    if not databases or _running_migrate():
+        return []
+    from sse.storage import get_event_log
+
+    try:
+        log = get_event_log()
+    except Exception:  # SSE_EVENT_LOG is wrong: sse.E010 says so
+        return []
+    using = getattr(log, "using", None)
+    if using is not None and using not in databases:
+        return []
+    try:
+        problem = log.setup_problem()
+    except DatabaseError:  # a database that cannot be reached: not this check's to report
+        return []
+    if problem is None:
+        return []
+    return [
+        Warning(
+            problem[0].upper() + problem[1:] + ". Every stream answers 503 until then, and publish() fails.",
+            hint="sse's migrations create them: a new database, or a project that added 'sse' "
+            "to INSTALLED_APPS after its last migrate, needs the command named above.",
+            id="sse.W011",
+        )
+    ]
+
+
+def _running_migrate() -> bool:
+    """Whether this check runs inside ``manage.py migrate`` (before its own work)."""
+    from django.core.management.commands.migrate import Command as Migrate
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        if isinstance(frame.f_locals.get("self"), Migrate):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
 
 
 @register(Tags.compatibility)
@@ -285,7 +361,54 @@ def _check_asgi_application() -> list[CheckMessage]:
                 id="sse.E009",
             )
         ]
+    stock = _stock_django_handler(application)
+    if stock is not None:
+        return [
+            Warning(
+                f"ASGI_APPLICATION = {value!r} serves HTTP with Django's own ASGI handler "
+                f"({type(stock).__module__}.{type(stock).__name__}, from "
+                "django.core.asgi.get_asgi_application()), which holds an OS thread for each "
+                "request as long as it lasts: every open stream is an idle thread "
+                "(100 streams, 100 threads).",
+                hint=f"In {module.replace('.', '/')}.py, use sse's: from sse.asgi import "
+                "get_asgi_application; application = get_asgi_application() (inside a "
+                "ProtocolTypeRouter too: {'http': get_asgi_application(), ...}). Streams then "
+                "share one thread for their short sync work.",
+                id="sse.W012",
+            )
+        ]
     return []
+
+
+# Where ASGI wrappers keep the application they wrap: Channels' ProtocolTypeRouter
+# (application_mapping), its middleware (inner), static files handlers (application).
+_WRAPPED = ("application", "app", "inner")
+
+
+def _wrapped_apps(application: object) -> Iterator[object]:
+    mapping = getattr(application, "application_mapping", None)
+    if isinstance(mapping, dict):
+        yield from mapping.values()
+    for name in _WRAPPED:
+        inner = getattr(application, name, None)
+        if inner is not None and inner is not application:
+            yield inner
+
+
+def _stock_django_handler(application: object, depth: int = 0) -> ASGIHandler | None:
+    """Django's own ASGI handler, found in ``application`` or what it wraps; ``None`` if
+    sse's (``StreamingASGIHandler``) serves it, or neither is found."""
+    if isinstance(application, StreamingASGIHandler):
+        return None
+    wrapped = list(_wrapped_apps(application)) if depth < 5 else []
+    if wrapped:
+        # A wrapper (static files handlers are ASGIHandlers too): what it wraps decides.
+        for inner in wrapped:
+            found = _stock_django_handler(inner, depth + 1)
+            if found is not None:
+                return found
+        return None
+    return application if isinstance(application, ASGIHandler) else None
 
 
 def _load(path: str, name: str) -> tuple[object, str]:

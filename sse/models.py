@@ -4,6 +4,11 @@ from django.core.signals import request_started
 from django.db import models
 from django.utils import timezone
 
+from sse.apps import require_installed
+
+# Without the app, Django's own error here ("doesn't declare an explicit app_label") names no fix.
+require_installed("sse.models")
+
 
 class ChannelHead(models.Model):
     """The last sequence number handed out on a channel."""

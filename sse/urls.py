@@ -2,7 +2,11 @@
 
 from django.urls import path
 
-from sse import views
+from sse.apps import require_installed
+
+require_installed("sse.urls")
+
+from sse import views  # noqa: E402
 
 app_name = "sse"
 

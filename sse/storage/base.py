@@ -70,6 +70,13 @@ class EventLog(ABC):
         May read storage the first time: call it where blocking is allowed."""
         return ""
 
+    def setup_problem(self) -> str | None:
+        """Why this log cannot work in this project yet, naming the fix (its tables were
+        never created: ``manage.py migrate``), or ``None``. Sync, may query: the stream
+        endpoint asks before its first stream, ``manage.py check --database`` (``sse.W011``)
+        too. The default: nothing to set up."""
+        return None
+
     @abstractmethod
     def trim(self, *, max_age_seconds: float, max_events_per_channel: int) -> int:
         """Delete events past retention; return how many went."""

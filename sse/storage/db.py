@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 
-from django.db import DatabaseError, close_old_connections, connections, router, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, close_old_connections, connections, router, transaction
 from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
@@ -29,6 +29,7 @@ class DatabaseEventLog(EventLog):
     def __init__(self, using: str | None = None) -> None:
         self._using = using
         self._identity: str | None = None
+        self._tables_found = False
 
     @property
     def using(self) -> str:
@@ -129,6 +130,27 @@ class DatabaseEventLog(EventLog):
             .values_list("channel", "seq", "event", "data")[:limit]
         )
         return [LoggedEvent(channel, seq, event or None, data) for channel, seq, event, data in rows]
+
+    def setup_problem(self) -> str | None:
+        if self._tables_found:  # tables once there stay there: one look per process
+            return None
+        using = self.using
+        connection = connections[using]
+        with connection.cursor() as cursor:
+            existing = set(connection.introspection.table_names(cursor))
+        missing = [
+            model._meta.db_table
+            for model in (ChannelHead, StoredEvent, LogIdentity)
+            if model._meta.db_table not in existing
+        ]
+        if not missing:
+            self._tables_found = True
+            return None
+        migrate = "python manage.py migrate" + ("" if using == DEFAULT_DB_ALIAS else f" --database {using}")
+        return (
+            f"the event log's tables are missing from database {using!r} ({', '.join(missing)}): "
+            f"sse's migrations were not applied there; run {migrate}"
+        )
 
     def identity(self) -> str:
         if self._identity is not None:

@@ -106,7 +106,10 @@ def test_too_many_channels_is_400(alice: httpx.Client) -> None:
 def test_tampered_token_is_401(site: Site, anonymous: httpx.Client) -> None:
     value = token_for(site, "alice", ["public"])
     tampered = value[:-2] + ("AA" if not value.endswith("AA") else "BB")
-    expect(get(anonymous, "tampered", {"channel": "public", "token": tampered}), 401, "invalid token")
+    response = get(anonymous, "tampered", {"channel": "public", "token": tampered})
+    expect(response, 401, "invalid token")
+    # tests/sse_app mounts sse.api_urls at api/sse/ (test_setup_mistakes.py: elsewhere, or not at all).
+    assert response.text == "invalid token: ask POST /api/sse/tokens/ for a new one\n"
 
 
 def test_garbage_token_is_401(anonymous: httpx.Client) -> None:

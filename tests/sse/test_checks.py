@@ -98,6 +98,35 @@ def test_w005_in_memory_layer_while_redis_url_is_set(monkeypatch: pytest.MonkeyP
     assert (message.id, type(message)) == ("sse.W005", Warning)
 
 
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:1/0", " redis://cache:6379 "])
+def test_w005_reads_redis_url_from_the_settings_too(url: str) -> None:
+    # The environment has none (the autouse fixture): a settings.py with REDIS_URL = "..." of its own.
+    with override_settings(REDIS_URL=url):
+        [message] = check_setup()
+    assert (message.id, type(message)) == ("sse.W005", Warning)
+    assert "REDIS_URL is set (settings.REDIS_URL)" in message.msg
+    assert "channels_redis.core.RedisChannelLayer" in str(message.hint)
+
+
+@pytest.mark.parametrize("url", ["", "  ", None])
+def test_w005_not_raised_for_an_empty_redis_url_setting(url: str | None) -> None:
+    # tests/sse_app's own settings: REDIS_URL = os.environ.get("REDIS_URL", "") -> "".
+    with override_settings(REDIS_URL=url):
+        assert check_setup() == []
+
+
+def test_w005_names_the_environment_when_only_it_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    with override_settings(REDIS_URL=""):
+        [message] = check_setup()
+    assert "REDIS_URL is set (in the environment)" in message.msg
+
+
+def test_w005_not_raised_with_a_redis_layer_and_the_setting() -> None:
+    with override_settings(REDIS_URL="redis://127.0.0.1:1/0", CHANNEL_LAYERS=REDIS_LAYER):
+        assert check_setup() == []
+
+
 def test_w005_not_raised_with_a_redis_layer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     with override_settings(CHANNEL_LAYERS=REDIS_LAYER):
@@ -179,6 +208,99 @@ def test_e008_tells_a_failing_module_from_a_wrong_path(value: str, reason: str) 
         [message] = check_setup()
     assert message.id == "sse.E008"
     assert reason in message.msg
+
+
+# asgi.py files as projects write them: (module source, whether Django's own handler serves HTTP).
+ASGI_FILES = {
+    "asgi_stock": (
+        "from django.core.asgi import get_asgi_application\napplication = get_asgi_application()\n",
+        True,
+    ),
+    "asgi_sse": ("from sse.asgi import get_asgi_application\napplication = get_asgi_application()\n", False),
+    "asgi_router_stock": (
+        "from channels.routing import ProtocolTypeRouter, URLRouter\n"
+        "from django.core.asgi import get_asgi_application\n"
+        "application = ProtocolTypeRouter({'http': get_asgi_application(), 'websocket': URLRouter([])})\n",
+        True,
+    ),
+    "asgi_router_sse": (
+        "from channels.auth import AuthMiddlewareStack\n"
+        "from channels.routing import ProtocolTypeRouter, URLRouter\n"
+        "from sse.asgi import get_asgi_application\n"
+        "application = ProtocolTypeRouter(\n"
+        "    {'http': get_asgi_application(), 'websocket': AuthMiddlewareStack(URLRouter([]))}\n"
+        ")\n",
+        False,
+    ),
+    "asgi_static_stock": (
+        "from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler\n"
+        "from django.core.asgi import get_asgi_application\n"
+        "application = ASGIStaticFilesHandler(get_asgi_application())\n",
+        True,
+    ),
+    "asgi_static_sse": (
+        "from sse.asgi import get_asgi_application\n"
+        "from sse.staticfiles import StaticFilesHandler\n"
+        "application = StaticFilesHandler(get_asgi_application())\n",
+        False,
+    ),
+    "asgi_middleware_stock": (
+        "from django.core.asgi import get_asgi_application\n"
+        "django_app = get_asgi_application()\n"
+        "class Timing:\n"
+        "    def __init__(self, app):\n"
+        "        self.app = app\n"
+        "    async def __call__(self, scope, receive, send):\n"
+        "        await self.app(scope, receive, send)\n"
+        "application = Timing(django_app)\n",
+        True,
+    ),
+    "asgi_own": ("async def application(scope, receive, send):\n    pass\n", False),
+}
+
+
+@pytest.fixture
+def asgi_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, (source, _) in ASGI_FILES.items():
+        (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    for name in ASGI_FILES:
+        sys.modules.pop(name, None)
+
+
+@pytest.mark.usefixtures("asgi_files")
+@pytest.mark.parametrize("module", [name for name, (_, stock) in ASGI_FILES.items() if stock])
+def test_w012_django_own_asgi_handler(module: str) -> None:
+    # STATIC_URL: the static files handlers need it (tests/sse_app serves none).
+    with override_settings(ASGI_APPLICATION=f"{module}.application", STATIC_URL="static/"):
+        [message] = check_setup()
+    assert (message.id, type(message)) == ("sse.W012", Warning)
+    assert f"ASGI_APPLICATION = '{module}.application' serves HTTP with Django's own ASGI handler" in (
+        message.msg
+    )
+    assert "every open stream is an idle thread" in message.msg
+    hint = str(message.hint)
+    assert "In tests/sse_app/asgi.py, use sse's: from sse.asgi import get_asgi_application" in hint
+
+
+@pytest.mark.usefixtures("asgi_files")
+@pytest.mark.parametrize("module", [name for name, (_, stock) in ASGI_FILES.items() if not stock])
+def test_w012_not_raised_for_sse_handler_or_an_app_of_ones_own(module: str) -> None:
+    with override_settings(ASGI_APPLICATION=f"{module}.application", STATIC_URL="static/"):
+        assert check_setup() == []
+
+
+def test_w012_the_test_project_asgi_py_is_django_own() -> None:
+    # tests/sse_app/asgi.py serves Django's handler on purpose (servers of the tests run it).
+    with override_settings(ASGI_APPLICATION="tests.sse_app.asgi.application"):
+        assert ids() == ["sse.W012"]
+
+
+def test_w012_shows_in_manage_py_check_and_does_not_stop_it(capsys: pytest.CaptureFixture[str]) -> None:
+    with override_settings(ASGI_APPLICATION="tests.sse_app.asgi.application"):
+        call_command("check")
+    assert "sse.W012" in capsys.readouterr().err
 
 
 def test_e009_asgi_application_not_callable() -> None:

@@ -53,7 +53,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "tests.sse_app.urls"
-ASGI_APPLICATION = "tests.sse_app.asgi.application"
+# sse's handler, as the README has it (sse.W012 warns about Django's own). The servers of the
+# tests run asgi.py (Django's own handler) or streaming_asgi.py, each named on their command line.
+ASGI_APPLICATION = "tests.sse_app.streaming_asgi.application"
 TEMPLATES: list[dict[str, object]] = []
 
 DATABASES = {
