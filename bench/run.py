@@ -153,17 +153,24 @@ def _project_env(tmp: Path) -> dict[str, str]:
     )
 
 
-async def start_project(tmp: Path, max_streams: int, channel: str = "broadcast") -> Server:
+async def start_project(
+    tmp: Path, max_streams: int, channel: str = "broadcast", server_name: str = "daphne"
+) -> Server:
     env = _project_env(tmp)
     _run([PROJECT_PY, "-m", "django", "migrate", "--noinput", "-v0"], env)
     _run([PROJECT_PY, "-m", "django", "seed_demo"], env)
     port = free_port()
-    argv = [PROJECT_PY, "-m", "sse.daphne", "-b", HOST, "-p", str(port), "project.asgi:application"]
-    proc = _spawn(argv, env, tmp / "project.log", port)
+    if server_name == "uvicorn":
+        # As the floor on uvicorn runs: uvloop and httptools, no access log.
+        argv = [PROJECT_PY, *uvicorn_argv("project.asgi:application", port, fast=True)[1:]]
+    else:
+        argv = [PROJECT_PY, "-m", "sse.daphne", "-b", HOST, "-p", str(port), "project.asgi:application"]
+    key = "project" if server_name == "daphne" else f"project-{server_name}"
+    proc = _spawn(argv, env, tmp / f"{key}.log", port)
     throttled = channel != "broadcast"
     server = Server(
-        "project-throttled" if throttled else "project",
-        "this project, throttled channel" if throttled else "this project (Daphne)",
+        "project-throttled" if throttled else key,
+        "this project, throttled channel" if throttled else f"this project ({server_name.capitalize()})",
         f"/sse/stream/?channel={channel}",
         "/bench/publish/",
         None if throttled else "/bench/burst/",  # a burst to a throttled channel is conflated
@@ -977,10 +984,16 @@ def check_targets(report: dict[str, Any]) -> list[str]:
                 f"({rate(f)} -> {rate(0.75 * f if f else None)}) and 1.5x django-eventstream "
                 f"({rate(e)} -> {rate(1.5 * e if e else None)})"
             )
-    lines.append(
-        f"{verdict(None)} connect rate under uvicorn vs 0.75x sse-starlette: the project does not serve "
-        "under uvicorn (python -m sse.daphne only)"
-    )
+    floor_uvicorn = connect.get("floor-uvicorn", {}).get("rates", {})
+    for key, auth in ((PROJECT_UVICORN, "session"), (f"{PROJECT_UVICORN}-token", "token")):
+        ours = connect.get(key, {}).get("rates", {})
+        for n in report.get("connect_ns", []):
+            a, f = _at(ours, n), _at(floor_uvicorn, n)
+            ok = None if not (a and f) else a >= 0.75 * f
+            lines.append(
+                f"{verdict(ok)} connect rate under uvicorn, {auth}, N={n}: {rate(a)} vs 0.75x the uvicorn "
+                f"floor ({rate(f)} -> {rate(0.75 * f if f else None)})"
+            )
     storm = report.get("storm") or {}
     if "lost" in storm:
         ok = (
@@ -1132,6 +1145,8 @@ STARTERS: dict[str, Callable[[Path, int], Awaitable[Server]]] = {
 
 # Systems that only have their connect rate measured, and the storm (its own server process).
 FLOORS = {"floor-daphne": "daphne", "floor-uvicorn": "uvicorn"}
+# The project under uvicorn: its connect rate (session and token) against the uvicorn floor.
+PROJECT_UVICORN = "project-uvicorn"
 CONNECT_MEASURED = ("project", "sse-starlette", "django-eventstream")
 
 
@@ -1157,7 +1172,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         args.systems.split(",")
         if args.systems
         else (
-            ["floor-daphne", "floor-uvicorn", "project", "project-throttled", "sse-starlette"]
+            ["floor-daphne", "floor-uvicorn", "project", PROJECT_UVICORN, "project-throttled"]
+            + ["sse-starlette"]
             + ["django-eventstream", "channel-layer-view"]
             + ([] if quick else ["sse-starlette-h11"])
             + ["storm"]
@@ -1182,7 +1198,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         tmp = Path(tmpdir)
         # Seconds each system may spend on its ramp (the whole run stays under 20 minutes).
         # A cluster has its own share, so asking for one does not shorten the others' ramps.
-        ramps = [k for k in systems if k not in FLOORS and k != "storm" and not k.startswith("cluster-")]
+        ramps = [
+            k
+            for k in systems
+            if k not in FLOORS and k not in ("storm", PROJECT_UVICORN) and not k.startswith("cluster-")
+        ]
         budget = (240.0 if quick else 480.0) / max(1, len(ramps))
         cluster_budget = 60.0 if quick else 120.0
         for key in systems:
@@ -1195,7 +1215,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     print(f"  storm: ERROR {exc!r}", flush=True)
                 continue
             started = time.monotonic()
-            if key.startswith("cluster-"):
+            if key == PROJECT_UVICORN:
+                server = await start_project(tmp, 0, server_name="uvicorn")
+            elif key.startswith("cluster-"):
                 server = await start_cluster(tmp, caps["cluster"], int(key.split("-")[1]))
             elif key in FLOORS:
                 server = await start_floor(tmp, 0, FLOORS[key])
@@ -1206,6 +1228,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 if key in FLOORS:
                     await _connect_row(report, key, server.label, server, connect_ns)
+                    continue
+                if key == PROJECT_UVICORN:
+                    await _connect_row(report, key, "this project (uvicorn), session", server, connect_ns)
+                    token = await mint_token(server, ["broadcast"])
+                    bearer = [("Authorization", f"Bearer {token}")]
+                    label = "this project (uvicorn), token"
+                    await _connect_row(report, f"{key}-token", label, server, connect_ns, bearer)
                     continue
                 share = (
                     cluster_budget if key.startswith("cluster-") else budget * (2 if key == "project" else 1)
@@ -1273,7 +1302,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--systems",
         default="",
-        help="comma-separated subset: " + ", ".join([*FLOORS, *STARTERS, "storm"]),
+        help="comma-separated subset: " + ", ".join([*FLOORS, *STARTERS, PROJECT_UVICORN, "storm"]),
     )
     parser.add_argument("--sizes", default="", help="comma-separated numbers of streams (default: by mode)")
     parser.add_argument(
