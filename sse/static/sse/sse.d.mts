@@ -96,7 +96,7 @@ export declare class SSEStream<Events extends object = Record<string, any>> {
   readonly withCredentials: boolean;
   readonly tokenUrl: string;
   readonly tokenCredentials: "same-origin" | "include" | "omit";
-  readonly tokenHeaders: SSEStreamOptions["tokenHeaders"];
+  readonly tokenHeaders: NonNullable<SSEStreamOptions["tokenHeaders"]> | null;
   readonly tokenProvider: SSETokenProvider | null;
   readonly csrfCookie: string | null;
   readonly maxBackoffMs: number;
