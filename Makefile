@@ -47,7 +47,8 @@ test:
 
 test-steps: venv venv52 lint
 	scripts/system-packages
-	# axe-core (package.json, pinned by package-lock.json) for tests/test_pages_axe.py, into node_modules/.
+	# axe-core for tests/test_pages_axe.py, esbuild and typescript for tests/bundler (package.json,
+	# pinned by package-lock.json), into node_modules/.
 	npm ci --no-audit --no-fund --silent
 	# Two lanes side by side, each over several pytest processes: the project's suite;
 	# tests/sse (the sse app alone) on both Django lines, one after the other.

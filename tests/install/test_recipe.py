@@ -136,6 +136,9 @@ def test_the_wheel_holds_sse_alone(dist: Dist) -> None:
     for required in (
         "sse/py.typed",
         "sse/static/sse/sse.js",
+        "sse/static/sse/sse.mjs",
+        "sse/static/sse/sse.d.mts",
+        "sse/static/sse/sse.d.ts",
         "sse/migrations/0001_initial.py",
         "sse/management/commands/sse_publish.py",
     ):
@@ -164,7 +167,8 @@ def test_the_sdist_holds_sse_alone(dist: Dist) -> None:
     top = {n.split("/")[1] for n in names if n.count("/") >= 1}
     assert not top & DEMO_PACKAGES, f"demo code in the sdist: {sorted(top & DEMO_PACKAGES)}"
     assert {"sse", "LICENSE", "README.md", "pyproject.toml"} <= top, sorted(top)
-    assert f"{root}/sse/static/sse/sse.js" in names
+    for shipped in ("sse.js", "sse.mjs", "sse.d.mts", "sse.d.ts"):
+        assert f"{root}/sse/static/sse/{shipped}" in names, f"{shipped} missing from the sdist"
 
 
 @dataclass

@@ -50,6 +50,10 @@
  * browser without Web Locks or BroadcastChannel (or a page not served over https or from
  * localhost, where Web Locks are missing) gives each stream a connection of its own.
  *
+ * Loading. As a classic <script>, this file defines the global SSEStream. Bundlers (esbuild,
+ * Vite, webpack, Rollup) and <script type="module"> import sse.mjs, which runs this file and
+ * exports that SSEStream (types: sse.d.mts; the global's: sse.d.ts); see docs/bundlers.md.
+ *
  * Pages left for another. On pagehide the stream lets its connection go (a page kept in the
  * back/forward cache holds none); when the page is shown again from the cache, it resumes
  * from its last id, and gets what was published meanwhile.
@@ -862,5 +866,7 @@
     }
   }
 
-  global.SSEStream = SSEStream;
-})(window);
+  // One SSEStream per page: a second copy of this file (a <script> and a bundle importing
+  // sse.mjs) keeps the first, so `instanceof SSEStream` holds whichever made a stream.
+  if (typeof global.SSEStream !== "function") global.SSEStream = SSEStream;
+})(globalThis);
