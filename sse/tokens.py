@@ -3,23 +3,25 @@
 A token minted for a user object (not a bare pk) is bound to that user's password:
 it carries a digest of the user's session auth hash, and stops working when the
 password changes. Minted with ``session_key``, it is bound to that session too and
-stops working when the session signs out: the key travels sealed (encrypted with a
-key derived from ``SECRET_KEY``), so a token seen in a log does not give the session
-away. ``sse.access`` checks both when a stream opens, and the hub while it is open.
+stops working when the session signs out: the key travels sealed (AES-256-GCM from
+``cryptography``, under a key derived from ``SECRET_KEY``), so a token seen in a log
+does not give the session away. ``sse.access`` checks both when a stream opens, and the hub while it is open.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.contrib.auth import get_user_model
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.utils.crypto import salted_hmac
 
 from sse.conf import conf
@@ -76,29 +78,34 @@ def _utc(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, tz=UTC)
 
 
-def _keystream(nonce: bytes, size: int) -> bytes:
-    # HMAC-SHA256 in counter mode (a pseudo-random function): the token's signature
-    # covers the sealed bytes, so they are also tamper-proof.
-    key = salted_hmac("sse.stream-token.session", "keystream", algorithm="sha256").digest()
-    blocks = (size + 31) // 32
-    return b"".join(hmac.new(key, nonce + bytes([i]), hashlib.sha256).digest() for i in range(blocks))[:size]
+def _cipher() -> AESGCM:
+    # AES-256-GCM (authenticated encryption) under a key derived from SECRET_KEY.
+    return AESGCM(salted_hmac(_SALT, "session key cipher", algorithm="sha256").digest())
 
 
 def _seal(session_key: str) -> str:
-    plain = session_key.encode()
     nonce = secrets.token_bytes(_NONCE_BYTES)
-    sealed = bytes(a ^ b for a, b in zip(plain, _keystream(nonce, len(plain)), strict=True))
+    sealed = _cipher().encrypt(nonce, session_key.encode(), _SALT.encode())
     return base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
 
 
 def _unseal(value: str) -> str:
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        nonce, sealed = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
-        if len(nonce) != _NONCE_BYTES or not sealed or len(sealed) > 255 * 32:
-            raise ValueError("bad length")
-        return bytes(a ^ b for a, b in zip(sealed, _keystream(nonce, len(sealed)), strict=True)).decode()
-    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        if len(raw) <= _NONCE_BYTES:
+            raise ValueError("too short")
+        return _cipher().decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _SALT.encode()).decode()
+    except (InvalidTag, ValueError):  # binascii.Error and UnicodeDecodeError are ValueErrors
+        raise InvalidToken("invalid token") from None
+
+
+def _user_pk(value: str) -> str:
+    """The token's user id, if it is one the user model's primary key can take."""
+    field = get_user_model()._meta.pk
+    assert field is not None
+    try:
+        return str(field.to_python(value))
+    except (ValidationError, ValueError, TypeError):
         raise InvalidToken("invalid token") from None
 
 
@@ -121,12 +128,15 @@ def verify_token(value: str) -> StreamToken:
         or not isinstance(payload.get("s", ""), str)
     ):
         raise InvalidToken("invalid token")
-    if payload["e"] < time.time():
+    now = time.time()
+    if payload["e"] < now:
         raise InvalidToken("token expired")
+    if payload["e"] > now + conf.SSE_TOKEN_MAX_AGE + 60:  # no token this server signs lives longer
+        raise InvalidToken("invalid token")
     session_key = _unseal(payload["s"]) if payload.get("s") else None
     return StreamToken(
         value,
-        payload["u"],
+        _user_pk(payload["u"]),
         frozenset(payload["c"]),
         _utc(payload["e"]),
         session_key,

@@ -8,6 +8,7 @@ from unittest import mock
 
 import httpx
 import pytest
+from django.core import signing
 
 from sse.tokens import issue_token
 from tests.sse.conftest import Site
@@ -110,6 +111,22 @@ def test_tampered_token_is_401(site: Site, anonymous: httpx.Client) -> None:
     expect(response, 401, "invalid token")
     # tests/sse_app mounts sse.api_urls at api/sse/ (test_setup_mistakes.py: elsewhere, or not at all).
     assert response.text == "invalid token: ask POST /api/sse/tokens/ for a new one\n"
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"u": "not-a-user-id", "c": ["public"]},
+        {"u": "1", "c": ["public"], "e": 2**40},
+        {"u": "1", "c": ["public"], "s": "bm90IHNlYWxlZCBieSB0aGlzIHNlcnZlcg"},
+    ],
+    ids=["user id", "expiry", "sealed session"],
+)
+def test_a_signed_token_with_claims_no_server_writes_is_401(anonymous: httpx.Client, claims: dict) -> None:
+    # Forging needs SECRET_KEY (the suite shares the server's): a leak must not turn into 500s.
+    forged = signing.dumps({"e": int(time.time()) + 60, **claims}, salt="sse.stream-token")
+    response = get(anonymous, "forged claims", {"channel": "public", "token": forged})
+    expect(response, 401, "invalid token")
 
 
 def test_garbage_token_is_401(anonymous: httpx.Client) -> None:

@@ -120,6 +120,11 @@ def test_malformed_tokens(value: object) -> None:
         {"u": "1", "c": [1], "e": 2**40},
         {"u": "1", "c": ["public"], "e": "later"},
         {"u": "1", "c": ["public"]},
+        # Claims of the right types that no token of this server carries.
+        {"u": "not-a-pk", "c": ["public"], "e": int(time.time()) + 30},
+        {"u": "1", "c": ["public"], "e": 2**40},
+        {"u": "1", "c": ["public"], "e": int(time.time()) + 30, "s": "AAAA"},
+        {"u": "1", "c": ["public"], "e": int(time.time()) + 30, "s": "A" * 60},
     ],
 )
 def test_signed_but_wrongly_shaped_payload(payload: object) -> None:
