@@ -43,7 +43,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.cluster import raise_nofile
 from bench.djlogin import login
+from bench.loadshards import ShardedLoad, client_processes
 from bench.sseload import Load, Storm, http_request, keepalive_rate, percentile, stream_request
 from tests.servers import free_port, wait_for_port
 
@@ -84,6 +86,7 @@ class Server:
     publish_body: Callable[[int], dict[str, Any]] = lambda n: {"event": "bench", "data": {"b": n}}
     stop_hook: Callable[[], None] | None = None
     redis_url: str = ""  # a cluster's redis-server: commands per published event are counted
+    workdir: Path | None = None  # a cluster's nginx config and logs
 
     def status(self) -> dict[str, int]:
         rss = threads = 0
@@ -193,8 +196,10 @@ async def _sign_in(server: Server, base_url: str) -> None:
     ]
 
 
-async def start_cluster(tmp: Path, max_streams: int, processes: int) -> Server:
+async def start_cluster(tmp: Path, max_streams: int, processes: int, streams: int) -> Server:
+    """nginx + ``processes`` Daphnes + Redis, nginx sized for ``streams``; logs kept in ``tmp``."""
     port = free_port()
+    workdir = tmp / f"cluster-{processes}"
     argv = [
         PROJECT_PY,
         "-m",
@@ -205,6 +210,10 @@ async def start_cluster(tmp: Path, max_streams: int, processes: int) -> Server:
         str(port),
         "--settings",
         "bench.projectbench.settings",
+        "--streams",
+        str(streams),
+        "--workdir",
+        str(workdir),
     ]
     env = _env(SSE_LOG_LEVEL="WARNING")
     proc = subprocess.Popen(
@@ -230,7 +239,28 @@ async def start_cluster(tmp: Path, max_streams: int, processes: int) -> Server:
     await _sign_in(server, info["url"])
     server.publish_body = lambda n: {"channel": "broadcast", "event": "bench", "data": {"b": n}}
     server.redis_url = info["redis"]
+    server.workdir = workdir
+    nginx = info["nginx"]
+    print(
+        f"  nginx: {nginx['workers']} workers x {nginx['connections']} connections, "
+        f"worker_rlimit_nofile {nginx['nofile']} (sized for {streams} streams)",
+        flush=True,
+    )
     return server
+
+
+def nginx_errors(workdir: Path) -> list[str]:
+    """The distinct messages of a cluster's nginx error log, each with its count."""
+    log = workdir / "error.log"
+    if not log.exists():
+        return []
+    counts: dict[str, int] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        # "2026/01/01 00:00:00 [crit] 123#123: *45 message, client: ...": the level and message.
+        match = re.match(r"\S+ \S+ (\[\w+\]) \d+#\d+: (?:\*\d+ )?([^,]*)", line)
+        key = " ".join(match.groups()) if match else line
+        counts[key] = counts.get(key, 0) + 1
+    return [f"{n} x {message}" for message, n in counts.items()]
 
 
 def uvicorn_argv(app: str, port: int, *, fast: bool) -> list[str]:
@@ -294,12 +324,15 @@ class Counter:
         return self.value
 
 
-async def broadcast(load: Load, server: Server, numbers: Counter, timeout: float) -> dict[str, Any]:
+async def broadcast(
+    load: Load | ShardedLoad, server: Server, numbers: Counter, timeout: float
+) -> dict[str, Any]:
     if server.key == "project-throttled":
         # A window (1/5 s) apart: each broadcast goes out at once, so what is measured is the
         # throttle's cost, not the wait it imposes by design on events closer together.
         await asyncio.sleep(0.25)
     number = numbers.next()
+    await load.refresh()
     receivers = load.open_count
     t0 = time.perf_counter()
     await server.publish(number)
@@ -322,9 +355,13 @@ async def broadcast(load: Load, server: Server, numbers: Counter, timeout: float
 async def measure_fanout(
     server: Server, ns: list[int], broadcasts: int, timeout: float, numbers: Counter, deadline: float
 ) -> dict[str, Any]:
-    load = Load()
+    # One client process while the largest N fits in its file limit; else several, for every N.
+    shards = client_processes(max((n for n in ns if n <= server.max_streams), default=0) + 10)
+    load: Load | ShardedLoad = Load() if shards == 1 else await ShardedLoad(shards).start()
     request = stream_request(HOST, server.port, server.stream_path, server.headers)
-    out: dict[str, Any] = {"points": []}
+    out: dict[str, Any] = {"points": [], "client_processes": shards}
+    if shards > 1:
+        print(f"  load client: {shards} processes (RLIMIT_NOFILE {raise_nofile()} each)", flush=True)
     try:
         # Warm up with a few streams so the baseline includes loaded code paths.
         warm = await load.connect(server.port, request, 10)
@@ -348,6 +385,7 @@ async def measure_fanout(
             result = await load.connect(server.port, request, want, concurrency=50, timeout=300)
             await asyncio.sleep(1.0)
             status = server.status()
+            await load.refresh()
             open_now = load.open_count
             point: dict[str, Any] = {
                 "n": n,
@@ -378,7 +416,15 @@ async def measure_fanout(
                 commands = await redis_commands(server.redis_url) - commands_before - 1
                 point["redis_commands_per_event"] = commands / len(point["broadcasts"])
             done = [b for b in point["broadcasts"] if b["complete"]]
+            await load.refresh()
             point["complete"] = len(done) == len(point["broadcasts"]) and open_now >= n
+            # Events received over events owed (each broadcast to every stream open when it went
+            # out); streams closed since the run began (refused ones too); broadcasts a stream
+            # received twice or after a later one.
+            point["delivered"] = sum(b["received"] for b in point["broadcasts"])
+            point["expected"] = sum(b["receivers"] for b in point["broadcasts"])
+            point["streams_lost"] = load.lost
+            point["repeats"] = load.repeats
             for key in ("p50_ms", "p99_ms", "all_ms", "spread_ms"):
                 values = [b[key] for b in done if b[key] is not None]
                 point[key] = statistics.median(values) if values else None
@@ -388,14 +434,18 @@ async def measure_fanout(
                 f"  {server.key:20} N={n:>6} open={open_now:>6} all={_ms(point['all_ms'])} "
                 f"p50={_ms(point['p50_ms'])} p99={_ms(point['p99_ms'])} "
                 f"connect={result.rate:7.0f}/s rss/stream={point['kib_per_stream']:.1f}KiB "
-                f"threads={status['threads']}",
+                f"threads={status['threads']} delivered={point['delivered']}/{point['expected']} "
+                f"lost-streams={load.lost} repeats={load.repeats}",
                 flush=True,
             )
             if not point["complete"]:
                 print(f"  {server.key}: not every stream got every broadcast; stopping its ramp", flush=True)
                 break
     finally:
-        load.close_all()
+        if isinstance(load, ShardedLoad):
+            await load.stop()
+        else:
+            load.close_all()
     return out
 
 
@@ -944,14 +994,26 @@ def print_clusters(report: dict[str, Any]) -> None:
     if not clusters:
         return
     print("\n== scale-out: nginx + P Daphne processes + Redis ==")
-    print(f"{'P':>3} {'N':>7} {'connect/s':>10} {'time-to-all':>12} {'redis cmds/event':>17}")
+    print(
+        f"{'P':>3} {'N':>7} {'connect/s':>10} {'time-to-all':>12} {'redis cmds/event':>17} "
+        f"{'events delivered':>17} {'repeats':>7}"
+    )
     for key, system in clusters.items():
         for p in system.get("fanout", {}).get("points", []):
             cmds = p.get("redis_commands_per_event")
+            delivered = f"{p.get('delivered', 0)}/{p.get('expected', 0)}"
             print(
                 f"{key.split('-')[1]:>3} {p['n']:>7} {p['connect']['per_second']:>10.0f} "
-                f"{_ms(p['all_ms']):>12} {(f'{cmds:.1f}' if cmds is not None else '--'):>17}"
+                f"{_ms(p['all_ms']):>12} {(f'{cmds:.1f}' if cmds is not None else '--'):>17} "
+                f"{delivered:>17} {p.get('repeats', 0):>7}"
             )
+        fanout = system.get("fanout", {})
+        if fanout.get("client_processes", 1) > 1:
+            print(f"    (P = {key.split('-')[1]}: load client in {fanout['client_processes']} processes)")
+        if system.get("error"):
+            print(f"    P = {key.split('-')[1]}: {system['error']}")
+        for line in system.get("nginx_errors", []):
+            print(f"    nginx error.log: {line}")
 
 
 def check_targets(report: dict[str, Any]) -> list[str]:
@@ -1155,13 +1217,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     ns = [200, 1000] if quick else [1000, 2500, 5000, 10000]
     if args.sizes:
         ns = sorted(int(n) for n in args.sizes.split(","))
+    # The clusters go on to 20,000 streams over their processes (issue 25).
+    cluster_ns = ns if (quick or args.sizes) else [*ns, 20000]
+    if args.cluster_sizes:
+        cluster_ns = sorted(int(n) for n in args.cluster_sizes.split(","))
     connect_ns = [200, 500] if quick else [2000, 5000]
     storm_clients = int(args.storm) if args.storm else (500 if quick else 5000)
     ordinary_seconds = 3.0 if quick else 8.0
     caps = {
         "project": 10000,
         "project-throttled": 5000,
-        "cluster": 10000,
+        "cluster": 20000,
         "sse-starlette": 10000,
         "sse-starlette-h11": 5000,
         "django-eventstream": 5000,
@@ -1186,6 +1252,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_info(),
         "ns": ns,
+        "cluster_ns": cluster_ns,
         "connect_ns": connect_ns,
         "systems": {},
         "connect": {},
@@ -1204,7 +1271,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if k not in FLOORS and k not in ("storm", PROJECT_UVICORN) and not k.startswith("cluster-")
         ]
         budget = (240.0 if quick else 480.0) / max(1, len(ramps))
-        cluster_budget = 60.0 if quick else 120.0
+        # Plus 6 ms per stream of the largest N: opening 20,000 streams alone takes about a minute.
+        cluster_budget = (60.0 if quick else 120.0) + 0.006 * max(cluster_ns, default=0)
         for key in systems:
             print(f"\n-- {key}", flush=True)
             if key == "storm":
@@ -1218,7 +1286,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if key == PROJECT_UVICORN:
                 server = await start_project(tmp, 0, server_name="uvicorn")
             elif key.startswith("cluster-"):
-                server = await start_cluster(tmp, caps["cluster"], int(key.split("-")[1]))
+                server = await start_cluster(
+                    tmp,
+                    caps["cluster"],
+                    int(key.split("-")[1]),
+                    max((n for n in cluster_ns if n <= caps["cluster"]), default=0),
+                )
             elif key in FLOORS:
                 server = await start_floor(tmp, 0, FLOORS[key])
             else:
@@ -1240,7 +1313,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     cluster_budget if key.startswith("cluster-") else budget * (2 if key == "project" else 1)
                 )
                 entry["fanout"] = await measure_fanout(
-                    server, ns, broadcasts, timeout, numbers, deadline=started + share
+                    server,
+                    cluster_ns if key.startswith("cluster-") else ns,
+                    broadcasts,
+                    timeout,
+                    numbers,
+                    deadline=started + share,
                 )
                 await asyncio.sleep(1.0)
                 entry["throughput"] = await measure_throughput(server, burst, numbers, timeout=120)
@@ -1268,6 +1346,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 server.stop()
                 log = tmp / f"{key}.log"
                 entry["log_tail"] = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                if server.workdir is not None:
+                    errors = nginx_errors(server.workdir)
+                    entry["nginx_errors"] = errors
+                    for line in errors[:20]:
+                        print(f"  nginx error.log: {line}", flush=True)
                 entry["seconds"] = time.monotonic() - started
         print("\n-- publish rate", flush=True)
         try:
@@ -1302,7 +1385,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--systems",
         default="",
-        help="comma-separated subset: " + ", ".join([*FLOORS, *STARTERS, PROJECT_UVICORN, "storm"]),
+        help="comma-separated subset: "
+        + ", ".join([*FLOORS, *STARTERS, PROJECT_UVICORN, "storm", "cluster-P"]),
     )
     parser.add_argument("--sizes", default="", help="comma-separated numbers of streams (default: by mode)")
     parser.add_argument(
@@ -1310,6 +1394,11 @@ def main(argv: list[str] | None = None) -> None:
         default="",
         metavar="P[,P...]",
         help="also measure nginx + P Daphne processes + Redis, for each P given (e.g. 1,2)",
+    )
+    parser.add_argument(
+        "--cluster-sizes",
+        default="",
+        help="numbers of streams for the clusters (default: --sizes, or the full run's plus 20000)",
     )
     parser.add_argument(
         "--storm", default="", metavar="N", help="clients in the reconnect storm (default: by mode)"

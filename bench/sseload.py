@@ -91,13 +91,18 @@ class SSEConnection(asyncio.Protocol):
                 self.opened.set_result(self.status)
             if not data:
                 return
+        seen = len(self.tail)
         buf = self.tail + data
         if b'"b":' in buf:
             for match in _MARK.finditer(buf):
+                if match.end() <= seen:
+                    continue  # complete in the previous read's tail: counted then
                 number = int(match.group(1))
                 if number > self.last:
                     self.last = number
                     self.load.arrived(number, now)
+                else:
+                    self.load.repeats += 1  # a broadcast again, or one older than the last
         self.tail = buf[-_TAIL:]
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -132,6 +137,7 @@ class Load:
         self.connections: list[SSEConnection] = []
         self.arrivals: defaultdict[int, list[float]] = defaultdict(list)
         self.lost = 0
+        self.repeats = 0  # broadcasts a connection received twice, or after a later one
         self._waiters: dict[int, tuple[int, asyncio.Future[None]]] = {}
 
     def arrived(self, number: int, when: float) -> None:
@@ -178,6 +184,9 @@ class Load:
         await asyncio.gather(*(one() for _ in range(count)))
         seconds = time.perf_counter() - started
         return ConnectResult(count - failed, failed, seconds, dict(statuses))
+
+    async def refresh(self) -> None:
+        """Nothing to do: ``open_count`` is always current here (see bench.loadshards)."""
 
     async def wait_for(self, number: int, receivers: int, timeout: float) -> bool:
         """Until ``receivers`` connections saw broadcast ``number``; False on timeout."""
