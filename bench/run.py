@@ -43,7 +43,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.cluster import raise_nofile
+from bench.cluster import nofile_limit, raise_nofile
 from bench.djlogin import login
 from bench.loadshards import ShardedLoad, client_processes
 from bench.sseload import Load, Storm, http_request, keepalive_rate, percentile, stream_request
@@ -1286,12 +1286,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if key == PROJECT_UVICORN:
                 server = await start_project(tmp, 0, server_name="uvicorn")
             elif key.startswith("cluster-"):
-                server = await start_cluster(
-                    tmp,
-                    caps["cluster"],
-                    int(key.split("-")[1]),
-                    max((n for n in cluster_ns if n <= caps["cluster"]), default=0),
-                )
+                processes = int(key.split("-")[1])
+                # Each Daphne holds one descriptor per stream, within the hard limit it inherits.
+                per_process = nofile_limit() - 200
+                fits = [n for n in cluster_ns if n <= caps["cluster"] and n / processes <= per_process]
+                if skipped := [n for n in cluster_ns if n not in fits]:
+                    print(
+                        f"  {key}: N={skipped} skipped: over {caps['cluster']} streams, or over "
+                        f"{per_process} per process (RLIMIT_NOFILE {nofile_limit()})",
+                        flush=True,
+                    )
+                server = await start_cluster(tmp, max(fits, default=0), processes, max(fits, default=0))
             elif key in FLOORS:
                 server = await start_floor(tmp, 0, FLOORS[key])
             else:
