@@ -39,7 +39,16 @@ from pathlib import Path
 import pytest
 
 from tests.delivery.client import Crowd, Ledger, StreamBroken, follow, open_stream, wait_until
-from tests.servers import PYTHON, ROOT, RedisServer, free_port, manage, prepare_database, project_env, wait_for_port
+from tests.servers import (
+    PYTHON,
+    ROOT,
+    RedisServer,
+    free_port,
+    manage,
+    prepare_database,
+    project_env,
+    wait_for_port,
+)
 
 STREAMS = 500
 EXIT_WITHIN_S = 10.0
@@ -202,9 +211,7 @@ class Server:
 
 
 @pytest.fixture
-def serve(
-    request: pytest.FixtureRequest, template_env: dict[str, str], tmp_path: Path
-) -> Iterator[object]:
+def serve(request: pytest.FixtureRequest, template_env: dict[str, str], tmp_path: Path) -> Iterator[object]:
     """``serve(name, **env) -> Server``: started, on a copy of the database; killed after the test."""
     started: list[Server] = []
     redis: list[RedisServer] = []
@@ -239,7 +246,9 @@ def publisher(server: Server, *, count: int, **options: object) -> subprocess.Po
 
 def finish(proc: subprocess.Popen[bytes], timeout: float = 300) -> None:
     out, _ = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, f"publisher failed ({proc.returncode}):\n{out.decode(errors='replace')[-3000:]}"
+    assert proc.returncode == 0, (
+        f"publisher failed ({proc.returncode}):\n{out.decode(errors='replace')[-3000:]}"
+    )
 
 
 def assert_quiet(output: str) -> None:
@@ -370,7 +379,9 @@ async def _restart_under_churn(server: Server, token: str) -> list[Ledger]:
         publishing = publisher(server, count=CHURN_EVENTS, delay=0.01)
         await wait_until(lambda: all(len(lg.got) >= 100 for lg in ledgers), 120, "100 events everywhere")
         exited_after = await asyncio.to_thread(server.terminate, 30)
-        assert exited_after is not None, f"{server.name} did not exit after SIGTERM:\n{server.output()[-3000:]}"
+        assert exited_after is not None, (
+            f"{server.name} did not exit after SIGTERM:\n{server.output()[-3000:]}"
+        )
         assert publishing.poll() is None, "the publisher finished before the restart: nothing was tested"
         at_restart = max(len(lg.got) for lg in ledgers)
         await asyncio.to_thread(server.start)  # the same port, while events keep being published
@@ -446,7 +457,12 @@ async def _slow_consumer(server: Server, token: str) -> dict[str, object]:
     healthy = Ledger([CHANNEL])
     healthy_task = asyncio.create_task(
         follow(
-            server.url, [CHANNEL], healthy, cookie="", token=token, done=lambda: len(healthy.got) >= SLOW_EVENTS
+            server.url,
+            [CHANNEL],
+            healthy,
+            cookie="",
+            token=token,
+            done=lambda: len(healthy.got) >= SLOW_EVENTS,
         )
     )
     # The slow one reads the opening block, then nothing at all.
@@ -509,7 +525,9 @@ async def _slow_consumer(server: Server, token: str) -> dict[str, object]:
         stream.abort()
     # It resumes from its last id and gets the rest.
     await asyncio.wait_for(
-        follow(server.url, [CHANNEL], slow, cookie="", token=token, done=lambda: len(slow.got) >= SLOW_EVENTS),
+        follow(
+            server.url, [CHANNEL], slow, cookie="", token=token, done=lambda: len(slow.got) >= SLOW_EVENTS
+        ),
         180,
     )
     slow.check({("p", i) for i in range(SLOW_EVENTS)})
