@@ -84,7 +84,7 @@ class Settings:
 
     # Seconds a client may leave a stream's socket buffer full before it is cut
     # off (sse.asgi, under any server whose send() waits on a full buffer; plain Daphne's
-    # does not); it then resumes from its last id. 0: never.
+    # does not); it then resumes from its last id.
     @property
     def SSE_SEND_TIMEOUT_SECONDS(self) -> float:
         return float(getattr(settings, "SSE_SEND_TIMEOUT_SECONDS", 30.0))
