@@ -113,13 +113,15 @@ class _SendWatch:
         self.interval = 1.0
 
     def arm(self, timeout: float) -> None:
-        # A send is cut between its timeout and a quarter of it (at most 1 s) later.
+        # A send is cut between one and two intervals (a quarter of its timeout, at most 1 s)
+        # after its timeout: a server's own timeout of the same length (python -m sse.daphne
+        # aborts the connection itself) goes first even on a loop that was busy meanwhile.
         self.interval = min(1.0, max(timeout / 4, 0.01))
         self.timer = self.loop.call_later(self.interval, self._check)
 
     def _check(self) -> None:
         self.timer = None
-        now = self.loop.time()
+        now = self.loop.time() - self.interval
         for task, timed in list(self.sending.items()):
             if timed.deadline <= now and not timed.cut:
                 timed.cut = True
