@@ -19,6 +19,14 @@ thread-local database connections live as long as ``CONN_MAX_AGE`` says (each
 request still runs all its sync code on one thread, and goes to the thread with
 the fewest requests in flight; a slow view then delays the others on its thread).
 
+A stream whose client reads nothing is cut off, under any server that makes
+``send()`` wait while the connection's buffer is full (uvicorn, gunicorn's uvicorn
+workers, hypercorn, granian, ``python -m sse.daphne``): a ``send()`` of a stream
+that has not returned after ``SSE_SEND_TIMEOUT_SECONDS`` is cancelled, the
+response ends (its hub subscription released, one INFO line on ``sse.asgi``) and
+the server closes the connection; the client resumes from its last id when it
+reads again. One timer per process watches the sends in flight, not one per send.
+
 Use it in ``asgi.py``::
 
     from sse.asgi import get_asgi_application
@@ -33,6 +41,9 @@ Use it in ``asgi.py``::
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +51,7 @@ from typing import Any
 
 import django
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, iscoroutinefunction
+from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import Resolver404, get_resolver
@@ -48,6 +60,8 @@ from sse.conf import DEFAULT_STREAM_PATHS, conf
 from sse.stream_chain import StreamMiddlewareHandler
 
 __all__ = ["DEFAULT_STREAM_PATHS", "StreamingASGIHandler", "get_asgi_application", "on_stream_thread"]
+
+logger = logging.getLogger("sse.asgi")
 
 # Typed as Django's ASGIHandler types them, so __call__ overrides it cleanly.
 Scope = dict[str, Any]
@@ -83,6 +97,103 @@ def on_stream_thread() -> bool:
     return isinstance(SyncToAsync.thread_sensitive_context.get(None), _StreamContext)
 
 
+class _SendWatch:
+    """The sends in flight of one event loop's streams, checked by one timer.
+
+    A send registers itself (a dict entry, no timer of its own: a stream sends once per
+    event, and ``asyncio.timeout()`` around each send costs ~4 us where this costs ~0.3);
+    while any is registered a timer runs every ``interval`` and cancels the task of each
+    send past its deadline.
+    """
+
+    __slots__ = ("interval", "loop", "sending", "timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.sending: dict[asyncio.Task[Any], _TimedSend] = {}
+        self.timer: asyncio.TimerHandle | None = None
+        self.interval = 1.0
+
+    def arm(self, timeout: float) -> None:
+        # A send is cut between one and two intervals (a quarter of its timeout, at most 1 s)
+        # after its timeout: a server's own timeout of the same length (python -m sse.daphne
+        # aborts the connection itself) goes first even on a loop that was busy meanwhile.
+        self.interval = min(1.0, max(timeout / 4, 0.01))
+        self.timer = self.loop.call_later(self.interval, self._check)
+
+    def _check(self) -> None:
+        self.timer = None
+        now = self.loop.time() - self.interval
+        for task, timed in list(self.sending.items()):
+            if timed.deadline <= now and not timed.cut:
+                timed.cut = True
+                task.cancel()
+        if self.sending:
+            self.timer = self.loop.call_later(self.interval, self._check)
+
+
+class _TimedSend:
+    """A stream request's ``send``: one that waits past ``timeout`` raises ``RequestAborted``.
+
+    Django's handler takes ``RequestAborted`` for a client gone: it closes the response
+    (the stream's ``finally`` unsubscribes it) and returns without a traceback.
+    """
+
+    __slots__ = ("cut", "deadline", "send", "task", "timeout", "watch")
+
+    def __init__(self, send: Send, timeout: float, watch: _SendWatch, task: asyncio.Task[Any]) -> None:
+        self.send = send
+        self.timeout = timeout
+        self.watch = watch
+        self.task = task
+        self.deadline = 0.0
+        self.cut = False
+
+    async def __call__(self, message: Mapping[str, Any]) -> None:
+        if self.cut:
+            raise RequestAborted
+        watch = self.watch
+        self.deadline = watch.loop.time() + self.timeout
+        watch.sending[self.task] = self
+        if watch.timer is None:
+            watch.arm(self.timeout)
+        try:
+            await self.send(message)
+        except asyncio.CancelledError:
+            # Ours (the watch's) unless something else cancelled the task too.
+            if self.cut and self.task.uncancel() == 0:
+                raise RequestAborted from None
+            raise
+        finally:
+            del watch.sending[self.task]
+        if self.cut:  # the server's send swallowed the cancellation
+            self.task.uncancel()
+            raise RequestAborted
+
+
+# Set in a request's task once its stream was cut: the server may then say the response
+# did not complete (uvicorn logs an error), which is what the cut meant.
+_cut_off: contextvars.ContextVar[bool] = contextvars.ContextVar("sse_cut_off", default=False)
+
+# uvicorn's words (uvicorn.protocols.http.*_impl.RequestResponseCycle.run_asgi) for an
+# application that returns mid-body; hypercorn, granian and Daphne close such a
+# connection without a word.
+_UVICORN_INCOMPLETE = "ASGI callable returned without completing response."
+
+
+class _QuietAfterCut(logging.Filter):
+    """Drops the server's "returned without completing response" for a stream cut off here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_cut_off.get() and record.msg == _UVICORN_INCOMPLETE)
+
+
+def _quiet_server_logs() -> None:
+    log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _QuietAfterCut) for f in log.filters):
+        log.addFilter(_QuietAfterCut())
+
+
 class StreamingASGIHandler(ASGIHandler):
     """Django's ASGI handler, minus the thread per request."""
 
@@ -96,6 +207,8 @@ class StreamingASGIHandler(ASGIHandler):
         self._stream_context = _StreamContext("sse-streams")
         self._request_contexts = [_SharedContext(f"sse-requests-{n}") for n in range(request_threads)]
         self._async_views: dict[str, bool] = {}  # path -> whether the root URLconf maps it to an async view
+        self._send_watch: _SendWatch | None = None
+        _quiet_server_logs()
 
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async)
@@ -145,6 +258,12 @@ class StreamingASGIHandler(ASGIHandler):
         if context is None:
             await super().__call__(scope, receive, send)
             return
+        timed = None
+        if context is self._stream_context:
+            timeout = conf.SSE_SEND_TIMEOUT_SECONDS
+            task = asyncio.current_task()
+            if timeout > 0 and task is not None:
+                send = timed = _TimedSend(send, timeout, self._watch(), task)
         # Each ASGI request runs in its own task, so this binding stays with it.
         token = SyncToAsync.thread_sensitive_context.set(context)
         context.in_flight += 1
@@ -153,6 +272,24 @@ class StreamingASGIHandler(ASGIHandler):
         finally:
             context.in_flight -= 1
             SyncToAsync.thread_sensitive_context.reset(token)
+        if timed is not None and timed.cut:
+            _cut_off.set(True)  # for the rest of this request's task: see _QuietAfterCut
+            client = scope.get("client")
+            logger.info(
+                "cut off a stream (%s %s, client %s) that read nothing for %gs; "
+                "it resumes from its last id when it reads again",
+                scope.get("method", "GET"),
+                scope.get("path", ""),
+                f"{client[0]}:{client[1]}" if client else "unknown",
+                timed.timeout,
+            )
+
+    def _watch(self) -> _SendWatch:
+        loop = asyncio.get_running_loop()
+        watch = self._send_watch
+        if watch is None or watch.loop is not loop:
+            watch = self._send_watch = _SendWatch(loop)
+        return watch
 
 
 def get_asgi_application(

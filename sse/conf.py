@@ -83,7 +83,8 @@ class Settings:
         return int(getattr(settings, "SSE_QUEUE_MAX_BYTES", 4 * 1024 * 1024))
 
     # Seconds a client may leave a stream's socket buffer full before it is cut
-    # off (under ``python -m sse.daphne``); it then resumes from its last id.
+    # off (sse.asgi, under any server whose send() waits on a full buffer; plain Daphne's
+    # does not); it then resumes from its last id.
     @property
     def SSE_SEND_TIMEOUT_SECONDS(self) -> float:
         return float(getattr(settings, "SSE_SEND_TIMEOUT_SECONDS", 30.0))

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import re
+import socket
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -101,15 +102,35 @@ async def open_stream(
     channels: Sequence[str],
     *,
     cookie: str = "",
+    token: str = "",
     last_event_id: str | None = None,
     timeout: float = 20.0,
+    receive_buffer: int = 0,
 ) -> Stream:
-    """GET /sse/stream/ for ``channels``; raises OSError when nothing listens."""
+    """GET /sse/stream/ for ``channels``; raises OSError when nothing listens.
+
+    ``token``: sent as ``?token=``. ``receive_buffer``: a socket receive buffer of about
+    that many bytes and a small reader (for a client that stops reading: the server's
+    sends then wait soon).
+    """
     url = httpx.URL(base_url)
-    path = "/sse/stream/?" + urlencode([("channel", c) for c in channels])
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(url.host, url.port, limit=1 << 22), timeout
-    )
+    query = [("channel", c) for c in channels] + ([("token", token)] if token else [])
+    path = "/sse/stream/?" + urlencode(query)
+    if receive_buffer:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        sock.setblocking(False)
+        try:
+            await asyncio.wait_for(
+                asyncio.get_running_loop().sock_connect(sock, (url.host, url.port)), timeout
+            )
+        except BaseException:
+            sock.close()
+            raise
+        connecting = asyncio.open_connection(sock=sock, limit=receive_buffer)
+    else:
+        connecting = asyncio.open_connection(url.host, url.port, limit=1 << 22)
+    reader, writer = await asyncio.wait_for(connecting, timeout)
     try:
         lines = [f"GET {path} HTTP/1.1", f"Host: {url.host}:{url.port}", "Accept: text/event-stream"]
         if cookie:
@@ -247,6 +268,7 @@ async def follow(
     cookie: str,
     done: object,
     chaos: object = None,
+    token: str = "",
 ) -> None:
     """Keep a stream open, resuming with the last id, until ``done()``.
 
@@ -258,7 +280,9 @@ async def follow(
     rng: random.Random | None = chaos  # type: ignore[assignment]
     while not done():  # type: ignore[operator]
         try:
-            stream = await open_stream(base_url, channels, cookie=cookie, last_event_id=ledger.last_id)
+            stream = await open_stream(
+                base_url, channels, cookie=cookie, token=token, last_event_id=ledger.last_id
+            )
         except (OSError, TimeoutError, asyncio.IncompleteReadError):
             await asyncio.sleep(0.1)  # the server is down or restarting
             continue
@@ -308,6 +332,7 @@ class Crowd:
         count: int,
         total: int,
         chaos_seed: int | None = None,
+        token: str = "",
     ) -> None:
         import random
 
@@ -321,6 +346,7 @@ class Crowd:
                     cookie=cookie,
                     done=lambda ledger=ledger: len(ledger.got) >= total,
                     chaos=None if chaos_seed is None else random.Random(chaos_seed * 1000 + n),
+                    token=token,
                 )
             )
             for n, ledger in enumerate(self.ledgers)
