@@ -19,12 +19,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.checks import CheckMessage, Error, Tags, register
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
 
 from sse.conf import conf
 
-__all__ = ["APIUser", "AuthenticationRefused", "authenticate", "credential_expiry", "stream_classes"]
+__all__ = [
+    "APIUser",
+    "AuthenticationRefused",
+    "authenticate",
+    "check_authentication_classes",
+    "credential_expiry",
+    "stream_classes",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +62,9 @@ def stream_classes() -> tuple[type, ...]:
             from rest_framework.settings import api_settings
         except ImportError:
             return ()
-        return tuple(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+        # Classes already (api_settings imports them), whatever its stubs say.
+        defaults: Sequence[Any] = api_settings.DEFAULT_AUTHENTICATION_CLASSES
+        return tuple(defaults)
     return tuple(import_string(c) if isinstance(c, str) else c for c in configured)
 
 
@@ -99,9 +109,7 @@ def message(detail: Any) -> str:
     """DRF's error detail as one line of text: simplejwt's ``{"detail", "messages": [...]}`` too."""
     if isinstance(detail, Mapping):
         text = message(detail["detail"]) if "detail" in detail else ""
-        reasons = [
-            message(m.get("message")) for m in detail.get("messages") or () if isinstance(m, Mapping)
-        ]
+        reasons = [message(m.get("message")) for m in detail.get("messages") or () if isinstance(m, Mapping)]
         reasons = [r for r in dict.fromkeys(reasons) if r and r != text]
         if reasons:
             text = f"{text}: {'; '.join(reasons)}" if text else "; ".join(reasons)
@@ -132,3 +140,44 @@ def credential_expiry(auth: Any) -> float | None:
             # A naive one is in the process's time zone (Django sets it to TIME_ZONE).
             return value.timestamp()
     return None
+
+
+@register(Tags.compatibility)
+def check_authentication_classes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``sse.E010`` for an ``SSE_AUTHENTICATION_CLASSES`` that is set and wrong (beside
+    sse.checks.check_settings, which checks the other ``SSE_*`` settings)."""
+    name = "SSE_AUTHENTICATION_CLASSES"
+    value = conf.SSE_AUTHENTICATION_CLASSES
+    if value is None:
+        return []
+    problems: list[str] = []
+    expected = "a list of DRF authentication classes (dotted paths), or None for the API's own"
+    if not isinstance(value, list | tuple):
+        kind = type(value).__name__
+        article = "an" if kind[:1] in "aeiou" else "a"
+        problems.append(f"{name} = {value!r} is {article} {kind}; expected {expected}.")
+    else:
+        for index, item in enumerate(value):
+            problem = _class_problem(item)
+            if problem:
+                problems.append(f"{name}[{index}] = {item!r} {problem}.")
+    return [
+        Error(
+            problem,
+            hint="Name Django REST framework authentication classes, as in REST_FRAMEWORK's "
+            "DEFAULT_AUTHENTICATION_CLASSES, or delete the setting to take the API's own.",
+            id="sse.E010",
+        )
+        for problem in problems
+    ]
+
+
+def _class_problem(item: object) -> str:
+    if isinstance(item, str):
+        try:
+            item = import_string(item)
+        except ImportError as exc:
+            return f"cannot be imported ({exc})"
+    if not isinstance(item, type) or not callable(getattr(item, "authenticate", None)):
+        return "is not an authentication class (a class with an authenticate(request) method)"
+    return ""

@@ -28,7 +28,7 @@ from sse import api_auth
 from sse.access import StreamRefused, authenticate_stream
 from sse.tokens import issue_token
 from tests.servers import DaphneServer, manage
-from tests.sse.conftest import Site, login, prepare, sse_env
+from tests.sse.conftest import Site, prepare, sse_env
 
 STREAM = "/sse/stream/"
 DRF_SETTINGS = "tests.sse_app.drf_settings"
@@ -196,7 +196,8 @@ def test_stream_tokens_keep_working_beside_them(drf_site: Site, held: list[Held]
     token = issue_token(drf_site.users["alice"], ["scratch.sse-token"]).token
     by_header = open_held(held, drf_site, ["scratch.sse-token"], {"Authorization": f"Bearer {token}"})
     with httpx.Client(base_url=drf_site.url, timeout=httpx.Timeout(10, read=120)) as client:
-        with client.stream("GET", STREAM, params={"channel": "scratch.sse-token", "token": token}) as by_query:
+        params = {"channel": "scratch.sse-token", "token": token}
+        with client.stream("GET", STREAM, params=params) as by_query:
             assert by_query.status_code == 200
     burst(drf_site, "scratch.sse-token", 1)
     by_header.wait_for(b'{"n":0}')
@@ -267,7 +268,7 @@ def test_a_stream_opened_with_a_jwt_ends_at_its_expiry_with_a_retry(drf_site: Si
     assert stream.ended_at is not None
     # simplejwt's exp is whole seconds: the stream may end up to a second before the float lifetime.
     assert stream.ended_at - minted >= lifetime - 1.5, stream.ended_at - minted
-    opening, _, after_event = stream.body.partition(b'{"n":0}')
+    _, _, after_event = stream.body.partition(b'{"n":0}')
     assert re.search(rb"\nretry: \d+\n", after_event), stream.body[-300:]
     # It came back with the same JWT, now expired: refused, and told why.
     answer = refused(drf_site, headers, channel="scratch.expiry")
@@ -362,7 +363,8 @@ def test_default_classes_are_the_apis() -> None:
     with override_settings(SSE_AUTHENTICATION_CLASSES=[]):
         assert api_auth.stream_classes() == ()
     with override_settings(SSE_AUTHENTICATION_CLASSES=[SessionAuthentication, TOKEN]):
-        assert [c.__name__ for c in api_auth.stream_classes()] == ["SessionAuthentication", "TokenAuthentication"]
+        names = [c.__name__ for c in api_auth.stream_classes()]
+        assert names == ["SessionAuthentication", "TokenAuthentication"]
 
 
 def test_messages_and_expiry_read_from_drf() -> None:
@@ -384,3 +386,24 @@ def test_messages_and_expiry_read_from_drf() -> None:
         expiry = datetime(2030, 1, 1, tzinfo=UTC)
 
     assert api_auth.credential_expiry(Knox()) == Knox.expiry.timestamp()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("rest_framework.authentication.TokenAuthentication", "is a str; expected a list"),
+        (["no.such.Class"], "SSE_AUTHENTICATION_CLASSES[0] = 'no.such.Class' cannot be imported"),
+        ([TOKEN, "sse.conf.conf"], "[1] = 'sse.conf.conf' is not an authentication class"),
+    ],
+)
+def test_a_wrong_setting_is_e010(value: Any, expected: str) -> None:
+    with override_settings(SSE_AUTHENTICATION_CLASSES=value):
+        [message] = api_auth.check_authentication_classes()
+    assert message.id == "sse.E010"
+    assert expected in message.msg, message.msg
+
+
+@pytest.mark.parametrize("value", [None, [], [SESSION, JWT, TOKEN], (TOKEN,)])
+def test_right_settings_pass_the_check(value: Any) -> None:
+    with override_settings(SSE_AUTHENTICATION_CLASSES=value):
+        assert api_auth.check_authentication_classes() == []
