@@ -30,7 +30,7 @@ from sse.registry import (
 )
 from sse.revocation import StreamIdentity, load_session, remember, session_holds
 from sse.throttle import parse_rate
-from sse.tokens import InvalidToken, StreamToken, auth_digest, verify_token
+from sse.tokens import InvalidToken, StreamToken, TokenExpired, auth_digest, verify_token
 
 __all__ = [
     "MAX_CHANNELS_PER_STREAM",
@@ -102,44 +102,82 @@ def _unavailable_errors() -> tuple[type[BaseException], ...]:
 UNAVAILABLE_ERRORS = _unavailable_errors()
 
 
-def _token_from(request: HttpRequest) -> str | None:
+def _token_from(request: HttpRequest) -> tuple[str | None, bool]:
+    """The stream token the request brings, and whether it came as ``Authorization: Bearer``."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer":
         if not value.strip():
             raise StreamRefused(401, "Authorization header must be 'Bearer <token>'")
-        return value.strip()
-    # Any other scheme (Basic, for a site behind basic auth) is not ours: the token
-    # parameter or the session decides.
+        return value.strip(), True
+    # Any other scheme (Basic, for a site behind basic auth; DRF's Token) is not a stream
+    # token: the token parameter, the site's API authentication or the session decides.
     values = request.GET.getlist("token")
     if len(values) > 1:
         raise StreamRefused(400, "give one token, not several")
     if values:
         if not values[0]:
             raise StreamRefused(401, "empty token")
-        return values[0]
-    return None
+        return values[0], False
+    return None, False
 
 
 async def authenticate_stream(request: HttpRequest, channels: Sequence[str]) -> Any:
-    """The user asking for ``channels``: from a stream token, else the session.
+    """The user asking for ``channels``: from a stream token, the site's API credentials
+    (``SSE_AUTHENTICATION_CLASSES``, sse.api_auth), else the session.
 
     Raises :class:`StreamRefused` (401/403), or :class:`StreamUnavailable` when the
     database (or session store) cannot answer now.
     """
-    token_value = _token_from(request)
+    token_value, in_header = _token_from(request)
     try:
         if token_value is not None:
-            return await _token_user(token_value, channels)
+            return await _token_user(token_value, channels, request if in_header else None)
+        if "authorization" in request.headers:
+            user = await _api_user(request)
+            if user is not None:
+                return user
         return await _session_user(request)
     except UNAVAILABLE_ERRORS as exc:
         raise StreamUnavailable() from exc
 
 
-async def _token_user(value: str, channels: Sequence[str]) -> Any:
+async def _api_user(request: HttpRequest) -> Any | None:
+    """The user the site's API authentication classes find, or None (then: a refusal, or the
+    session). Session-only classes need no call: sse reads the session itself, batched."""
+    from sse import api_auth
+
+    classes = api_auth.stream_classes()
+    if not api_auth.beyond_session(classes):
+        return None
+    try:
+        found = await sync_to_async(api_auth.authenticate)(request, classes)
+    except api_auth.AuthenticationRefused as refused:
+        raise StreamRefused(refused.status, refused.message) from None
+    if found is None:
+        return None
+    user = found.user
+    if not getattr(user, "is_active", True):
+        raise StreamRefused(401, "the user is inactive")
+    # Re-checked while open like any stream (deactivated, password changed), and ended at
+    # the credential's own expiry.
+    remember(StreamIdentity(str(user.pk), found.session_key, auth_digest(user), found.expires_at))
+    return user
+
+
+async def _token_user(value: str, channels: Sequence[str], request: HttpRequest | None = None) -> Any:
+    """The user of stream token ``value``; with ``request`` (the value came as a Bearer
+    header), a value that is not a stream token goes to the site's API authentication."""
     try:
         token = verify_token(value)
     except InvalidToken as exc:
+        # An expired stream token is still ours; anything else in a Bearer header may be
+        # the site's own API credential (a simplejwt access token).
+        user = None
+        if request is not None and not isinstance(exc, TokenExpired):
+            user = await _api_user(request)
+        if user is not None:
+            return user
         raise StreamRefused(401, f"{exc}: {_new_token()}") from None
     missing = set(channels) - token.channels
     if missing:

@@ -8,7 +8,7 @@ class SseConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from sse import checks  # noqa: F401  (registers the system checks)
+        from sse import api_auth, checks  # noqa: F401  (register the system checks)
         from sse.redaction import guard_access_logs
 
         # Stream tokens travel as ?token=: no server's access log shows them.

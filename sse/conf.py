@@ -9,6 +9,7 @@ range at start-up (``sse.E010``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -98,6 +99,16 @@ class Settings:
     @property
     def SSE_TOKEN_MAX_AGE(self) -> int:
         return int(getattr(settings, "SSE_TOKEN_MAX_AGE", 300))
+
+    # The Django REST framework authentication classes (dotted paths or classes) that open a
+    # stream with the credentials of the site's own API, for a request that brings an
+    # Authorization header other than a stream token: a simplejwt access token as Bearer,
+    # DRF's "Token <key>". None (unset): REST_FRAMEWORK's DEFAULT_AUTHENTICATION_CLASSES
+    # when DRF is installed; [] turns it off. Session cookies and stream tokens need none.
+    @property
+    def SSE_AUTHENTICATION_CLASSES(self) -> Sequence[str | type] | None:
+        classes: Sequence[str | type] | None = getattr(settings, "SSE_AUTHENTICATION_CLASSES", None)
+        return classes
 
     # Seconds between re-runs of open streams' channel rules (a user who lost access
     # to a channel loses its stream); sessions, passwords and is_active are re-checked

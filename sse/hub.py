@@ -10,6 +10,7 @@ import asyncio
 import logging
 import random
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import ClassVar
@@ -206,6 +207,14 @@ class ChannelHub:
         if lifetime > 0:
             jitter = lifetime * conf.SSE_MAX_LIFETIME_JITTER * random.random()
             sub.deadline = self.loop.time() + lifetime - jitter
+        expires_at = identity.expires_at if identity is not None else None
+        if expires_at is not None:
+            # The credential it opened with (a JWT) expires: the stream ends then, with a
+            # retry:, and its client comes back with a fresh one.
+            at = self.loop.time() + (expires_at - time.time())
+            if sub.deadline is None or at <= sub.deadline:
+                sub.deadline = at
+                sub.credential_deadline = True
         return sub
 
     def head(self, channel: str) -> int:
@@ -323,7 +332,11 @@ class ChannelHub:
             now = self.loop.time()
             for sub in list(self.subscribers):
                 if sub.deadline is not None and now >= sub.deadline:
-                    sub.close("lifetime")
+                    if sub.credential_deadline:
+                        sub.push(encode_retry(conf.SSE_RETRY_MS))
+                        sub.close("expired")
+                    else:
+                        sub.close("lifetime")
                 elif not sub.frames and now - sub.last_write >= heartbeat:
                     sub.last_write = now
                     sub.push(HEARTBEAT)

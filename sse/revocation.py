@@ -70,11 +70,16 @@ _REVOKED = "revoked"
 @dataclass(frozen=True, slots=True)
 class StreamIdentity:
     """Whom a stream serves: ``str(user.pk)``, the session it stands on (or None: none
-    known, e.g. a token minted without one), and the user's auth hash digest then."""
+    known, e.g. a token minted without one), and the user's auth hash digest then.
+
+    ``expires_at``: when the credential the stream opened with expires (seconds since the
+    epoch; a JWT's ``exp``): the stream ends then, and its client comes back with a new one.
+    """
 
     user_pk: str
     session_key: str | None
     auth_digest: str | None
+    expires_at: float | None = None
 
 
 # Set by sse.access.authenticate_stream in the request's task, read when the same view

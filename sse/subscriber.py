@@ -34,6 +34,7 @@ class Subscriber:
         "check_rules",
         "close_reason",
         "closed",
+        "credential_deadline",
         "deadline",
         "end_after",
         "frames",
@@ -81,6 +82,8 @@ class Subscriber:
         self.held_bytes = 0
         self.last_write = hub.loop.time()
         self.deadline: float | None = None
+        #: The deadline is when the stream's credential expires (sse.hub ends it with a retry:).
+        self.credential_deadline = False
         # For operators (read-only elsewhere): a number unique in this process, when the
         # stream opened (wall clock), and the bytes its live writes carried.
         self.serial = next(_serials)

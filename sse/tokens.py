@@ -26,7 +26,7 @@ from django.utils.crypto import salted_hmac
 
 from sse.conf import conf
 
-__all__ = ["InvalidToken", "StreamToken", "auth_digest", "issue_token", "verify_token"]
+__all__ = ["InvalidToken", "StreamToken", "TokenExpired", "auth_digest", "issue_token", "verify_token"]
 
 _SALT = "sse.stream-token"
 _NONCE_BYTES = 12
@@ -34,6 +34,10 @@ _NONCE_BYTES = 12
 
 class InvalidToken(Exception):
     """The token is malformed, tampered with or expired."""
+
+
+class TokenExpired(InvalidToken):
+    """A token this server signed, past its expiry."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,7 @@ def verify_token(value: str) -> StreamToken:
     try:
         payload = signing.loads(value, salt=_SALT, max_age=conf.SSE_TOKEN_MAX_AGE)
     except signing.SignatureExpired as exc:
-        raise InvalidToken("token expired") from exc
+        raise TokenExpired("token expired") from exc
     except signing.BadSignature as exc:
         raise InvalidToken("invalid token") from exc
     if (
@@ -130,7 +134,7 @@ def verify_token(value: str) -> StreamToken:
         raise InvalidToken("invalid token")
     now = time.time()
     if payload["e"] < now:
-        raise InvalidToken("token expired")
+        raise TokenExpired("token expired")
     if payload["e"] > now + conf.SSE_TOKEN_MAX_AGE + 60:  # no token this server signs lives longer
         raise InvalidToken("invalid token")
     session_key = _unseal(payload["s"]) if payload.get("s") else None

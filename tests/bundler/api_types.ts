@@ -6,6 +6,7 @@ import SSEStream, {
   type SSEState,
   type SSEStopReason,
   type SSEStreamOptions,
+  type SSEHeadersProvider,
   type SSEToken,
 } from "../../sse/static/sse/sse.mjs";
 
@@ -22,6 +23,7 @@ const everyOption: SSEStreamOptions = {
   tokenUrl: "https://sse.example.com/api/sse/tokens/",
   tokenCredentials: "include",
   tokenHeaders: async () => ({Authorization: "Bearer jwt"}),
+  headers: async ({renew}) => (renew ? null : {Authorization: "Bearer jwt"}),
   csrfCookie: null,
   token: async (channels: string[]): Promise<SSEToken | null> =>
     channels.length ? {token: "t", expires_at: new Date()} : null,
@@ -54,7 +56,9 @@ console.log(reason, leader, last, stream.state === "live", stream.url, stream.au
 const loose = new Named({channels: ["broadcast"], tokenHeaders: {"X-Api-Key": "k"}, csrfCookie: "csrftoken"});
 loose.on("broadcast", (data) => data.title);
 const provider: ((channels: string[]) => unknown) | null = loose.tokenProvider;
-console.log(provider);
+const fixed = new SSEStream({channels: [], headers: {Authorization: "Token k"}});
+const given: SSEHeadersProvider | Record<string, string> | null = fixed.headers;
+console.log(provider, given);
 
 // @ts-expect-error: the channels are required
 new SSEStream({});
@@ -68,6 +72,8 @@ new SSEStream({channels: [], auth: "jwt"});
 new SSEStream({channels: [], token: async () => 42});
 // @ts-expect-error: the header values are text
 new SSEStream({channels: [], tokenHeaders: {"X-Retry": 3}});
+// @ts-expect-error: a headers function gets {renew} and answers headers or null
+new SSEStream({channels: [], headers: async (renew: string) => renew});
 // @ts-expect-error: the stream sets its state
 stream.state = "live";
 // @ts-expect-error: no such state

@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "SSE_STREAM_PATHS": (r"/stream/$",),
     "SSE_EVENT_LOG": {},
     "SSE_ACCESS_RECHECK_SECONDS": 30.0,
+    "SSE_AUTHENTICATION_CLASSES": None,
 }
 
 # A value unlike the default for each setting, to see that its property reads that setting.
@@ -73,6 +74,7 @@ OTHERS: dict[str, Any] = {
     "SSE_STREAM_PATHS": [r"^/live/"],
     "SSE_EVENT_LOG": {"BACKEND": "sse.storage.db.DatabaseEventLog", "OPTIONS": {"using": "default"}},
     "SSE_ACCESS_RECHECK_SECONDS": 2.0,
+    "SSE_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
 }
 
 

@@ -7,7 +7,8 @@ export type SSEState = "connecting" | "live" | "reconnecting" | "stopped";
 /**
  * Why a stream stopped:
  * - "finished": the stream answered 204 (a finished job, say);
- * - "unauthorized": 401 with session auth (signed out);
+ * - "unauthorized": 401 with session auth (signed out); with a `headers` function, a second 401
+ *   in a row (after asking it for a new credential), or the function refusing;
  * - "refused": 400, 403 or 404 from the stream, or the token endpoint or `token` function refused;
  * - "stopped": `stop()` without a reason; `stop(reason)` keeps the reason it is given.
  */
@@ -30,8 +31,18 @@ export type SSETokenProvider = (
   channels: string[],
 ) => string | SSEToken | null | undefined | PromiseLike<string | SSEToken | null | undefined>;
 
-/** Extra headers of the token POST: merged over Content-Type and X-CSRFToken. */
+/** Extra headers: of the token POST (merged over Content-Type and X-CSRFToken), or of the stream request. */
 export type SSEHeaders = Record<string, string>;
+
+/**
+ * The headers of the stream request, called before every (re)connect: a page refreshes its
+ * short-lived JWT here. `renew` is true after a 401 (the credential was refused: get a new one).
+ * Return null to stop the stream ("unauthorized"); throw to be called again after a back-off (a
+ * thrown error whose `status` is 400, 401, 403 or 404 stops it).
+ */
+export type SSEHeadersProvider = (context: {
+  renew: boolean;
+}) => SSEHeaders | null | undefined | PromiseLike<SSEHeaders | null | undefined>;
 
 export interface SSEStreamOptions {
   /** The stream, default "/sse/stream/"; may be absolute, on another origin; its query is kept. */
@@ -48,6 +59,13 @@ export interface SSEStreamOptions {
   tokenCredentials?: "same-origin" | "include" | "omit";
   /** Extra headers for that POST, or a function (async or not) returning them, called before every POST. */
   tokenHeaders?: SSEHeaders | (() => SSEHeaders | null | undefined | PromiseLike<SSEHeaders | null | undefined>) | null;
+  /**
+   * Headers of the stream request itself, on every (re)connect: the site's own API credential,
+   * `{Authorization: "Bearer " + jwt}` (the server's SSE_AUTHENTICATION_CLASSES read it). An
+   * object, or an SSEHeadersProvider. The stream ends when that credential expires and comes back
+   * with what the provider gives then.
+   */
+  headers?: SSEHeaders | SSEHeadersProvider | null;
   /** The cookie whose value goes in X-CSRFToken, default "csrftoken"; null: never. */
   csrfCookie?: string | null;
   /** Tokens from the page's own backend instead of tokenUrl (sets auth to "token"). */
@@ -98,6 +116,7 @@ export declare class SSEStream<Events extends object = Record<string, any>> {
   readonly tokenCredentials: "same-origin" | "include" | "omit";
   readonly tokenHeaders: NonNullable<SSEStreamOptions["tokenHeaders"]> | null;
   readonly tokenProvider: SSETokenProvider | null;
+  readonly headers: NonNullable<SSEStreamOptions["headers"]> | null;
   readonly csrfCookie: string | null;
   readonly maxBackoffMs: number;
   readonly share: boolean;

@@ -12,13 +12,25 @@
  *                     when a `token` function is given, else "session"
  *   withCredentials   true: the stream's origin gets its cookies cross-origin (its CORS answer
  *                     must allow credentials), and so does the token POST by default
+ *   headers           headers for the stream request itself, sent on every (re)connect: an
+ *                     object, or a function (async or not) called before each one with
+ *                     {renew} and returning one. The site's own API credential goes here
+ *                     ({Authorization: "Bearer " + jwt}: the server's SSE_AUTHENTICATION_CLASSES
+ *                     read it), so a page refreshes a short-lived JWT in the function. The
+ *                     stream ends when the JWT expires and comes back with what the function
+ *                     gives then; after a 401 it is called once more with renew: true (the
+ *                     credential was refused: get a new one), and a second 401 in a row stops
+ *                     the stream ("unauthorized"). Return null to stop it ("unauthorized": the
+ *                     user must sign in again); throw to have it tried again later (an error
+ *                     whose .status is 400, 401, 403 or 404 stops it too)
  *   tokenUrl          where to POST {"channels": [...]} for {"token", "expires_at"}, default
  *                     "/api/sse/tokens/"; may be absolute, on the stream's origin
  *   tokenCredentials  the credentials mode of that POST: "same-origin", "include" or "omit";
  *                     default "include" with withCredentials, else "same-origin"
  *   tokenHeaders      extra headers for that POST: an object, or a function (async or not)
  *                     returning one, called before every POST (a page whose API takes a
- *                     short-lived JWT refreshes it there)
+ *                     short-lived JWT refreshes it there: an expired one gets a 401, which
+ *                     stops the stream)
  *   csrfCookie        the cookie whose value goes in X-CSRFToken, default "csrftoken" (null:
  *                     never); sent only when this page can read it and the POST carries cookies
  *   token             async (channels) => a token string or {token, expires_at}: used instead
@@ -37,7 +49,8 @@
  *
  * Ends. 204: stopReason "finished". 401: "unauthorized" with session auth (signed out); with
  * token auth the token is renewed, and a token endpoint (or function) that refuses (400, 401,
- * 403, 404) stops the stream with "refused", as do 400, 403 and 404 from the stream itself.
+ * 403, 404) stops the stream with "refused", as do 400, 403 and 404 from the stream itself;
+ * with a `headers` function, it is asked once for a new credential, then "unauthorized".
  *
  * Tabs. Browsers open at most six HTTP/1.1 connections per site, for all its tabs together.
  * So the tabs of a browser share one connection: one tab (stream.isLeader) holds it, carrying
@@ -46,7 +59,8 @@
  * another takes over (Web Locks) and resumes from the last id any tab had. A tab joining
  * with channels the connection lacks makes it reconnect once, adding them from now on. With
  * token auth, the tab holding the connection gets the token for every tab's channels (from
- * tokenUrl, or from its own `token` function, called with all of them). A
+ * tokenUrl, or from its own `token` function, called with all of them); with `headers`, its
+ * own headers go with the connection (streams with and without `headers` never share). A
  * browser without Web Locks or BroadcastChannel (or a page not served over https or from
  * localhost, where Web Locks are missing) gives each stream a connection of its own.
  *
@@ -313,6 +327,7 @@
       this.tokenExpiresAt = null;  // ms since the epoch, when the token said
       this.tokenUsed = false;  // a fresh token is tried once, whatever the clocks say
       this.tokenChannels = null;
+      this.renew = false;  // the last attempt was answered 401: the headers function is asked for a new credential
       this.covered = [];  // the channels of the open connection, once subscribed
     }
 
@@ -433,12 +448,26 @@
         }
         this.tokenUsed = true;
       }
+      let extra = null;
+      if (this.owner.headers) {
+        try {
+          const given = this.owner.headers;
+          extra = typeof given === "function" ? await given({renew: this.renew}) : given;
+        } catch (e) {
+          if (!current()) return;
+          if (TOKEN_REFUSED.includes(e.status)) return this.stop("unauthorized");
+          if (e.status === undefined) console.error(e);
+          return this.retryLater();
+        }
+        if (!current()) return;
+        if (extra === null) return this.stop("unauthorized");
+      }
       let response;
       try {
         response = await fetch(this.streamUrl(), {
           credentials: this.owner.withCredentials ? "include" : "same-origin",
           cache: "no-store",
-          headers: {Accept: "text/event-stream"},
+          headers: Object.assign({}, extra, {Accept: "text/event-stream"}),
           signal: controller.signal,
         });
       } catch (e) {
@@ -456,6 +485,7 @@
         if (!gotBlock && (block.idSet || block.data !== null)) {
           // Subscribed: the server sends its first block once the stream is on its channels.
           this.attempt = 0;
+          this.renew = false;
           this.covered = this.channels;
           this.setState("live");
           this.sink.covers(this.channels);
@@ -503,6 +533,8 @@
       if (status === 204) return this.stop("finished");
       if (status === 401 && this.owner.auth === "token") {
         this.token = null;  // expired or revoked: the next attempt fetches a fresh one
+      } else if (status === 401 && typeof this.owner.headers === "function" && !this.renew) {
+        this.renew = true;  // the credential expired or was revoked: ask the page for a new one, once
       } else if (status === 401) {
         return this.stop("unauthorized");
       } else if (STREAM_REFUSED.includes(status)) {
@@ -539,6 +571,7 @@
       this.tokenUrl = o.tokenUrl || "/api/sse/tokens/";
       this.tokenCredentials = o.tokenCredentials || (this.withCredentials ? "include" : "same-origin");
       this.tokenHeaders = o.tokenHeaders || null;
+      this.headers = o.headers || null;
       this.csrfCookie = o.csrfCookie === undefined ? "csrftoken" : o.csrfCookie;
       this.maxBackoffMs = o.maxBackoffMs || 30000;
       this.share = o.share !== false;
@@ -747,6 +780,7 @@
         stream.auth,
         stream.withCredentials,
         stream.auth === "token" ? new URL(stream.tokenUrl, global.location.href).href : "",
+        Boolean(stream.headers),
       ]);
       this.tab = randomId();
       this.members = new Map([[this.tab, stream._own]]);
