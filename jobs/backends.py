@@ -31,14 +31,14 @@ _Item = tuple["EmbeddedBackend", TaskResult[Any, Any]]
 
 
 class _Pool:
-    """Daemon threads fed from one fair queue: Ctrl-C never waits for a long job.
+    """Daemon threads fed from one queue: Ctrl-C never waits for a long job.
 
     Queued tasks wait in one line per owner (a task's ``owner`` keyword argument;
-    tasks without one share a line). A free thread takes the next task of the owner
-    with the fewest tasks running, the longest-waiting line first among equals, so
-    one user's backlog never holds another user's job behind it: the other user's
-    job starts as soon as a thread is free. A queued task holds only its arguments
-    (a job's id); its params stay in the database.
+    tasks without one share a line), and a free thread takes the next task of the owner
+    with the fewest tasks running. Which *job* a task runs is decided in the database
+    (``jobs.runner.queued_in_turn``: a task is a worker's turn), the same on every
+    backend; these lines only keep the tasks themselves in a fair order. A queued task
+    holds only its arguments (a job's id); its params stay in the database.
     """
 
     def __init__(self) -> None:

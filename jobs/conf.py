@@ -38,6 +38,14 @@ class Settings:
     def EMBEDDED_WORKERS(self) -> int:
         return int(getattr(settings, "JOBS_EMBEDDED_WORKERS", 2))
 
+    # Jobs of one user that may run at the same time (0: no cap). Workers are never
+    # preempted: a user allowed as many running jobs as there are workers could hold them
+    # all with long jobs while everyone else's wait (the jobs runner picks fairly among the
+    # users below this cap). Raise it when there are many more workers than users.
+    @property
+    def MAX_RUNNING_PER_USER(self) -> int:
+        return max(0, int(getattr(settings, "JOBS_MAX_RUNNING_PER_USER", 1)))
+
     # Unfinished jobs one user may have at once.
     @property
     def MAX_ACTIVE_PER_USER(self) -> int:

@@ -135,6 +135,22 @@ class Submitter(models.Model):
     def __str__(self) -> str:
         return f"submitter {self.owner_id}"
 
+    @classmethod
+    def take_turn(cls, owner_pk: Any) -> None:
+        """Lock the owner's row (creating it the first time) until the transaction ends.
+
+        Submissions take it to count against the per-user cap, and the runner takes it to
+        count the owner's running jobs before claiming one: one owner's claims and
+        submissions take turns, other owners' do not wait.
+        """
+        now = timezone.now()
+        if cls.objects.filter(owner_id=owner_pk).update(submitted=now):
+            return
+        # First time for this user: two racing first writers insert once; the loser
+        # waits on the winner's row, then locks it with the update.
+        cls.objects.bulk_create([cls(owner_id=owner_pk, submitted=now)], ignore_conflicts=True)
+        cls.objects.filter(owner_id=owner_pk).update(submitted=now)
+
 
 def job_channel(job_id: object) -> str:
     return f"jobs.job.{job_id}"

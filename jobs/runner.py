@@ -11,7 +11,9 @@ from typing import Any
 from uuid import UUID
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
+from django.db.models import Count, F, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,34 +21,99 @@ from jobs.conf import conf
 from jobs.errors import JobError, JobInterrupted, JobStopped
 from jobs.events import publish_final, publish_progress
 from jobs.kinds import get_kind
-from jobs.models import Job, JobFile, Status
+from jobs.models import Job, JobFile, Status, Submitter
 from jobs.notices import notify_owner_on_commit
 from jobs.outcomes import fail_running_job
-from jobs.progress import JobContext
+from jobs.progress import JobContext, shutting_down
 
-__all__ = ["execute"]
+__all__ = ["claim_next", "execute", "queued_in_turn"]
 
 logger = logging.getLogger("jobs")
 
 _WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
-def execute(job_id: str) -> None:
-    """Run the job ``job_id`` if it is still queued; every outcome ends up on its stream."""
+def execute(job_id: str) -> bool:
+    """One turn of a worker: claim the queued job whose turn it is and run it. True if one ran.
+
+    The task a submission queues names its job, but a free worker takes the fairest queued
+    job (:func:`queued_in_turn`), whichever submission's task woke it: a task is a turn of
+    a worker, not a job, so one user's backlog in the backend's queue never holds another
+    user's job behind it. A task that finds no job allowed to start ends at once (its own job
+    may have been taken already, or its owner runs as many as they may); after a job ends,
+    the task queues one more turn if a job may start (:mod:`jobs.tasks`).
+    """
     try:
-        job = _claim(UUID(str(job_id)))
+        job = claim_next()
         if job is None:
-            return
+            logger.debug("job task for %s: no queued job may start now", job_id)
+            return False
         _run(job)
+        return True
     finally:
         # Pool threads keep their connections otherwise.
         connections.close_all()
 
 
-def _claim(job_id: UUID) -> Job | None:
-    # Atomic queued -> running: a job cancelled before it started, or run twice, is skipped.
+def queued_in_turn(limit: int = 20) -> list[tuple[UUID, Any]]:
+    """(job id, owner pk) of queued jobs allowed to start, in the order workers take them.
+
+    The owner with the fewest running jobs first; among owners as busy, the one whose last
+    job started longest ago (or never): users take turns. Each owner's oldest job first.
+    Owners already running ``JOBS_MAX_RUNNING_PER_USER`` jobs are left out, so one user's long
+    jobs never hold every worker. One query, whatever the backend or the job's kind.
+    """
+    running = (
+        Job.objects.filter(owner_id=OuterRef("owner_id"), status=Status.RUNNING)
+        .order_by()
+        .values("owner_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    last_start = (
+        Job.objects.filter(owner_id=OuterRef("owner_id"), started__isnull=False)
+        .order_by("-started")
+        .values("started")[:1]
+    )
+    queued = Job.objects.filter(status=Status.QUEUED).annotate(
+        busy=Coalesce(Subquery(running), Value(0)), turn=Subquery(last_start)
+    )
+    cap = conf.MAX_RUNNING_PER_USER
+    if cap:
+        queued = queued.filter(busy__lt=cap)
+    ordered = queued.order_by("busy", F("turn").asc(nulls_first=True), "created", "pk")
+    return list(ordered.values_list("pk", "owner_id")[:limit])
+
+
+def claim_next() -> Job | None:
+    """Claim the first job of :func:`queued_in_turn` that is still free to start, or None."""
+    if shutting_down.is_set():
+        return None
+    for job_id, owner_pk in queued_in_turn():
+        job = _claim(job_id, owner_pk)
+        if job is not None:
+            return job
+    return None
+
+
+def _claim(job_id: UUID, owner_pk: Any) -> Job | None:
+    # Atomic queued -> running: a job cancelled before it started, or taken by another
+    # worker, is skipped; so is one whose owner reached the running cap meanwhile.
     now = timezone.now()
+    cap = conf.MAX_RUNNING_PER_USER
     with transaction.atomic():
+        # The job's row first: on PostgreSQL a job another worker is claiming is skipped,
+        # not waited for (SQLite runs one write transaction at a time: IMMEDIATE mode).
+        rows = Job.objects.filter(pk=job_id, status=Status.QUEUED)
+        if connection.features.has_select_for_update_skip_locked:
+            rows = rows.select_for_update(skip_locked=True)
+        if not list(rows.values_list("pk", flat=True)):
+            return None
+        # Then the owner's turn: two workers never both count the owner's running jobs
+        # before either claims, so the cap holds however many workers race.
+        Submitter.take_turn(owner_pk)
+        if cap and Job.objects.filter(owner_id=owner_pk, status=Status.RUNNING).count() >= cap:
+            return None
         claimed = Job.objects.filter(pk=job_id, status=Status.QUEUED).update(
             status=Status.RUNNING, started=now, heartbeat=now, worker=_WORKER[:100], message="started"
         )

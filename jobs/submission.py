@@ -7,7 +7,6 @@ from typing import Any
 from uuid import UUID
 
 from django.db import transaction
-from django.utils import timezone
 
 from jobs.conf import conf
 from jobs.errors import SubmissionError
@@ -48,7 +47,7 @@ def create_job(user: Any, kind: JobKind, params: dict[str, Any]) -> Job:
         # Write first, count second, insert last, all in one transaction: a second
         # submission of the same user waits at the write until this one commits,
         # and then counts the job this one added.
-        _take_turn(user.pk)
+        Submitter.take_turn(user.pk)
         if limit and Job.objects.filter(owner_id=user.pk, status__in=ACTIVE).count() >= limit:
             raise SubmissionError(
                 {"detail": f"you already have {limit} unfinished jobs: wait for one or cancel it"}, status=429
@@ -57,17 +56,6 @@ def create_job(user: Any, kind: JobKind, params: dict[str, Any]) -> Job:
         publish_progress(job)
         transaction.on_commit(lambda: enqueue(job.id, owner=job.owner_id))
     return job
-
-
-def _take_turn(owner_pk: Any) -> None:
-    """Lock the owner's ``Submitter`` row (creating it the first time) until the transaction ends."""
-    now = timezone.now()
-    if Submitter.objects.filter(owner_id=owner_pk).update(submitted=now):
-        return
-    # First job of this user: two racing first submissions insert once; the loser
-    # waits on the winner's row, then locks it with the update.
-    Submitter.objects.bulk_create([Submitter(owner_id=owner_pk, submitted=now)], ignore_conflicts=True)
-    Submitter.objects.filter(owner_id=owner_pk).update(submitted=now)
 
 
 def enqueue(job_id: UUID, owner: Any = "") -> None:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from jobs.conf import conf
 from jobs.models import Job, Status
 from jobs.outcomes import fail_job, fail_stale_jobs
-from jobs.tasks import run_job
+from jobs.tasks import run_job, wake_worker
 
 __all__ = ["ensure_sweeper", "fail_orphaned_queued_jobs", "start_with_requests", "sweep_once"]
 
@@ -82,3 +82,8 @@ def _sweep_forever() -> None:
             continue
         if failed:
             logger.warning("marked %d job(s) failed: their worker stopped responding", failed)
+            # The dead workers' tasks will not queue the next turns: jobs the running cap
+            # held back may start now, one turn per worker gone.
+            for _ in range(failed):
+                if not wake_worker():
+                    break

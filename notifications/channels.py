@@ -8,6 +8,12 @@ import sse
 
 BROADCAST = "broadcast"
 DASHBOARD = "dashboard"
+DASHBOARD_VIEWER_PREFIX = "dashboard.user."
+
+
+def dashboard_viewer_channel(pk: object) -> str:
+    """A staff member's own part of the dashboard: the busiest channels they may read."""
+    return f"{DASHBOARD_VIEWER_PREFIX}{pk}"
 
 
 def user_channel(pk: object) -> str:
@@ -39,3 +45,9 @@ def can_read_own_notification_fragments(user: Any, pk: str) -> bool:
 @sse.channel(DASHBOARD, ephemeral=True)
 def can_read_dashboard(user: Any) -> bool:
     return bool(user.is_authenticated and user.is_staff)
+
+
+@sse.channel("dashboard.user.{pk}", ephemeral=True)
+def can_read_own_dashboard_channels(user: Any, pk: str) -> bool:
+    # Channel names, filtered for this one staff member: nobody else's.
+    return bool(user.is_authenticated and user.is_staff and str(user.pk) == pk)

@@ -5,10 +5,20 @@ on the ephemeral ``dashboard`` channel; the dashboard page adds up the latest
 figures of every process it hears from (with REDIS_URL, every process is heard).
 The same figures are served at /metrics in the Prometheus text format.
 
-Besides the totals, each process's figures carry its busiest channels (events/s from the
-change of each channel group's last seq between ticks, and the streams on each) and its
-recent warnings and errors (the last 20 records of the ``sse`` and ``notifications``
-loggers, message text only). The sampler keeps 5 minutes of chart points for page loads.
+Besides the totals, each process's figures carry its recent warnings and errors (the last
+20 records of the ``sse`` and ``notifications`` loggers, message text only, with every channel
+name replaced by its pattern: ``chat.room.{slug}``). The sampler keeps 5 minutes of chart
+points for page loads.
+
+The busiest channels (events/s from the change of each channel group's last seq between
+ticks, and the streams on each) name channels, and a staff member may see only the names
+they may read themselves (a private room's name never leaks). So they never go out on the
+staff-wide ``dashboard`` channel: each process shares its 10 busiest with the others over
+the channel layer (group ``sse-dashboard-channels``, no stream can read it), and each
+process with dashboard viewers publishes, once a second, every viewer's own list on
+``dashboard.user.<pk>`` (readable by that staff member only): all processes' rows merged,
+filtered with the channels' own access rules for that viewer. The page load and
+``/api/sse/stats/`` filter the same way.
 
 A process starts sampling when a stream carrying ``dashboard`` opens on it, whatever
 the URL: the page's one stream is /sse/stream/, and after a server restart it
@@ -23,6 +33,7 @@ import heapq
 import logging
 import math
 import os
+import re
 import socket
 import time
 import weakref
@@ -32,14 +43,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
 
 import sse
-from notifications.channels import DASHBOARD
+from notifications.channels import DASHBOARD, DASHBOARD_VIEWER_PREFIX
 from sse import ChannelHub
+from sse.layer import get_layer
+from sse.registry import check_access_all, find_pattern
 from sse.signals import stream_opened
 from sse.storage import get_event_log
 
-__all__ = ["PROCESS", "RecentErrors", "Sampler", "ensure_sampler", "install", "recent_errors"]
+__all__ = [
+    "PROCESS",
+    "RecentErrors",
+    "Sampler",
+    "ensure_sampler",
+    "hide_channel_names",
+    "install",
+    "readable_rows",
+    "recent_errors",
+]
 
 logger = logging.getLogger("notifications.dashboard")
 
@@ -54,6 +77,13 @@ RECENT_ERRORS = 20
 ERROR_MESSAGE_CHARS = 500
 # The loggers whose warnings and errors the dashboard shows.
 ERROR_LOGGERS = ("sse", "notifications")
+# Where each process's busiest channels go to the others (a layer group, not an sse channel).
+CHANNELS_GROUP = "sse-dashboard-channels"
+# Another process's rows count this long after they came (it shares them once a second).
+REMOTE_ROWS_SECONDS = 5.0
+GROUP_REFRESH_SECONDS = 600.0
+# A word of a log message that may be a channel name.
+_WORD = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,79}")
 
 _samplers: weakref.WeakKeyDictionary[ChannelHub, Sampler] = weakref.WeakKeyDictionary()
 
@@ -69,6 +99,49 @@ def _quantile(values: list[float], q: float) -> float | None:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
     return ordered[index]
+
+
+def hide_channel_names(message: str) -> str:
+    """``message`` with every registered channel name in it replaced by its pattern.
+
+    Recent errors reach every staff viewer; ``a stream on chat.room.hush could not start``
+    would name a private room to staff who are not in it.
+    """
+
+    def pattern_of(match: re.Match[str]) -> str:
+        word = match.group(0)
+        name = word.rstrip(".")  # the end of a sentence
+        found = find_pattern(name) if "." in name else None
+        return word if found is None else found[0].pattern + word[len(name) :]
+
+    return _WORD.sub(pattern_of, message)
+
+
+async def readable_rows(user: Any, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows (``{"channel": name, ...}``) whose channel ``user`` may read, by the channels'
+    own access rules; a rule that raises (``ChannelNotFound`` for a private room) is a no."""
+    if not rows:
+        return []
+    allowed = await check_access_all(user, [row["channel"] for row in rows])
+    return [row for row, ok in zip(rows, allowed, strict=True) if ok is True]
+
+
+def _merge_rows(lists: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Every process serving a channel sees the same events: events/s is the busiest
+    process's figure, streams add up. All of them, busiest first."""
+    merged: dict[str, dict[str, Any]] = {}
+    for rows in lists:
+        for row in rows:
+            name = row["channel"]
+            seen = merged.setdefault(name, {"channel": name, "events_per_s": 0.0, "streams": 0})
+            seen["events_per_s"] = max(seen["events_per_s"], row["events_per_s"])
+            seen["streams"] += row["streams"]
+    return sorted(merged.values(), key=lambda row: (-row["events_per_s"], -row["streams"], row["channel"]))
+
+
+def _staff_users(pks: Sequence[str]) -> dict[str, Any]:
+    users = get_user_model()._default_manager.filter(pk__in=pks, is_active=True, is_staff=True)
+    return {str(user.pk): user for user in users}
 
 
 class RecentErrors(logging.Handler):
@@ -87,6 +160,7 @@ class RecentErrors(logging.Handler):
             message = record.getMessage()
         except Exception:  # a bad format string must not take the logging call down
             message = str(record.msg)
+        message = hide_channel_names(message)
         if len(message) > ERROR_MESSAGE_CHARS:
             message = message[: ERROR_MESSAGE_CHARS - 1] + "…"
         entry = {
@@ -126,10 +200,15 @@ class Sampler:
         # log's head) is not taken for a burst.
         self.seqs: dict[str, tuple[Any, int]] = {}
         self.channel_rates: list[dict[str, Any]] = []
+        # Other processes' busiest channels: process -> (loop time heard, rows).
+        self.remote_rows: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        self.listener: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         if self.task is None or self.task.done():
             self.task = self.hub.loop.create_task(self._run())
+        if self.hub.layer_reaches_other_processes and (self.listener is None or self.listener.done()):
+            self.listener = self.hub.loop.create_task(self._listen())
 
     def should_publish(self) -> bool:
         # In-memory layer: only this process's viewers can see the figures. With a
@@ -157,6 +236,8 @@ class Sampler:
                     }
                 )
                 await sse.apublish(DASHBOARD, figures, event="metrics")
+                await self.share_channels()
+                await self.publish_viewer_channels()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a DB hiccup must not end the dashboard for good
@@ -234,9 +315,76 @@ class Sampler:
             "published_total": self.published_total,
             "received_total": stats.received,
             "delivered_total": stats.delivered,
-            "channels": self.channel_rates,
             "errors": recent_errors.newest_first(),
         }
+
+    # -- the busiest channels, per viewer ------------------------------------------------
+
+    def merged_channels(self) -> list[dict[str, Any]]:
+        """This process's busiest channels and those other processes shared lately, merged."""
+        now = self.hub.loop.time()
+        self.remote_rows = {
+            process: (heard, rows)
+            for process, (heard, rows) in self.remote_rows.items()
+            if now - heard < REMOTE_ROWS_SECONDS
+        }
+        return _merge_rows([self.channel_rates, *(rows for _, rows in self.remote_rows.values())])
+
+    async def channels_for(self, user: Any) -> list[dict[str, Any]]:
+        """The busiest channels ``user`` may read, of every process heard from."""
+        return (await readable_rows(user, self.merged_channels()))[:BUSIEST_CHANNELS]
+
+    async def share_channels(self) -> None:
+        if not self.hub.layer_reaches_other_processes:
+            return
+        layer = get_layer()
+        if layer is not None:
+            message = {"type": "dashboard.channels", "process": PROCESS, "rows": self.channel_rates}
+            await layer.group_send(CHANNELS_GROUP, message)
+
+    async def publish_viewer_channels(self) -> None:
+        """Each staff member watching here gets the busiest channels they may read."""
+        prefix = DASHBOARD_VIEWER_PREFIX
+        pks = [name[len(prefix) :] for name in list(self.hub.groups) if name.startswith(prefix)]
+        if not pks:
+            return
+        users = await sync_to_async(_staff_users, thread_sensitive=False)(pks)
+        for pk in pks:
+            user = users.get(pk)
+            if user is None:
+                continue  # no longer staff (their stream loses the channel on its re-check)
+            rows = await self.channels_for(user)
+            payload = {"process": PROCESS, "time": time.time(), "channels": rows}
+            await sse.apublish(f"{DASHBOARD_VIEWER_PREFIX}{pk}", payload, event="channels")
+
+    async def _listen(self) -> None:
+        """Other processes' busiest channels, from the layer group (as the console's control loop)."""
+        layer = get_layer()
+        assert layer is not None
+        name: str | None = None
+        joined = 0.0
+        while self.hub.active:
+            try:
+                if name is None:
+                    # The hub's own layer channel prefix: channels-redis reads all the
+                    # process-local channels of one prefix with one receive.
+                    name = await layer.new_channel(prefix="sse-hub.")  # type: ignore[call-arg]
+                if self.hub.loop.time() - joined > GROUP_REFRESH_SECONDS:
+                    await layer.group_add(CHANNELS_GROUP, name)
+                    joined = self.hub.loop.time()
+                message = await asyncio.wait_for(layer.receive(name), GROUP_REFRESH_SECONDS)
+            except TimeoutError:
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("the dashboard's channel group failed (%s); retrying", exc)
+                joined = 0.0
+                await asyncio.sleep(2.0)
+                continue
+            process, rows = message.get("process"), message.get("rows")
+            if isinstance(process, str) and process != PROCESS and isinstance(rows, list):
+                self.remote_rows[process] = (self.hub.loop.time(), rows)
 
 
 def ensure_sampler(hub: ChannelHub) -> Sampler:

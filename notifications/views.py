@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from notifications.channels import BROADCAST, DASHBOARD, html_channel, user_channel
+from notifications.channels import BROADCAST, DASHBOARD, dashboard_viewer_channel, html_channel, user_channel
 from notifications.dashboard import ensure_sampler
 from notifications.metrics import render as render_metrics
 from notifications.models import Notification
@@ -112,7 +112,14 @@ async def dashboard(request: HttpRequest) -> HttpResponse:
         return refusal
     sampler = ensure_sampler(ChannelHub.current())
     await sampler.refresh(rates=False)
-    context = {"figures": sampler.figures(), "history": list(sampler.history)}
+    user = await request.auser()
+    context = {
+        "figures": sampler.figures(),
+        "history": list(sampler.history),
+        # Channel names: only those this staff member may read, here and on their own channel.
+        "channels": await sampler.channels_for(user),
+        "viewer_channel": dashboard_viewer_channel(user.pk),
+    }
     return await sync_to_async(render)(request, "notifications/dashboard.html", context)
 
 

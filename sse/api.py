@@ -24,6 +24,7 @@ from sse.hub import ChannelHub
 from sse.parsers import StrictJSONParser
 from sse.publishing import publish
 from sse.registry import ChannelNotFound, check_access, validate_channel_name
+from sse.stats import visible_to
 from sse.tokens import issue_token
 
 __all__ = ["PublishView", "StatsView", "TokenView"]
@@ -125,7 +126,8 @@ class IsStaff(BasePermission):
 
 
 class StatsView(_JSONView):
-    """GET /api/sse/stats/: this process's hub figures (staff)."""
+    """GET /api/sse/stats/: this process's hub figures (staff), with only the channels the
+    caller may read in ``streams_by_channel``."""
 
     permission_classes = [IsStaff]
 
@@ -134,9 +136,9 @@ class StatsView(_JSONView):
         if hub is None:
             empty = {"streams": 0, "groups": 0, "queued_frames": 0, "queued_bytes": 0}
             return Response({**empty, "running": False})
-        stats = async_to_sync(_stats_on_loop)(hub)
+        stats = async_to_sync(_stats_on_loop)(hub, request.user)
         return Response({**stats, "running": True})
 
 
-async def _stats_on_loop(hub: ChannelHub) -> dict[str, Any]:
-    return asdict(hub.stats())
+async def _stats_on_loop(hub: ChannelHub, user: Any) -> dict[str, Any]:
+    return asdict(await visible_to(user, hub.stats()))

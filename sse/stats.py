@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-__all__ = ["Counts", "HubStats"]
+from sse.registry import check_access_all
+
+__all__ = ["Counts", "HubStats", "visible_to"]
 
 
 @dataclass(slots=True)
@@ -49,3 +52,15 @@ class HubStats:
     resumes: int
     resets: int
     conflated: int
+
+
+async def visible_to(user: Any, stats: HubStats) -> HubStats:
+    """``stats`` as ``user`` may see them: ``streams_by_channel`` keeps only the channels
+    ``user`` may read by their registered rules (a rule that raises, such as
+    ``ChannelNotFound`` for a private room, is a no), so a name never reaches someone who could
+    not open a stream on it. The totals are left as they are: they name nothing."""
+    names = list(stats.streams_by_channel)
+    allowed = await check_access_all(user, names) if names else []
+    counts = stats.streams_by_channel
+    readable = {name: counts[name] for name, ok in zip(names, allowed, strict=True) if ok is True}
+    return replace(stats, streams_by_channel=readable)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from notifications.dashboard import PROCESS, RECENT_ERRORS, Sampler, recent_errors
+from notifications.dashboard import PROCESS, RECENT_ERRORS, Sampler, hide_channel_names, recent_errors
 from sse import ChannelHub
 from sse.groups import ChannelGroup
 from tests.project.conftest import browser_login, login
@@ -37,12 +37,12 @@ async def test_figures_carry_the_busiest_channels_by_events_per_second() -> None
     quiet = open_group(hub, "chat.quiet", streams=3, last_seq=100)
     busy = open_group(hub, "chat.busy", streams=1, last_seq=7)
     sampler.sample_channels(None)  # first tick: nothing to compare with yet
-    assert {row["events_per_s"] for row in sampler.figures()["channels"]} == {0.0}
+    assert {row["events_per_s"] for row in sampler.channel_rates} == {0.0}
 
     busy.last_seq += 10
     quiet.last_seq += 1
     sampler.sample_channels(2.0)
-    assert sampler.figures()["channels"] == [
+    assert sampler.channel_rates == [
         {"channel": "chat.busy", "events_per_s": 5.0, "streams": 1},
         {"channel": "chat.quiet", "events_per_s": 0.5, "streams": 3},
     ]
@@ -50,7 +50,7 @@ async def test_figures_carry_the_busiest_channels_by_events_per_second() -> None
     # A channel closed and joined again starts from the log's head: not a burst.
     open_group(hub, "chat.busy", streams=1, last_seq=5000)
     sampler.sample_channels(1.0)
-    assert sampler.figures()["channels"][-1] == {"channel": "chat.busy", "events_per_s": 0.0, "streams": 1}
+    assert sampler.channel_rates[-1] == {"channel": "chat.busy", "events_per_s": 0.0, "streams": 1}
 
     # Only the 10 busiest.
     for n in range(12):
@@ -59,8 +59,38 @@ async def test_figures_carry_the_busiest_channels_by_events_per_second() -> None
     for n in range(12):
         hub.groups[f"chat.room{n}"].last_seq = n + 1
     sampler.sample_channels(1.0)
-    channels = sampler.figures()["channels"]
+    channels = sampler.channel_rates
     assert [row["channel"] for row in channels] == [f"chat.room{n}" for n in range(11, 1, -1)]
+    # Channel names never go out on the staff-wide channel (each viewer gets their own list).
+    assert "channels" not in sampler.figures()
+
+
+async def test_busiest_channels_of_every_process_merge() -> None:
+    hub = ChannelHub(asyncio.get_running_loop())
+    sampler = Sampler(hub)
+    open_group(hub, "chat.shared", streams=2, last_seq=0)
+    sampler.sample_channels(None)
+    now = hub.loop.time()
+    sampler.remote_rows = {
+        "other:1": (now, [{"channel": "chat.shared", "events_per_s": 50.0, "streams": 3}]),
+        "other:2": (now, [{"channel": "chat.other", "events_per_s": 30.0, "streams": 1}]),
+        "gone:3": (now - 60, [{"channel": "chat.gone", "events_per_s": 99.0, "streams": 1}]),
+    }
+    # Events/s of the busiest process serving a channel, streams added up; silent processes out.
+    assert sampler.merged_channels() == [
+        {"channel": "chat.shared", "events_per_s": 50.0, "streams": 5},
+        {"channel": "chat.other", "events_per_s": 30.0, "streams": 1},
+    ]
+
+
+def test_recent_errors_name_no_channel() -> None:
+    marker = uuid.uuid4().hex[:8]
+    message = f"a stream on chat.room.hush{marker}, broadcast could not start: chat.presence.hush{marker}."
+    assert hide_channel_names(message) == (
+        "a stream on chat.room.{slug}, broadcast could not start: chat.presence.{slug}."
+    )
+    logging.getLogger("sse.test").warning("re-checking access to chat.room.hush%s failed", marker)
+    assert recent_errors.newest_first()[0]["message"] == "re-checking access to chat.room.{slug} failed"
 
 
 async def test_figures_carry_recent_warnings_newest_first_bounded() -> None:
@@ -122,10 +152,10 @@ def test_page_shows_live_busiest_channels_and_axes(browser: Any, site: DaphneSer
 
         # Two more processes' figures, handed to the page's own handler once a second (real
         # processes would need a shared layer; a server warning cannot be provoked on demand):
-        # their channel figures join the table, their errors the list, newest first.
+        # their errors join the list, newest first; the viewer's merged busiest channels (the
+        # server merges them) replace the table.
         marker = uuid.uuid4().hex
         page.evaluate(INJECT_OTHER_PROCESSES, marker)
-        # The busier process's rate (each process sees the same events); streams add up.
         page.wait_for_function(
             "marker => {"
             " const row = document.querySelector(`#busiest-channels tr[data-channel='chat.${marker}']`);"
@@ -148,13 +178,16 @@ INJECT_OTHER_PROCESSES = """(marker) => {
   const error = (seconds, what) => ({time: Date.UTC(2026, 10, 30, 12, 0, seconds) / 1000,
     at: "2026-11-30T12:00:" + String(seconds).padStart(2, "0") + "+00:00", logger: "sse.test",
     level: "ERROR", message: what + " " + marker, process: "other:1"});
-  const figures = (process, rate, streams, errors) => ({process, time: Date.now() / 1000, streams,
-    by_kind: {}, channels: [{channel: "chat." + marker, events_per_s: rate, streams}], errors});
+  const figures = (process, streams, errors) => ({process, time: Date.now() / 1000, streams,
+    by_kind: {}, errors});
+  const channels = () => ({process: "other:1", time: Date.now() / 1000,
+    channels: [{channel: "chat." + marker, events_per_s: 50, streams: 5}]});
   const send = () => {
     for (const handler of window.pageStream._handlers.metrics) {
-      handler(figures("other:1", 50, 3, [error(10, "newer"), error(0, "older")]));
-      handler(figures("other:2", 30, 2, []));
+      handler(figures("other:1", 3, [error(10, "newer"), error(0, "older")]));
+      handler(figures("other:2", 2, []));
     }
+    for (const handler of window.pageStream._handlers.channels) handler(channels());
   };
   send();
   setInterval(send, 1000);

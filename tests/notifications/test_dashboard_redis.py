@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.jobs.conftest import wait_for
 from tests.notifications.test_dashboard import async_client, dashboard, open_streams
+from tests.notifications.test_dashboard_private import Reader, _viewer_channel
+from tests.project.conftest import login
 from tests.servers import DaphneServer, RedisServer, prepare_database, project_env
 
 pytestmark = pytest.mark.redis
@@ -50,3 +53,29 @@ async def test_figures_cover_every_server_process(two_servers: tuple[DaphneServe
     finally:
         await staff.aclose()
         await alice.aclose()
+
+
+def test_viewer_lists_name_channels_of_every_process(two_servers: tuple[DaphneServer, DaphneServer]) -> None:
+    """The busiest channels of the other process reach a viewer's own list (over the layer
+    group), filtered by what the viewer may read: admin, a member, sees the private room."""
+    first, second = two_servers
+    admin, watcher, alice = login(first.url, "admin"), login(first.url, "admin"), login(second.url, "alice")
+    reader: Reader | None = None
+    try:
+        with alice.stream("GET", "/sse/stream/?channel=chat.room.staff", timeout=60) as room:
+            assert room.status_code == 200
+            viewer = _viewer_channel(admin.get("/dashboard/"))
+            reader = Reader(watcher, f"/sse/stream/?channel=dashboard&channel={viewer}")
+            reader.start()
+            wait_for(
+                lambda: any("chat.room.staff" in names for names in reader.channel_lists()),
+                what="the other process's channel in admin's list",
+            )
+            print("admin's list, alice's stream on the other process:", reader.channel_lists()[-1])
+    finally:
+        if reader is not None:
+            reader.done.set()
+        for client in (admin, watcher, alice):
+            client.close()
+        if reader is not None:
+            reader.join(timeout=10)
