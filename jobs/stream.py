@@ -104,6 +104,9 @@ async def job_stream(request: HttpRequest, job_id: UUID) -> HttpResponse:
         first=first,
         end_after=FINAL_EVENTS,
         max_rate=max_rate,
+        # The channel's rule (jobs.channels: the owner and staff) is re-run while the stream
+        # is open: a staff member demoted while watching someone's job loses the stream.
+        check_rules=True,
     )
 
 

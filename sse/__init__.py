@@ -11,9 +11,12 @@ __all__ = [
     "EventStreamResponse",
     "FirstEvents",
     "HubStats",
+    "aaccess_changed",
+    "access_changed",
     "apublish",
     "apublish_html",
     "channel",
+    "follow_membership",
     "issue_token",
     "open_stream",
     "publish",
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
     from sse.publishing import apublish, publish
     from sse.registry import ChannelNotFound, channel, register_channel
     from sse.response import EventStreamResponse
+    from sse.revocation import aaccess_changed, access_changed, follow_membership
     from sse.stats import HubStats
     from sse.streams import FirstEvents, open_stream, stream_response
     from sse.tokens import issue_token
@@ -40,6 +44,9 @@ _LAZY = {
     "EventStreamResponse": "sse.response",
     "FirstEvents": "sse.streams",
     "HubStats": "sse.stats",
+    "aaccess_changed": "sse.revocation",
+    "access_changed": "sse.revocation",
+    "follow_membership": "sse.revocation",
     "apublish": "sse.publishing",
     "apublish_html": "sse.fragments",
     "channel": "sse.registry",

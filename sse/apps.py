@@ -10,9 +10,13 @@ class SseConfig(AppConfig):
     def ready(self) -> None:
         from sse import api_auth, checks  # noqa: F401  (register the system checks)
         from sse.redaction import guard_access_logs
+        from sse.revocation import connect_signals
 
         # Stream tokens travel as ?token=: no server's access log shows them.
         guard_access_logs()
+        # User, group and permission changes re-check the streams concerned at once, in every
+        # process (a change made in a worker or a shell reaches the servers' streams).
+        connect_signals()
 
 
 def require_installed(module: str) -> None:

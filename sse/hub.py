@@ -20,7 +20,7 @@ from sse.conf import conf
 from sse.encoding import HEARTBEAT, encode_retry, spread_retry_ms
 from sse.groups import ChannelGroup
 from sse.layer import LayerLink
-from sse.revocation import StreamIdentity, recheck_forever, watch
+from sse.revocation import StreamIdentity, on_notice, recheck_forever, watch
 from sse.stats import Counts, HubStats
 from sse.storage.threads import LogThreads
 from sse.subscriber import Subscriber
@@ -46,7 +46,11 @@ class ChannelHub:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.link = LayerLink(
-            loop, on_event=self.on_event, on_error=self._count_layer_error, wanted=self._wanted_channels
+            loop,
+            on_event=self.on_event,
+            on_error=self._count_layer_error,
+            wanted=self._wanted_channels,
+            on_access=self._on_access,
         )
         self.log = LogThreads(loop)
         self.catching_up = CatchUp(self)
@@ -132,7 +136,8 @@ class ChannelHub:
         tasks = (*self.link.tasks(), self._poll_loop(), self._timer_loop(), self.log.trim_forever())
         for coro in (*tasks, recheck_forever(self)):
             self._tasks.append(self.loop.create_task(coro))
-        # Sign-outs, password changes and deactivations in this process end streams at once.
+        # Sign-outs, password changes, deactivations and access notices (sse.access_changed)
+        # in this process reach its streams at once.
         watch(self)
         # SIGTERM/SIGINT end every stream cleanly first, under any server (sse.shutdown);
         # a no-op off the main thread, and when a lifespan startup installed it already.
@@ -346,6 +351,10 @@ class ChannelHub:
 
     def _wanted_channels(self) -> Sequence[str]:
         return () if self._stopping else list(self.groups)
+
+    def _on_access(self, users: list[str], channels: list[str]) -> None:
+        # Another process said these streams' access may have changed (sse.access_changed).
+        on_notice(self, users, channels)
 
     def _count_layer_error(self) -> None:
         self.counts.layer_errors += 1

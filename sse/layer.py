@@ -22,17 +22,24 @@ from django.utils.module_loading import import_string
 from sse.conf import conf
 
 __all__ = [
+    "ACCESS_GROUP",
     "LayerLink",
     "backend_is_in_memory",
     "get_layer",
     "group_name",
     "reaches_other_processes",
+    "send_access_notice",
     "send_event",
 ]
 
 logger = logging.getLogger("sse.layer")
 
 MESSAGE_TYPE = "sse.event"
+ACCESS_TYPE = "sse.access"
+#: The group every hub joins (on a layer that reaches other processes) to hear that some
+#: streams' access may have changed (sse.revocation.access_changed). Not ``sse.<channel>``:
+#: no channel's group can be named this.
+ACCESS_GROUP = "sse-access"
 # A layer send that takes longer is given up: the event is in the log, hubs find it there.
 _SEND_TIMEOUT = 5.0
 # After a failed send, skip the layer this long: publishers must not wait on a dead Redis
@@ -41,6 +48,9 @@ _SEND_BACKOFF = 2.0
 _RETRY_SECONDS = 1.0
 
 OnEvent = Callable[[str, int, str | None, str, float | None], None]
+OnAccess = Callable[[list[str], list[str]], None]
+# The access group's place in the membership queue (beside channel names, never one of them).
+_ACCESS = "<access>"
 
 
 def get_layer() -> BaseChannelLayer | None:
@@ -86,6 +96,31 @@ def _read_message(message: dict[str, Any]) -> tuple[str, int, str | None, str, f
     except (KeyError, TypeError, ValueError):
         logger.warning("ignored a malformed %s message", MESSAGE_TYPE)
         return None
+
+
+# This process, in access notices: a hub skips its own (it heard them directly).
+_origin: tuple[int, str] | None = None
+
+
+def process_origin() -> str:
+    global _origin
+    if _origin is None or _origin[0] != os.getpid():  # a forked child is another process
+        _origin = (os.getpid(), f"{os.getpid()}-{os.urandom(6).hex()}")
+    return _origin[1]
+
+
+def access_message(users: list[str], channels: list[str]) -> dict[str, Any]:
+    return {"type": ACCESS_TYPE, "users": users, "channels": channels, "origin": process_origin()}
+
+
+def _read_access(message: dict[str, Any]) -> tuple[list[str], list[str]] | None:
+    if message.get("origin") == process_origin():
+        return None
+    users, channels = message.get("users"), message.get("channels")
+    if not isinstance(users, list) or not isinstance(channels, list):
+        logger.warning("ignored a malformed %s message", ACCESS_TYPE)
+        return None
+    return [str(u) for u in users], [str(c) for c in channels]
 
 
 # -- sending (any process) --------------------------------------------------
@@ -152,6 +187,24 @@ def send_event(channel: str, seq: int, event: str | None, data: str, ts: float) 
         )
 
 
+def send_access_notice(users: list[str], channels: list[str]) -> None:
+    """Tell the hubs of other processes that these users' streams, and the streams on these
+    channels, must have their access re-checked (blocking, so the notice is in the layer
+    before the caller goes on; never raises)."""
+    layer = get_layer()
+    if not reaches_other_processes(layer):
+        return  # no other process hears this layer: only the periodic re-check reaches them
+    assert layer is not None
+    try:
+        _sender.run(layer.group_send(ACCESS_GROUP, access_message(users, channels)), _SEND_TIMEOUT)
+    except Exception as exc:
+        logger.warning(
+            "channel layer send of an access change failed (%s); other processes find it "
+            "at their periodic re-check",
+            exc,
+        )
+
+
 # -- receiving (a hub's process) ---------------------------------------------
 
 
@@ -165,6 +218,7 @@ class LayerLink:
         on_event: OnEvent,
         on_error: Callable[[], None],
         wanted: Callable[[], Collection[str]],
+        on_access: OnAccess | None = None,
     ) -> None:
         layer = get_layer()
         if layer is None:
@@ -174,6 +228,7 @@ class LayerLink:
         self.loop = loop
         self.on_event = on_event
         self.on_error = on_error
+        self.on_access = on_access
         # The channels the hub has streams on (none once it stops).
         self.wanted = wanted
         self.channel: str | None = None
@@ -185,6 +240,8 @@ class LayerLink:
         self._rejoined: dict[str, float] = {}
 
     def tasks(self) -> list[Coroutine[Any, Any, None]]:
+        if self.reaches_other_processes and self.on_access is not None:
+            self._queue("add", _ACCESS)  # first: access notices reach this hub from now on
         return [self._membership_worker(), self._receive_loop(), self._refresh_loop()]
 
     def join(self, name: str) -> asyncio.Future[None]:
@@ -197,6 +254,8 @@ class LayerLink:
 
     def rejoin_all(self) -> None:
         # Idempotent: layers forget memberships after group_expiry, Redis forgets on restart.
+        if self.reaches_other_processes and self.on_access is not None:
+            self._queue("add", _ACCESS)
         for name in list(self.wanted()):
             self._queue("add", name)
 
@@ -227,12 +286,14 @@ class LayerLink:
             op, name, done = await self._membership.get()
             try:
                 channel = await self._channel()
+                group = ACCESS_GROUP if name == _ACCESS else group_name(name)
                 if op == "add":
-                    await self.layer.group_add(group_name(name), channel)
-                    self.members.add(name)
+                    await self.layer.group_add(group, channel)
+                    if name != _ACCESS:
+                        self.members.add(name)
                 else:
                     self.members.discard(name)
-                    await self.layer.group_discard(group_name(name), channel)
+                    await self.layer.group_discard(group, channel)
             except Exception as exc:  # layer down: the log keeps streams fed
                 self.on_error()
                 logger.warning("channel layer %s of %s failed: %s", op, name, exc)
@@ -245,7 +306,7 @@ class LayerLink:
 
     def _retry_add(self, name: str) -> None:
         self._add_retries.discard(name)
-        if name in self.wanted():
+        if name == _ACCESS or name in self.wanted():
             self._queue("add", name)
 
     async def _channel(self) -> str:
@@ -269,6 +330,14 @@ class LayerLink:
                 self.rejoin_all()
                 continue
             backoff = 0.5
+            if message.get("type") == ACCESS_TYPE:
+                notice = _read_access(message)
+                if notice is not None and self.on_access is not None:
+                    try:
+                        self.on_access(*notice)
+                    except Exception:
+                        logger.exception("an access notice failed")
+                continue
             fields = _read_message(message)
             if fields is not None:
                 self.on_event(*fields)

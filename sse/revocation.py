@@ -13,7 +13,15 @@ session auth hash then (Django's hash of the password). A stream ends when:
   queries off the loop, whether each stream's session still exists and still names its
   user, and whether the user is active with the same password;
 - its user no longer passes a channel's rule: every ``SSE_ACCESS_RECHECK_SECONDS`` the
-  hub re-runs the registered rules, once per (user, channel), off the loop.
+  hub re-runs the registered rules, once per (user, channel), off the loop (the backstop);
+- and at once when :func:`access_changed` says a user's access (or a channel's) may have
+  changed: in this process directly, in the others over the channel layer's
+  ``sse-access`` group (Redis). sse says it itself for the user model's saves and
+  deletions (``is_staff``, ``is_active``, ``is_superuser``, password), for
+  ``User.groups``, ``User.user_permissions`` and ``Group.permissions`` changes and group
+  deletions; apps say it for their own memberships (:func:`follow_membership`) and rules.
+  The streams concerned hold their live events until the re-check answers: an event
+  published after the change never reaches a stream that lost access by it.
 
 A check that cannot run (the database is down) ends nothing: streams end only on an
 answer that says so. An ended stream's client reconnects and gets its 401, 403 or 404.
@@ -22,6 +30,7 @@ answer that says so. An ended stream's client reconnects and gets its 401, 403 o
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import inspect
 import logging
 import time
@@ -36,11 +45,12 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model, user_logged_out
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections
-from django.db.models.signals import post_save
+from django.db import connections, transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.utils.crypto import constant_time_compare
 
 from sse.conf import conf
+from sse.layer import send_access_notice
 from sse.registry import ChannelNotFound, find_pattern
 from sse.tokens import auth_digest
 
@@ -50,9 +60,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "StreamIdentity",
+    "aaccess_changed",
+    "access_changed",
     "auth_digest",
+    "changed_since",
+    "check_now",
+    "connect_signals",
+    "follow_membership",
     "identity_check_seconds",
+    "on_notice",
     "recall",
+    "recall_epoch",
     "recheck_forever",
     "remember",
     "session_holds",
@@ -87,8 +105,25 @@ class StreamIdentity:
 _identity: ContextVar[StreamIdentity | None] = ContextVar("sse_stream_identity", default=None)
 
 
+# The access notices this process's hub had taken in when the request authenticated: a
+# stream whose subscription comes after another notice is re-checked once subscribed.
+_epoch_at: ContextVar[int | None] = ContextVar("sse_access_epoch", default=None)
+
+
 def remember(identity: StreamIdentity) -> None:
     _identity.set(identity)
+    _epoch_at.set(_epoch)
+
+
+def recall_epoch() -> int:
+    """The access-notice count when this request authenticated (now, if it did not here)."""
+    epoch = _epoch_at.get()
+    return _epoch if epoch is None else epoch
+
+
+def changed_since(epoch: int) -> bool:
+    """Whether an access notice reached this process since ``epoch`` (see :func:`recall_epoch`)."""
+    return _epoch != epoch
 
 
 def recall(user_key: str | None) -> StreamIdentity | None:
@@ -246,7 +281,12 @@ def _checked(hub: ChannelHub) -> Iterator[tuple[Subscriber, StreamIdentity]]:
 
 async def recheck_once(hub: ChannelHub, *, rules: bool) -> None:
     """Check every stream's identity (and, with ``rules``, its channels' rules) once."""
-    streams = list(_checked(hub))
+    await _recheck(list(_checked(hub)), rules=rules)
+
+
+async def _recheck(streams: Sequence[tuple[Subscriber, StreamIdentity]], *, rules: bool) -> None:
+    """Close those of ``streams`` whose identity (or, with ``rules``, a channel's rule) no
+    longer holds. Raises nothing an unanswered check can cause: the streams then stay."""
     if not streams:
         return
     keys = sorted({i.session_key for _, i in streams if i.session_key is not None})
@@ -286,21 +326,286 @@ async def recheck_forever(hub: ChannelHub) -> None:
             logger.exception("re-checking open streams failed")
 
 
+# -- access changes: re-checked now, in every process ---------------------------------
+
+#: Past this many users a notice re-checks every stream (a group of thousands changed).
+MAX_NOTICE_USERS = 1000
+#: The channel pattern of every stream.
+EVERY = "*"
+_GLOB = frozenset("*?[")
+# Access notices this process's hub took in (only ever on its loop).
+_epoch = 0
+
+
+def _notice(users: Iterable[Any], channels: Iterable[str]) -> tuple[list[str], list[str]] | None:
+    pks = sorted({str(getattr(user, "pk", user)) for user in users if getattr(user, "pk", user) is not None})
+    names = sorted(set(channels))
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"channels are channel names or patterns, not {name!r}")
+    if len(pks) > MAX_NOTICE_USERS:
+        return [], [EVERY]
+    if not pks and not names:
+        return None
+    return pks, names
+
+
+def access_changed(*users: Any, channels: Iterable[str] = (), using: str | None = None) -> None:
+    """Some streams' access may have changed: re-check them now, in every process.
+
+    ``users``: users (or their pks) whose every open stream is re-checked; ``channels``:
+    channel names, or patterns with ``*`` (``"chat.room.*"``; ``"*"`` is every stream), whose
+    streams are re-checked whoever reads them. A re-check is the one a stream gets every
+    ``SSE_ACCESS_RECHECK_SECONDS``: its session and password, and its channels' rules (for
+    streams opened by ``open_stream`` or with ``stream_response(check_rules=True)``); a
+    stream that fails it ends, and its client's reconnect gets its 401, 403 or 404.
+
+    Inside ``transaction.atomic()`` (of ``using``) the notice goes out when the transaction
+    commits, and never if it rolls back. This process's streams hold their live events from
+    then until the answer, so nothing published after the change reaches a stream that lost
+    access by it; other processes hear it over the channel layer (Redis) before this call
+    returns. With the in-memory layer, other processes find the change at their periodic
+    re-check.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError(
+            "access_changed() was called from async code: use 'await sse.aaccess_changed(...)'"
+        )
+    notice = _notice(users, channels)
+    if notice is not None:
+        transaction.on_commit(lambda: _announce(*notice), using=using)
+
+
+async def aaccess_changed(*users: Any, channels: Iterable[str] = ()) -> None:
+    """Async form of :func:`access_changed` (async code runs outside transactions: at once)."""
+    notice = _notice(users, channels)
+    if notice is not None:
+        await sync_to_async(_announce, thread_sensitive=False)(*notice)
+
+
+def _announce(users: list[str], channels: list[str]) -> None:
+    hub = _hub()
+    if hub is not None:
+        try:
+            hub.loop.call_soon_threadsafe(on_notice, hub, users, channels)
+        except RuntimeError:  # its loop closed meanwhile
+            pass
+    send_access_notice(users, channels)
+
+
+def on_notice(hub: ChannelHub, users: Sequence[str], channels: Sequence[str]) -> None:
+    """An access notice reached ``hub`` (on its loop): hold and re-check the streams concerned."""
+    global _epoch
+    _epoch += 1
+    found: set[Subscriber] = set()
+    if users:
+        wanted = {pk for pk in users if hub.per_user.get(pk)}
+        if wanted:
+            found.update(sub for sub, identity in _checked(hub) if identity.user_pk in wanted)
+    for pattern in channels:
+        if _GLOB.isdisjoint(pattern):
+            group = hub.groups.get(pattern)
+            names = [pattern] if group is not None else []
+        else:
+            names = [name for name in hub.groups if fnmatch.fnmatchcase(name, pattern)]
+        for name in names:
+            found.update(sub for sub in hub.groups[name].members if sub.identity is not None)
+    check_now(hub, found)
+
+
+def check_now(hub: ChannelHub, streams: Iterable[Subscriber]) -> None:
+    """Hold ``streams``' live events and re-check their access now (on the hub's loop)."""
+    checks = _checks.get(hub)
+    if checks is None:
+        checks = _checks[hub] = _Checks(hub)
+    checks.add(streams)
+
+
+class _Checks:
+    """A hub's re-checks on notice: streams noticed while one runs are checked by the next."""
+
+    def __init__(self, hub: ChannelHub) -> None:
+        self.hub = hub
+        self.pending: set[Subscriber] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, streams: Iterable[Subscriber]) -> None:
+        for sub in streams:
+            if not sub.closed and sub.identity is not None:
+                sub.suspend()
+                self.pending.add(sub)
+        if self.pending and self.task is None:
+            self.task = self.hub.loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, set()
+                try:
+                    await _recheck(
+                        [(sub, sub.identity) for sub in batch if sub.identity is not None and not sub.closed],
+                        rules=True,
+                    )
+                except Exception:
+                    logger.exception("re-checking streams after an access change failed")
+                finally:
+                    for sub in batch:
+                        if sub not in self.pending:  # noticed again meanwhile: the next round answers
+                            sub.unsuspend()
+        finally:
+            self.task = None
+
+
+_checks: weakref.WeakKeyDictionary[ChannelHub, _Checks] = weakref.WeakKeyDictionary()
+
+
 # -- what Django tells this process at once ------------------------------------------
 
 _watched: weakref.ref[ChannelHub] | None = None
 
 
 def watch(hub: ChannelHub) -> None:
-    """Let this process's sign-outs and user changes reach ``hub``'s streams at once."""
+    """Let this process's sign-outs, user changes and access notices reach ``hub``'s streams at once."""
     global _watched
     _watched = weakref.ref(hub)
     user_logged_out.connect(_on_logged_out, dispatch_uid="sse.revocation.logged_out")
+    connect_signals()
+
+
+def connect_signals() -> None:
+    """Connect the signals that say a user's access may have changed (``SseConfig.ready()``,
+    in every process: a change made by a worker or a shell reaches the servers' streams)."""
     try:
         user_model = get_user_model()
     except (ImproperlyConfigured, LookupError):  # no django.contrib.auth: streams carry no user
         return
     post_save.connect(_on_user_saved, sender=user_model, dispatch_uid="sse.revocation.user_saved")
+    post_delete.connect(_on_user_deleted, sender=user_model, dispatch_uid="sse.revocation.user_deleted")
+    for name in ("groups", "user_permissions"):
+        try:
+            field = user_model._meta.get_field(name)
+        except Exception:  # a custom user model without PermissionsMixin
+            continue
+        if field.many_to_many:
+            follow_membership(field)
+    try:
+        from django.contrib.auth.models import Group
+    except (ImportError, RuntimeError):  # django.contrib.auth not installed
+        return
+    groups = _users_of_groups_through()
+    if groups is not None:
+        m2m_changed.connect(
+            _on_group_permissions, sender=Group.permissions.through, dispatch_uid="sse.revocation.group_perms"
+        )
+        pre_delete.connect(_on_group_deleted, sender=Group, dispatch_uid="sse.revocation.group_deleted")
+
+
+def _users_of_groups_through() -> tuple[Any, str, str] | None:
+    """The user model's groups table: (through model, its user column, its group column)."""
+    try:
+        field = get_user_model()._meta.get_field("groups")
+    except Exception:
+        return None
+    if not field.many_to_many:
+        return None
+    return field.remote_field.through, field.m2m_field_name(), field.m2m_reverse_field_name()
+
+
+def _changed(pks: Iterable[Any], using: str | None) -> None:
+    """From a signal handler (sync ORM code): ``access_changed`` for these users."""
+    notice = _notice(list(pks), ())
+    if notice is not None:
+        transaction.on_commit(lambda: _announce(*notice), using=using)
+
+
+def _users_in_groups(group_pks: Iterable[Any], using: str | None) -> list[Any]:
+    found = _users_of_groups_through()
+    if found is None:
+        return []
+    through, user_column, group_column = found
+    rows = through._default_manager.using(using).filter(**{f"{group_column}__in": list(group_pks)})
+    return list(rows.values_list(user_column, flat=True).distinct()[: MAX_NOTICE_USERS + 1])
+
+
+def _on_group_permissions(
+    sender: Any,
+    instance: Any,
+    action: str,
+    reverse: bool,
+    pk_set: Any,
+    using: str | None = None,
+    **kwargs: Any,
+) -> None:
+    # Forward: group.permissions.add(...), instance is the group; reverse:
+    # permission.group_set.add(groups), pk_set are groups.
+    if not reverse:
+        if action in ("post_add", "post_remove", "post_clear"):
+            _changed(_users_in_groups([instance.pk], using), using)
+    elif action in ("post_add", "post_remove"):
+        _changed(_users_in_groups(pk_set or (), using), using)
+    elif action == "pre_clear":
+        groups = sender._default_manager.using(using).filter(permission=instance.pk)
+        _changed(_users_in_groups(groups.values_list("group", flat=True), using), using)
+
+
+def _on_group_deleted(sender: Any, instance: Any, using: str | None = None, **kwargs: Any) -> None:
+    _changed(_users_in_groups([instance.pk], using), using)
+
+
+def _on_user_deleted(sender: Any, instance: Any, using: str | None = None, **kwargs: Any) -> None:
+    _changed([instance.pk], using)
+
+
+def follow_membership(field: Any) -> None:
+    """Re-check at once the streams of users added to, removed from or cleared out of a
+    many-to-many between the user model and another model (``Room.members``, ``User.groups``).
+
+    ``field``: the many-to-many (``Room.members`` as the class attribute, or its field).
+    Connects ``m2m_changed`` for it, both ways round; each change calls
+    :func:`access_changed` for the users concerned when its transaction commits.
+    """
+    field = getattr(field, "field", field)
+    if not getattr(field, "many_to_many", False):
+        raise TypeError(f"{field!r} is not a many-to-many field")
+    user_model = get_user_model()
+    through = field.remote_field.through
+    source_column, target_column = field.m2m_field_name(), field.m2m_reverse_field_name()
+    if field.related_model is user_model:
+        users_on_source = False  # Room.members: the field's model holds users on its far side
+    elif field.model is user_model:
+        users_on_source = True  # User.groups
+    else:
+        raise TypeError(f"{field!r} does not join the user model ({user_model._meta.label})")
+    user_column, other_column = (
+        (source_column, target_column) if users_on_source else (target_column, source_column)
+    )
+
+    def changed(
+        sender: Any,
+        instance: Any,
+        action: str,
+        reverse: bool,
+        pk_set: Any,
+        using: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        instance_is_user = users_on_source != reverse
+        if instance_is_user:
+            if action in ("post_add", "post_remove", "post_clear"):
+                _changed([instance.pk], using)
+        elif action in ("post_add", "post_remove"):
+            _changed(pk_set or (), using)
+        elif action == "pre_clear":  # who they were: after the clear nobody is left to name
+            rows = through._default_manager.using(using).filter(**{other_column: instance.pk})
+            _changed(rows.values_list(user_column, flat=True)[: MAX_NOTICE_USERS + 1], using)
+
+    m2m_changed.connect(
+        changed, sender=through, weak=False, dispatch_uid=f"sse.revocation.follow.{through._meta.label_lower}"
+    )
 
 
 def _hub() -> ChannelHub | None:
@@ -319,11 +624,23 @@ def _on_logged_out(sender: Any, request: Any = None, user: Any = None, **kwargs:
     hub.loop.call_soon_threadsafe(_end_matching, hub, None, key, None, True)
 
 
-def _on_user_saved(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
+def _on_user_saved(
+    sender: Any,
+    instance: Any,
+    created: bool = False,
+    update_fields: Any = None,
+    using: str | None = None,
+    **kwargs: Any,
+) -> None:
+    if created or instance.pk is None:
+        return  # a new user has no stream
     if update_fields is not None and set(update_fields) <= {"last_login"}:
         return  # every sign-in saves this
+    # Staff, superuser and active flags, the password: its streams' rules and identity,
+    # re-checked when the save commits, in every process.
+    _changed([instance.pk], using)
     hub = _hub()
-    if hub is None or instance.pk is None:
+    if hub is None:
         return
     active = bool(getattr(instance, "is_active", True))
     hub.loop.call_soon_threadsafe(_end_matching, hub, str(instance.pk), None, auth_digest(instance), active)

@@ -30,7 +30,7 @@ from sse.hub import ChannelHub, OverCapacity
 from sse.registry import validate_channel_name
 from sse.response import EventStreamResponse
 from sse.resume import plan_resume, replay
-from sse.revocation import StreamIdentity, recall
+from sse.revocation import StreamIdentity, changed_since, check_now, recall, recall_epoch
 from sse.signals import stream_closed, stream_opened
 from sse.storage import EventLog, get_event_log
 from sse.subscriber import Subscriber
@@ -43,6 +43,9 @@ logger = logging.getLogger("sse.hub")
 
 async def open_stream(request: HttpRequest, channels: Sequence[str], *, user: Any = None) -> HttpResponseBase:
     """Authenticate, authorize and stream ``channels``; errors become 4xx answers."""
+    # Access notices (sse.access_changed) from here on re-check the stream once subscribed:
+    # a change that commits after its rules read the database is not missed.
+    epoch = recall_epoch()
     try:
         names = sorted(set(channels))
         for name in names:
@@ -68,6 +71,7 @@ async def open_stream(request: HttpRequest, channels: Sequence[str], *, user: An
         check_rules=True,
         max_rate=max_rate,
         path=request.path,
+        epoch=epoch,
     )
 
 
@@ -96,6 +100,7 @@ async def stream_response(
     first: FirstEventsHook | None = None,
     end_after: Sequence[str] = (),
     max_rate: float | None = None,
+    check_rules: bool = False,
 ) -> HttpResponseBase:
     """A stream of already-authorized ``channels`` (sorted, distinct): an
     :class:`EventStreamResponse`, or a ``503`` naming the fix while the event log cannot
@@ -106,6 +111,10 @@ async def stream_response(
     ``end_after``: event names after which the stream ends (a job's final event).
     ``max_rate``: at most this many events per second from the throttled channels
     among ``channels`` (``sse.access.requested_rate`` reads the client's ``?max_rate=``).
+    ``check_rules``: the channels' registered rules (``@sse.channel``) admit this user, and
+    are re-run while the stream is open, as for ``open_stream``: every
+    ``SSE_ACCESS_RECHECK_SECONDS`` and at once on ``sse.access_changed``; the stream ends
+    when one says no. Without it only the user's session and password are re-checked.
 
     The hub subscription is made when the body starts, not here. Django closes
     only the responses it got as far as sending: a client that goes away while
@@ -115,7 +124,15 @@ async def stream_response(
     # Whose session this stream stands on, when sse.access authenticated this request.
     identity = recall(user_key)
     return await _response(
-        channels, user_key, resume_from, first, end_after, identity, check_rules=False, max_rate=max_rate
+        channels,
+        user_key,
+        resume_from,
+        first,
+        end_after,
+        identity,
+        check_rules=check_rules,
+        max_rate=max_rate,
+        epoch=recall_epoch(),
     )
 
 
@@ -130,6 +147,7 @@ async def _response(
     check_rules: bool,
     max_rate: float | None,
     path: str | None = None,
+    epoch: int = 0,
 ) -> HttpResponseBase:
     problem = await _event_log_problem()
     if problem is not None:
@@ -146,6 +164,7 @@ async def _response(
     # Channels authorized by their registered rules are re-checked by those rules while open.
     stream.check_rules = check_rules
     stream.max_rate = max_rate
+    stream.epoch = epoch
     return EventStreamResponse(stream.body(), opening=False, heartbeat=0, on_close=stream.close)
 
 
@@ -157,6 +176,7 @@ class _HubStream:
         "check_rules",
         "closed",
         "end_after",
+        "epoch",
         "first",
         "hub",
         "identity",
@@ -188,6 +208,7 @@ class _HubStream:
         self.identity: StreamIdentity | None = None
         self.check_rules = False
         self.max_rate: float | None = None
+        self.epoch = 0
 
     async def body(self) -> AsyncIterator[bytes]:
         hub = self.hub
@@ -219,6 +240,9 @@ class _HubStream:
         if self.closed:  # closed while subscribing
             self._close_now()
             return
+        if sub.identity is not None and changed_since(self.epoch):
+            # An access notice came between the door's checks and this subscription.
+            check_now(hub, [sub])
         try:
             plan = await plan_resume(hub, sub, self.resume_from)
             first = await self.first() if self.first is not None and not plan.replay else None

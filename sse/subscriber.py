@@ -46,7 +46,9 @@ class Subscriber:
         "nbytes",
         "opened_at",
         "positions",
+        "replaying",
         "serial",
+        "suspended",
         "tag",
         "user_key",
         "waiter",
@@ -77,9 +79,12 @@ class Subscriber:
         self.waiter: asyncio.Future[None] | None = None
         self.closed = False
         self.close_reason: str | None = None
-        # Live events wait here until the stream has replayed what it missed.
+        # Live events wait here until the stream has replayed what it missed, and while its
+        # access is being re-checked after a change (sse.revocation.access_changed).
         self.held: list[tuple[int, int, str | None, bytes]] | None = []
         self.held_bytes = 0
+        self.replaying = True
+        self.suspended = False
         self.last_write = hub.loop.time()
         self.deadline: float | None = None
         #: The deadline is when the stream's credential expires (sse.hub ends it with a retry:).
@@ -127,7 +132,26 @@ class Subscriber:
             self.close("ended")
 
     def release(self) -> None:
-        """Stop holding: deliver what arrived during replay, minus what replay sent."""
+        """Replay is done: deliver what arrived during it, minus what replay sent (unless an
+        access re-check holds the stream: then when it answers)."""
+        self.replaying = False
+        if not self.suspended:
+            self._flush_held()
+
+    def suspend(self) -> None:
+        """Hold live events until :meth:`unsuspend`: the stream's access is being re-checked,
+        and nothing published after the change may go out before the answer."""
+        self.suspended = True
+        if self.held is None:
+            self.held = []
+
+    def unsuspend(self) -> None:
+        """The re-check let the stream stay: deliver what it held (a closed stream sends nothing)."""
+        self.suspended = False
+        if not self.replaying:
+            self._flush_held()
+
+    def _flush_held(self) -> None:
         held, self.held = self.held, None
         self.held_bytes = 0
         for index, seq, event, body in held or ():
