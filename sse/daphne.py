@@ -54,7 +54,6 @@ takes Daphne's own arguments and adds what plain Daphne lacks for streams:
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import re
 import sys
@@ -65,7 +64,7 @@ from daphne.access import AccessLogGenerator
 from daphne.cli import CommandLineInterface
 from daphne.http_protocol import WebRequest
 from daphne.server import Server
-from twisted.internet import defer, tcp
+from twisted.internet import defer
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
@@ -163,52 +162,6 @@ class _InputQueue:
         return self._items.pop(0)
 
 
-class _EagerServer(tcp.Server):
-    """A TCP connection that writes to its socket at once when nothing is buffered.
-
-    Twisted appends every write to a buffer, registers the socket with the
-    selector, writes on the next loop turn and unregisters it again: two
-    ``epoll_ctl`` calls and a callback per chunk, per stream, per event. With an
-    empty buffer the bytes can go out now, in order; whatever the socket does not
-    take (and every error) goes the usual buffered way.
-    """
-
-    def write(self, data: bytes) -> None:
-        if self._can_send_now():
-            data = self._send_now(data)
-            if not data:
-                return
-        super().write(data)  # type: ignore[no-untyped-call]  # Twisted's TLS mixin write is unannotated
-
-    def writeSequence(self, iovec: Any) -> None:
-        if self._can_send_now():
-            rest = self._send_now(b"".join(iovec))
-            if rest:
-                super().write(rest)  # type: ignore[no-untyped-call]  # Twisted's TLS mixin write is unannotated
-            return
-        super().writeSequence(iovec)  # type: ignore[no-untyped-call]  # the same mixin's, unannotated
-
-    def _can_send_now(self) -> bool:
-        # bool(): Twisted keeps connected as 0/1.
-        return bool(
-            self.connected
-            and not self.disconnecting
-            and not self._aborting
-            and not self._writeDisconnecting
-            and not self._writeDisconnected
-            and not self.TLS
-            and not self._tempDataLen
-            and self.offset >= len(self.dataBuffer)
-        )
-
-    def _send_now(self, data: bytes) -> bytes:
-        try:
-            sent = self.socket.send(data)
-        except OSError:
-            return data
-        return data[sent:] if sent < len(data) else b""
-
-
 def _abort(request: Any) -> None:
     channel = getattr(request, "channel", None)
     if channel is not None and channel.transport is not None:
@@ -276,10 +229,7 @@ class _Server(Server):  # type: ignore[misc]  # Daphne ships no type information
             logger.exception("access log line failed")
 
     def run(self) -> None:
-        # Ports create their connections from this class attribute.
-        tcp.Port.transport = _EagerServer
         self.endpoints: list[str] = [with_backlog(endpoint) for endpoint in self.endpoints]
-        tune_gc()
         super().run()
 
     def listen_success(self, port: Any) -> None:
@@ -370,23 +320,6 @@ class _Server(Server):  # type: ignore[misc]  # Daphne ships no type information
             if "application_instance" in details
         ):
             await asyncio.sleep(0.05)
-
-
-def tune_gc() -> None:
-    """Collect less often, and never scan what start-up made (``SSE_GC_THRESHOLD``).
-
-    Every open stream is a few hundred objects; with Python's default threshold the
-    collector's full passes over them came often enough, with 5,000 streams, to hold
-    a reconnect storm up for minutes (measured: clients caught up after 140 s instead
-    of 28 s).
-    """
-    from sse.conf import conf
-
-    threshold = conf.SSE_GC_THRESHOLD
-    if threshold > 0:
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(threshold, 20, 100)
 
 
 def with_backlog(endpoint: str) -> str:

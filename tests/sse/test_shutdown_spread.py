@@ -18,7 +18,8 @@ import httpx
 import pytest
 from django.test import override_settings
 
-from sse.daphne import tune_gc, with_backlog
+from sse.daphne import with_backlog
+from sse.hub import tune_gc
 from tests.sse.conftest import Site, running_site
 
 STREAMS = 20

@@ -36,7 +36,7 @@ from daphne.access import AccessLogGenerator
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 from django.core.handlers.asgi import ASGIHandler
-from twisted.internet import defer, protocol, tcp
+from twisted.internet import defer, protocol
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IPushProducer
@@ -45,7 +45,7 @@ from twisted.python.failure import Failure
 from twisted.web import http
 from zope.interface import implementer
 
-from sse.daphne import _EagerServer, _FlowControl, _InputQueue, _Server
+from sse.daphne import _FlowControl, _InputQueue, _Server
 
 DISTRIBUTIONS = {"twisted": "Twisted", "daphne": "daphne", "asgiref": "asgiref", "django": "Django"}
 
@@ -132,146 +132,6 @@ def listening() -> Iterator[Listening]:
 def connection(listening: Listening) -> tuple[Any, socket.socket]:
     """A real accepted ``tcp.Server`` connection and its client socket."""
     return listening.accept()
-
-
-def test_tcp_port_transport_is_the_class_ports_build_connections_from(
-    listening: Listening, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # _Server.run sets tcp.Port.transport = _EagerServer before Daphne listens.
-    name = "twisted.internet.tcp.Port.transport"
-    assert isinstance(listening.port, tcp.Port), relied_on(
-        "twisted.internet.endpoints.serverFromString('tcp:...')",
-        "twisted",
-        f"listens with {type(listening.port).__name__}, not tcp.Port",
-    )
-    assert isinstance(tcp.Port.transport, type) and issubclass(tcp.Port.transport, tcp.Server), relied_on(
-        name, "twisted", f"is {tcp.Port.transport!r}, not a tcp.Server class"
-    )
-
-    class Probe(tcp.Server):
-        pass
-
-    monkeypatch.setattr(tcp.Port, "transport", Probe)
-    transport, _ = listening.accept()
-    assert type(transport) is Probe, relied_on(
-        name, "twisted", f"setting it did not change the connections a port accepts ({type(transport)!r})"
-    )
-
-
-def test_tcp_connection_aborting(connection: tuple[Any, socket.socket]) -> None:
-    transport, _ = connection
-    name = "twisted.internet.tcp.Connection._aborting"
-    assert getattr(transport, "_aborting", None) is False, relied_on(
-        name, "twisted", "is missing or not False on an open connection"
-    )
-    transport.abortConnection()
-    assert transport._aborting is True, relied_on(name, "twisted", "is not True after abortConnection()")
-
-
-def test_tcp_connection_write_disconnecting(connection: tuple[Any, socket.socket]) -> None:
-    transport, _ = connection
-    name = "twisted.internet.abstract.FileDescriptor._writeDisconnecting"
-    assert getattr(transport, "_writeDisconnecting", None) is False, relied_on(
-        name, "twisted", "is missing or not False on an open connection"
-    )
-    transport.loseWriteConnection()
-    assert transport._writeDisconnecting is True, relied_on(
-        name, "twisted", "is not True after loseWriteConnection()"
-    )
-
-
-def test_tcp_connection_write_disconnected(connection: tuple[Any, socket.socket]) -> None:
-    transport, _ = connection
-    name = "twisted.internet.abstract.FileDescriptor._writeDisconnected"
-    assert getattr(transport, "_writeDisconnected", None) is False, relied_on(
-        name, "twisted", "is missing or not False on an open connection"
-    )
-    transport.loseWriteConnection()
-    transport.doWrite()  # nothing buffered: the write side closes now
-    assert transport._writeDisconnected is True, relied_on(
-        name, "twisted", "is not True once a half-close has been written"
-    )
-
-
-def test_tcp_connection_temp_data_len(connection: tuple[Any, socket.socket]) -> None:
-    transport, client = connection
-    name = "twisted.internet.abstract.FileDescriptor._tempDataLen"
-    assert getattr(transport, "_tempDataLen", None) == 0, relied_on(
-        name, "twisted", "is missing or not 0 on a new connection"
-    )
-    transport.write(b"abc")
-    assert transport._tempDataLen == 3, relied_on(
-        name, "twisted", f"counts {transport._tempDataLen} bytes after write(b'abc'), not 3"
-    )
-    transport.doWrite()
-    assert transport._tempDataLen == 0, relied_on(name, "twisted", "is not 0 once the buffer is written")
-    assert client.recv(16) == b"abc"
-
-
-def test_tcp_connection_data_buffer_and_offset(connection: tuple[Any, socket.socket]) -> None:
-    transport, _ = connection
-    name = "twisted.internet.abstract.FileDescriptor.dataBuffer/offset"
-    assert (getattr(transport, "dataBuffer", None), getattr(transport, "offset", None)) == (b"", 0), (
-        relied_on(name, "twisted", "missing, or not (b'', 0) on a new connection")
-    )
-    # The client reads nothing: the socket takes a part, the rest stays in dataBuffer from offset.
-    transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-    transport.write(b"x" * 4_000_000)
-    transport.doWrite()
-    pending = len(transport.dataBuffer) - transport.offset
-    assert transport._tempDataLen == 0 and 0 < pending < 4_000_000, relied_on(
-        name,
-        "twisted",
-        f"the bytes the socket did not take are not len(dataBuffer) - offset (that is {pending})",
-    )
-
-
-def test_tcp_connection_tls(connection: tuple[Any, socket.socket]) -> None:
-    transport, _ = connection
-    assert getattr(transport, "TLS", None) is False, relied_on(
-        "twisted.internet.tcp.Connection.TLS", "twisted", "is missing or not False on a plain connection"
-    )
-
-
-def test_tcp_connection_socket_connected_disconnecting(connection: tuple[Any, socket.socket]) -> None:
-    transport, client = connection
-    name = "twisted.internet.tcp.Connection.socket/connected/disconnecting"
-    assert isinstance(getattr(transport, "socket", None), socket.socket), relied_on(
-        name, "twisted", "socket is not the connection's socket.socket"
-    )
-    assert transport.connected and not transport.disconnecting, relied_on(
-        name, "twisted", "not connected and not disconnecting on an open connection"
-    )
-    assert transport.socket.send(b"hi") == 2 and client.recv(16) == b"hi"
-    transport.loseConnection()
-    assert transport.disconnecting, relied_on(name, "twisted", "disconnecting is not set by loseConnection()")
-
-
-def test_eager_server_writes_at_once_on_a_real_connection(
-    listening: Listening, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # All of the above together: the connection _Server.run makes Daphne's ports build.
-    monkeypatch.setattr(tcp.Port, "transport", _EagerServer)
-    transport, client = listening.accept()
-    assert type(transport) is _EagerServer
-    transport.write(b"now ")
-    transport.writeSequence([b"and ", b"again "])
-    assert transport._tempDataLen == 0 and transport.dataBuffer == b"", (
-        where("sse.daphne._EagerServer on twisted.internet.tcp.Server", "twisted")
-        + ": an unbuffered write was buffered"
-    )
-    client.settimeout(5)
-    received = b""
-    while len(received) < len(b"now and again "):
-        received += client.recv(64)
-    assert received == b"now and again "
-    # Once something is buffered, writes queue behind it, in order.
-    transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-    transport.write(b"y" * 4_000_000)
-    assert transport._tempDataLen > 0 and not transport._can_send_now()
-    transport.write(b"z")
-    transport.doWrite()
-    assert transport.dataBuffer.endswith(b"yz")
 
 
 # --- twisted.web ---------------------------------------------------------------------------------
