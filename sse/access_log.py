@@ -2,15 +2,18 @@
 
 Daphne writes a request's line only when the application ends the body, so a
 stream whose client went away, or that the server cut off, never had one.
-``sse.daphne`` writes every line itself when the request's connection is done,
-with how long it lasted, the body bytes sent and why it ended:
+``sse.daphne`` writes every line itself when the application is done with the
+request (it wraps the ASGI application: what it sent and received, nothing of
+Daphne's), with how long it lasted, the body bytes sent and why it ended:
 
 - ``complete``: the application ended the body (a page, an API answer, a stream
   that reached its lifetime or overflowed its queue);
 - ``client-gone``: the client closed the connection first (a stream's usual end);
 - ``server-shutdown``: the server was stopping (streams end cleanly, then what is
   left is cancelled);
-- ``cut-off``: the client read nothing for ``SSE_SEND_TIMEOUT_SECONDS``.
+- ``cut-off``: the client read nothing for ``SSE_SEND_TIMEOUT_SECONDS``;
+- ``error``: the application failed (Daphne answers ``500`` if no response had
+  started) or returned without ending the body.
 
 The line is Daphne's, plus those two fields (one line, wrapped here)::
 
@@ -27,12 +30,13 @@ from typing import Any
 
 from daphne.access import AccessLogGenerator
 
-__all__ = ["CLIENT_GONE", "COMPLETE", "CUT_OFF", "SERVER_SHUTDOWN", "AccessLog", "request_details"]
+__all__ = ["CLIENT_GONE", "COMPLETE", "CUT_OFF", "ERROR", "SERVER_SHUTDOWN", "AccessLog"]
 
 COMPLETE = "complete"
 CLIENT_GONE = "client-gone"
 SERVER_SHUTDOWN = "server-shutdown"
 CUT_OFF = "cut-off"
+ERROR = "error"
 
 
 class AccessLog(AccessLogGenerator):  # type: ignore[misc]  # Daphne ships no type information
@@ -51,21 +55,3 @@ class AccessLog(AccessLogGenerator):  # type: ignore[misc]  # Daphne ships no ty
             f'{client} - - [{date}] "{request}" {"-" if status is None else status} '
             f"{details.get('size') or 0} {seconds:.3f}s {details.get('ended') or COMPLETE}\n"
         )
-
-
-def request_details(request: Any, ended: str) -> dict[str, Any]:
-    """What Daphne logs of a finished ``WebRequest`` (its uri, status, client, time, bytes), and ``ended``."""
-    try:
-        path = request.uri.decode("ascii")
-    except UnicodeDecodeError:
-        path = repr(request.uri)  # as Daphne does for a malformed path
-    client = request.client_addr
-    return {
-        "path": path,
-        "status": request.code if (request.finished or getattr(request, "sse_status", None)) else None,
-        "method": request.method.decode("ascii", "replace"),
-        "client": f"{client[0]}:{client[1]}" if client else None,
-        "time_taken": request.duration(),
-        "size": request.sentLength,
-        "ended": ended,
-    }

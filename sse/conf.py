@@ -66,10 +66,10 @@ class Settings:
     def SSE_LISTEN_BACKLOG(self) -> int:
         return int(getattr(settings, "SSE_LISTEN_BACKLOG", 2048))
 
-    # Under ``python -m sse.daphne``: the garbage collector's generation-0 threshold
-    # (with 20 and 100 for the older generations), and start-up objects frozen out of
-    # its scans. Thousands of open streams are millions of objects, and Python's
-    # default (2000) makes full collections walk them all, often (0: Python's own).
+    # Set when a process's first hub starts (any server): the garbage collector's
+    # generation-0 threshold (with 20 and 100 for the older generations), and start-up
+    # objects frozen out of its scans. Thousands of open streams are millions of objects,
+    # and Python's default (2000) makes full collections walk them all, often (0: Python's own).
     @property
     def SSE_GC_THRESHOLD(self) -> int:
         return int(getattr(settings, "SSE_GC_THRESHOLD", 50000))

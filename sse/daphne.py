@@ -1,55 +1,58 @@
-"""Run Daphne fit for long event streams.
+"""``python -m sse.daphne``: Daphne, with what a development server and a stream need.
 
-``python -m sse.daphne project.asgi:application -b 127.0.0.1 -p 8000``
-takes Daphne's own arguments and adds what plain Daphne lacks for streams:
+``python -m sse.daphne project.asgi:application -b 127.0.0.1 -p 8000`` takes
+Daphne's own arguments. What streams need from their server lives in the
+application and the hub, so every ASGI server has it (plain ``daphne``
+included): a clean end of every stream on SIGTERM/SIGINT with a spread
+``retry:`` (``sse.shutdown``), the garbage-collector tuning (``sse.hub``),
+tokens kept out of the access loggers of uvicorn, gunicorn and runserver
+(``sse.redaction``). This adds, through Daphne's constructor arguments,
+twisted.web's public producer interface and one Daphne method (``send()`` is
+``Server.handle_reply``: the only way to the twisted.web request of a response):
 
-- an access log that never shows stream tokens: Daphne logs each request's
-  query string, and ``?token=`` is a credential for a few minutes, so this
-  writes ``token=[redacted]`` (however the name is percent-encoded). Every
-  request gets its line when it ends, with its duration, bytes and why it
-  ended, streams whose client went away included (``sse.access_log``);
+- Django's system checks at start-up, as ``manage.py runserver`` runs them:
+  printed, and the server refuses to start on an error;
 - back-pressure: Daphne's ``send()`` returns at once and Twisted buffers
   whatever a client does not read, without limit. Here ``send()`` waits while
-  the socket's buffer is full, so a stream that falls behind fills its own
-  bounded queue in the hub and is closed (its client resumes from the log);
-  a client that reads nothing for ``SSE_SEND_TIMEOUT_SECONDS`` is cut off;
-- graceful shutdown: on SIGTERM/SIGINT it stops listening, ends every stream
-  with a clean end of body (browsers then reconnect, to another process or
-  the restarted one, and resume), waits up to ``SSE_SHUTDOWN_GRACE_SECONDS``
-  for responses to finish, then lets Daphne cancel what is left; each stream
-  is told to come back after its own ``retry:`` (``SSE_SHUTDOWN_RETRY_SPREAD_MS``),
-  so the restarted process is not met by every client at once;
+  the connection's send buffer is full (a push producer registered on the
+  twisted.web request, which Twisted pauses and resumes), so a stream that
+  falls behind fills its own bounded queue in the hub and is closed (its
+  client resumes from the log); a client that reads nothing for
+  ``SSE_SEND_TIMEOUT_SECONDS`` is cut off;
+- an access log that never shows stream tokens (Daphne writes its own lines to
+  a file, out of reach of a logging filter), with one line per HTTP request
+  when it ends, streams whose client went away included (``sse.access_log``);
 - a listen backlog of ``SSE_LISTEN_BACKLOG`` (2048) instead of Twisted's 50,
   so a reconnect storm waits to be accepted rather than being dropped;
-- a garbage collector that does not walk thousands of streams' objects every few
-  thousand allocations (``SSE_GC_THRESHOLD``, start-up objects frozen);
+- on SIGTERM/SIGINT, the wait ``sse.shutdown`` gives the streams covers the
+  other responses in flight too (Daphne cancels whatever is left once its own
+  shutdown begins; uvicorn, hypercorn and granian wait for them);
 - static files under ``DEBUG``, as ``manage.py runserver`` serves them (when
   ``django.contrib.staticfiles`` is installed), so ``{% static 'sse/sse.js' %}``
   loads during development; a path that leaves the static folders
   (``/static/../settings.py``) is a 404, not a 500 with a traceback
   (``sse.staticfiles``);
-- cheaper streams: writes go to the socket at once when nothing is buffered
-  (Twisted otherwise registers the socket with the selector and writes on the
-  next loop turn, per chunk), and each request's ASGI input queue and flow
-  control are a few hundred bytes instead of over 4 KB.
+- lighter streams: each request's ASGI input queue is a few hundred bytes
+  instead of Daphne's ``asyncio.Queue`` (over 3 KB, kept for a stream's life),
+  Daphne's ``create_application`` with that one change.
 """
 
-# Upstream internals this module relies on (no release promises them; pyproject.toml caps
-# Daphne and Twisted below their first untested release). tests/sse/test_upstream.py has one
-# test for each, and fails naming it and the installed version:
+# What this module relies on of Daphne and Twisted (tests/sse/test_upstream.py has a test for
+# each, naming it and the installed version; pyproject.toml caps Daphne below its first
+# untested release):
 #
-# - Twisted: tcp.Port.transport, the connection class every listening port builds (replaced
-#   process-wide by _Server.run); on those connections _aborting, _writeDisconnecting,
-#   _writeDisconnected, _tempDataLen, dataBuffer/offset and TLS (_EagerServer); on
-#   twisted.web's HTTPChannel, _waitingForTransport (_FlowControl).
-# - Daphne: Server.create_application (copied in _Server with a lighter queue, so it must
-#   still match Daphne's), Server.handle_reply, listen_success, kill_all_applications (a
-#   "before shutdown" trigger that may return a Deferred), Server.connections, the protocols
-#   using only put_nowait on the input queue, CommandLineInterface.server_class; for the
-#   access log: Server.log_action (WebRequest.handle_reply's "complete" line, dropped here),
-#   Server.protocol_disconnected (called by WebRequest.finish and connectionLost),
-#   AccessLogGenerator.stream, and on WebRequest: application_queue, client_addr, duration(),
-#   uri, method, code, finished and sentLength.
+# - Daphne: CommandLineInterface.server_class, built by CommandLineInterface.run with the
+#   constructor's keyword arguments (application, endpoints, action_logger: an
+#   AccessLogGenerator whose .stream is the --access-log file) and then run(); Server.run;
+#   Server.handle_reply(protocol, message), which is the application's send(), with protocol
+#   the twisted.web Request of the response (http.response.* messages); for the lighter
+#   queue, Server.create_application (copied in _Server, so it must still match Daphne's),
+#   Server.connections, and the protocols using only put_nowait on the input queue.
+#   Daphne's own HTTP "complete" action line is dropped (sse writes one per request).
+# - Twisted, public interfaces only: twisted.web.http.Request as an IConsumer
+#   (registerProducer/unregisterProducer with an IPushProducer, paused on each write past the
+#   transport's buffer size and stopped when the connection is lost), Request.finished,
+#   Request.channel and its transport's abortConnection() (ITCPTransport).
 
 from __future__ import annotations
 
@@ -57,23 +60,32 @@ import asyncio
 import logging
 import re
 import sys
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
 from functools import partial
 from typing import Any
 
 from daphne.access import AccessLogGenerator
 from daphne.cli import CommandLineInterface
-from daphne.http_protocol import WebRequest
 from daphne.server import Server
-from twisted.internet import defer
+from django.core.exceptions import RequestAborted
 from twisted.internet.interfaces import IPushProducer
+from twisted.web import http
 from zope.interface import implementer
 
-from sse.access_log import CLIENT_GONE, COMPLETE, CUT_OFF, SERVER_SHUTDOWN, AccessLog, request_details
+from sse import shutdown
+from sse.access_log import CLIENT_GONE, COMPLETE, CUT_OFF, ERROR, SERVER_SHUTDOWN, AccessLog
 from sse.redaction import redact
 
 logger = logging.getLogger("sse.daphne")
 
-__all__ = ["main", "redact"]
+__all__ = ["main", "redact", "run_checks", "with_backlog"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def _shutting_down() -> bool:
@@ -85,6 +97,8 @@ def _shutting_down() -> bool:
 
 
 class _RedactingLogger:
+    """Daphne's action logger, with tokens redacted from every path it is given."""
+
     def __init__(self, inner: Any) -> None:
         self._inner = inner
 
@@ -94,15 +108,39 @@ class _RedactingLogger:
         self._inner(protocol, action, details)
 
 
+class _WithoutHttpLines:
+    """Daphne's own action lines minus its HTTP "complete" one: ``_AccessLogged`` writes those."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __call__(self, protocol: str, action: str, details: dict[str, Any]) -> None:
+        if protocol == "http" and action == "complete":
+            return
+        self._inner(protocol, action, details)
+
+
+class SendCutOff(RequestAborted):
+    """Raised by ``send()`` when the client read nothing for ``SSE_SEND_TIMEOUT_SECONDS``.
+
+    The connection is aborted first. A ``RequestAborted``, so Django's handler ends the
+    response as it does for a client that went away.
+    """
+
+
 @implementer(IPushProducer)
 class _FlowControl:
-    """Registered on a response: Twisted pauses it while the socket's send buffer is full."""
+    """Registered on a response: Twisted pauses it while the connection's send buffer is full.
+
+    Twisted calls ``pauseProducing`` on every write made while the buffer is over its
+    limit, so a producer registered while the buffer is already full learns it at the
+    next write; ``stopProducing`` (the connection is gone) releases a waiting send.
+    """
 
     __slots__ = ("_resumed", "paused")
 
-    def __init__(self, request: Any) -> None:
-        # Twisted only calls pause on a change: start from the channel's current state.
-        self.paused = bool(getattr(request.channel, "_waitingForTransport", False))
+    def __init__(self) -> None:
+        self.paused = False
         self._resumed: asyncio.Future[None] | None = None
 
     async def writable(self, timeout: float) -> bool:
@@ -162,10 +200,125 @@ class _InputQueue:
         return self._items.pop(0)
 
 
-def _abort(request: Any) -> None:
-    channel = getattr(request, "channel", None)
+def _abort(request: http.Request) -> None:
+    channel = request.channel
     if channel is not None and channel.transport is not None:
         channel.transport.abortConnection()
+
+
+class _Line:
+    """One request's ``receive``/``send`` as the application sees them, noting what its log line says.
+
+    Bound methods of one small object, not closures: an open stream keeps them all its life.
+    """
+
+    __slots__ = ("_receive", "_send", "bytes", "complete", "cut_off", "gone", "started", "status")
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self._receive = receive
+        self._send = send
+        self.started = time.monotonic()
+        self.status: int | None = None
+        self.bytes = 0
+        self.complete = False
+        self.gone = False
+        self.cut_off = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message.get("type") == "http.disconnect":
+            self.gone = True
+        return message
+
+    async def send(self, message: Message) -> None:
+        kind = message.get("type")
+        if kind == "http.response.start":
+            self.status = message.get("status")
+        try:
+            await self._send(message)
+        except SendCutOff:
+            self.cut_off = True
+            raise
+        if kind == "http.response.body":
+            self.bytes += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.complete = True
+
+
+def _request_path(scope: Scope) -> str:
+    raw = scope.get("raw_path") or scope.get("path", "").encode("utf-8")
+    query = scope.get("query_string") or b""
+    uri = raw + b"?" + query if query else raw
+    try:
+        return str(uri.decode("ascii"))
+    except UnicodeDecodeError:
+        return repr(uri)  # as Daphne logs a malformed path
+
+
+class _Served:
+    """The application, with each HTTP request counted while it runs and logged when it ends.
+
+    Counted (``sse.shutdown.responding``): on SIGTERM/SIGINT, ``sse.shutdown`` waits up to
+    ``SSE_SHUTDOWN_GRACE_SECONDS`` for them as for the streams before Daphne's own shutdown
+    cancels whatever is left. Logged, with an access log: Daphne writes a line only when
+    the application ends a body, so a stream whose client went away, or that the server
+    cut off, would have none; here every request gets one, with its duration, the body
+    bytes and why it ended, from what the application sends and receives.
+    """
+
+    def __init__(self, application: ASGIApp, log: Callable[[str, str, dict[str, Any]], None] | None) -> None:
+        self.application = application
+        self.log = log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.application(scope, receive, send)
+            return
+        line = _Line(receive, send) if self.log is not None else None
+        ended = ERROR
+        shutdown.responding_now(1)
+        try:
+            if line is None:
+                await self.application(scope, receive, send)
+                return
+            await self.application(scope, line.receive, line.send)
+            ended = COMPLETE if line.complete else CLIENT_GONE if line.gone else ERROR
+        except asyncio.CancelledError:
+            # Daphne cancels what is left when it stops, and an application that outlives
+            # its client's connection by application_close_timeout.
+            ended = CLIENT_GONE if line is not None and line.gone else SERVER_SHUTDOWN
+            raise
+        finally:
+            shutdown.responding_now(-1)
+            if line is not None:
+                if line.cut_off:
+                    ended = CUT_OFF
+                elif ended == COMPLETE and _shutting_down():
+                    ended = SERVER_SHUTDOWN  # ended by sse.shutdown, before Daphne's own shutdown began
+                self._write(scope, line, ended)
+
+    def _write(self, scope: Scope, line: _Line, ended: str) -> None:
+        client = scope.get("client")
+        status = line.status
+        if status is None and ended == ERROR:
+            status = 500  # Daphne answers an application that failed before it started a response
+        try:
+            assert self.log is not None
+            self.log(
+                "http",
+                "complete",
+                {
+                    "path": _request_path(scope),
+                    "status": status,
+                    "method": scope.get("method", "-"),
+                    "client": f"{client[0]}:{client[1]}" if client else None,
+                    "time_taken": time.monotonic() - line.started,
+                    "size": line.bytes,
+                    "ended": ended,
+                },
+            )
+        except Exception:
+            logger.exception("access log line failed")
 
 
 def _with_static_files(application: Any) -> Any:
@@ -193,48 +346,73 @@ def _with_static_files(application: Any) -> Any:
     return StaticFilesHandler(application)
 
 
+def run_checks() -> None:
+    """Django's system checks, as ``manage.py runserver`` runs them before it serves.
+
+    Printed (to stderr, with runserver's wording); an error exits with status 1. Nothing
+    for an application that is not a Django project's.
+    """
+    from django.apps import apps
+    from django.conf import settings
+
+    if not (settings.configured and apps.ready):
+        return
+    from django.core.management.base import BaseCommand, SystemCheckError
+
+    command = BaseCommand(stdout=sys.stderr, stderr=sys.stderr)
+    command.stdout.write("Performing system checks...\n\n")
+    try:
+        command.check(display_num_errors=True)
+    except SystemCheckError as error:
+        command.stderr.write(f"{error}\n")
+        raise SystemExit(1) from None
+    command.check_migrations()
+
+
+def with_backlog(endpoint: str) -> str:
+    """A tcp: or unix: endpoint string with ``SSE_LISTEN_BACKLOG`` unless it names a backlog.
+
+    Twisted listens with a backlog of 50: in a reconnect storm the kernel drops the
+    connections past it, and each client waits a TCP retransmission (1 s, then 3 s)
+    before it is even seen.
+    """
+    from sse.conf import conf
+
+    kind = endpoint.split(":", 1)[0]
+    if kind not in ("tcp", "unix") or re.search(r"(^|:)backlog=", endpoint):
+        return endpoint
+    return f"{endpoint}:backlog={conf.SSE_LISTEN_BACKLOG}"
+
+
 class _Server(Server):  # type: ignore[misc]  # Daphne ships no type information
-    def __init__(self, application: Any, *args: Any, action_logger: Any = None, **kwargs: Any) -> None:
-        if type(action_logger) is AccessLogGenerator:  # the CLI's: the same stream, lines with more
-            action_logger = AccessLog(action_logger.stream)
-        if action_logger is not None:
+    """Daphne's server, given other constructor arguments, with back-pressure in its ``send()``."""
+
+    def __init__(
+        self,
+        application: Any,
+        *args: Any,
+        endpoints: list[str] | None = None,
+        action_logger: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        access_log = None
+        if type(action_logger) is AccessLogGenerator:  # the CLI's: the same file, one line per request
+            access_log = _RedactingLogger(AccessLog(action_logger.stream))
+            action_logger = _WithoutHttpLines(access_log)
+        elif action_logger is not None:
             action_logger = _RedactingLogger(action_logger)
-        super().__init__(_with_static_files(application), *args, action_logger=action_logger, **kwargs)
-        self._ports: list[Any] = []
-
-    def log_action(self, protocol: str, action: str, details: dict[str, Any]) -> None:
-        # Daphne's own line comes only when the application ends a body: dropped, since
-        # protocol_disconnected writes one for every request, whatever ended it.
-        if protocol == "http" and action == "complete" and "ended" not in details:
-            return
-        super().log_action(protocol, action, details)
-
-    def protocol_disconnected(self, protocol: Any) -> None:
-        super().protocol_disconnected(protocol)
-        self._log_end(protocol)
-
-    def _log_end(self, request: Any) -> None:
-        """The request's access-log line, once: called when it finishes or its connection is lost."""
-        if not isinstance(request, WebRequest) or getattr(request, "sse_logged", False):
-            return
-        if not request.finished and request.application_queue is None:
-            return  # upgraded to a WebSocket (logged as one), or never reached the application
-        request.sse_logged = True
-        ended = getattr(request, "sse_end", None) or (COMPLETE if request.finished else CLIENT_GONE)
-        if ended == COMPLETE and _shutting_down():
-            ended = SERVER_SHUTDOWN  # ended by sse.shutdown, before Daphne's own shutdown began
-        try:
-            self.log_action("http", "complete", request_details(request, ended))
-        except Exception:
-            logger.exception("access log line failed")
+        application = _Served(_with_static_files(application), access_log)
+        super().__init__(
+            application,
+            *args,
+            endpoints=[with_backlog(endpoint) for endpoint in endpoints or []],
+            action_logger=action_logger,
+            **kwargs,
+        )
 
     def run(self) -> None:
-        self.endpoints: list[str] = [with_backlog(endpoint) for endpoint in self.endpoints]
+        run_checks()
         super().run()
-
-    def listen_success(self, port: Any) -> None:
-        self._ports.append(port)
-        super().listen_success(port)
 
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> _InputQueue | None:
         # Daphne's own, with a lighter input queue.
@@ -256,85 +434,35 @@ class _Server(Server):  # type: ignore[misc]  # Daphne ships no type information
             if flow.paused:
                 from sse.conf import conf
 
-                if not await flow.writable(conf.SSE_SEND_TIMEOUT_SECONDS):
-                    # Reads nothing: drop it. An EventSource reconnects and resumes from its last id.
-                    logger.info("cut off a client that read nothing for %ss", conf.SSE_SEND_TIMEOUT_SECONDS)
-                    protocol.sse_flow = None
-                    protocol.sse_end = CUT_OFF
+                timeout = conf.SSE_SEND_TIMEOUT_SECONDS
+                try:
+                    writable = await flow.writable(timeout)
+                except asyncio.CancelledError:
+                    # The application gave up on this send (its own timeout, or its client
+                    # went): what it sent so far cannot be taken back, so the connection goes.
                     _abort(protocol)
-                    return
+                    raise
+                if not writable:
+                    # Reads nothing: drop it. An EventSource reconnects and resumes from its last id.
+                    logger.info("cut off a client that read nothing for %ss", timeout)
+                    protocol.sse_flow = None
+                    _abort(protocol)
+                    raise SendCutOff(f"the client read nothing for {timeout}s")
             if not message.get("more_body", False):
                 protocol.sse_flow = None
-                if getattr(protocol, "channel", None) is not None and protocol.producer is flow:
+                if protocol.channel is not None:
                     protocol.unregisterProducer()
         await super().handle_reply(protocol, message)
-        if kind == "http.response.start":
-            protocol.sse_status = message.get("status")
         if (
             kind == "http.response.start"
-            and protocol in self.connections
+            and isinstance(protocol, http.Request)  # Daphne's WebRequest is one
             and not protocol.finished
             and protocol.channel is not None
-            and protocol.producer is None
         ):
-            flow = _FlowControl(protocol)
-            protocol.registerProducer(flow, True)
-            protocol.sse_flow = flow
-
-    def kill_all_applications(self) -> Any:
-        # Daphne cancels every application here, which cuts streams off mid-body:
-        # end them cleanly first.
-        ended = defer.Deferred.fromFuture(asyncio.ensure_future(self._end_streams()))
-        ended.addErrback(lambda failure: logger.error("ending streams failed: %s", failure.value))
-        ended.addBoth(lambda _: super(_Server, self).kill_all_applications())
-        ended.addBoth(self._log_the_rest)
-        return ended
-
-    def _log_the_rest(self, result: Any) -> Any:
-        # Cancelled, with the reactor about to stop: their lines now, not on a connectionLost
-        # that may never come.
-        for protocol in list(self.connections):
-            if isinstance(protocol, WebRequest) and not protocol.finished:
-                protocol.sse_end = getattr(protocol, "sse_end", None) or SERVER_SHUTDOWN
-            self._log_end(protocol)
-        return result
-
-    async def _end_streams(self) -> None:
-        from sse.conf import conf
-        from sse.hub import ChannelHub
-
-        for port in self._ports:
-            port.stopListening()  # reconnects go to another process, or wait for the restart
-        for protocol in self.connections:
-            if isinstance(protocol, WebRequest) and not protocol.finished:
-                protocol.sse_end = SERVER_SHUTDOWN  # for its access-log line
-        hub = ChannelHub.running()
-        if hub is None:
-            return
-        await hub.stop()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + conf.SSE_SHUTDOWN_GRACE_SECONDS
-        while loop.time() < deadline and any(
-            not details["application_instance"].done()
-            for details in self.connections.values()
-            if "application_instance" in details
-        ):
-            await asyncio.sleep(0.05)
-
-
-def with_backlog(endpoint: str) -> str:
-    """A tcp: or unix: endpoint string with ``SSE_LISTEN_BACKLOG`` unless it names a backlog.
-
-    Twisted listens with a backlog of 50: in a reconnect storm the kernel drops the
-    connections past it, and each client waits a TCP retransmission (1 s, then 3 s)
-    before it is even seen.
-    """
-    from sse.conf import conf
-
-    kind = endpoint.split(":", 1)[0]
-    if kind not in ("tcp", "unix") or re.search(r"(^|:)backlog=", endpoint):
-        return endpoint
-    return f"{endpoint}:backlog={conf.SSE_LISTEN_BACKLOG}"
+            flow = _FlowControl()
+            request: Any = protocol  # twisted.web ships no annotations for it
+            request.registerProducer(flow, True)
+            request.sse_flow = flow
 
 
 class _CommandLineInterface(CommandLineInterface):  # type: ignore[misc]  # Daphne ships no type information

@@ -20,6 +20,11 @@ Two hooks, the same code path behind both:
   a signal reaching this process, or that sends it before it waits for
   responses (granian does).
 
+A server that cancels the responses it still has once its own shutdown begins
+(Daphne does; uvicorn, hypercorn and granian wait for them) can count them with
+:func:`responding` (``python -m sse.daphne`` does, with :func:`responding_now`): the wait above is then for
+them too.
+
 Only public interfaces: ``signal.getsignal``/``signal.signal``/``signal.raise_signal``
 and the ASGI lifespan protocol; nothing of any server's.
 """
@@ -27,14 +32,15 @@ and the ASGI lifespan protocol; nothing of any server's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
-__all__ = ["end_streams", "install"]
+__all__ = ["end_streams", "install", "responding", "responding_now"]
 
 logger = logging.getLogger("sse.shutdown")
 
@@ -44,6 +50,28 @@ _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _previous: dict[int, Any] = {}
 _lock = threading.Lock()
 _signalled = False
+# Responses in flight, as counted by responding() / responding_now().
+_responding = 0
+
+
+@contextlib.contextmanager
+def responding() -> Iterator[None]:
+    """Count a response in flight while the block runs: a shutdown waits for it as for a stream.
+
+    For servers that cancel whatever is left once their own shutdown begins. Use it on the
+    hub's event loop (the server's).
+    """
+    responding_now(1)
+    try:
+        yield
+    finally:
+        responding_now(-1)
+
+
+def responding_now(change: int) -> None:
+    """:func:`responding` without a context manager: +1 when a response starts, -1 when it ends."""
+    global _responding
+    _responding += change
 
 
 def install() -> bool:
@@ -107,8 +135,8 @@ async def end_streams(grace: float | None = None) -> None:
     """End every stream of this process's hub cleanly, then wait for them to go.
 
     Each stream gets its own ``retry:`` (``SSE_SHUTDOWN_RETRY_SPREAD_MS``) and an end of
-    body; returns once all have ended or after ``grace`` seconds
-    (``SSE_SHUTDOWN_GRACE_SECONDS``). Call on the hub's loop.
+    body; returns once all have ended, and the responses counted by :func:`responding`
+    too, or after ``grace`` seconds (``SSE_SHUTDOWN_GRACE_SECONDS``). Call on the hub's loop.
     """
     from sse.conf import conf
     from sse.hub import ChannelHub
@@ -123,7 +151,7 @@ async def end_streams(grace: float | None = None) -> None:
     if not hub.stopping:
         await hub.stop()
     deadline = started + grace
-    while hub.subscribers and hub.loop.time() < deadline:
+    while (hub.subscribers or _responding > 0) and hub.loop.time() < deadline:
         await asyncio.sleep(0.02)
     # The server writes each response's last bytes after its application returns.
     await asyncio.sleep(0.05)

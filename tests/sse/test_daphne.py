@@ -1,11 +1,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import socket
+import subprocess
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from sse.daphne import _InputQueue, _RedactingLogger, redact
+from tests.sse.conftest import Site
 
 
 @pytest.mark.parametrize(
@@ -139,3 +146,65 @@ def test_the_logging_filter_redacts_access_log_records(args: Any, expected: str)
     assert RedactTokensFilter().filter(record) is True
     assert "abc" not in record.getMessage()
     assert expected in record.getMessage()
+
+
+# --- system checks at start-up, as runserver runs them -------------------------------------------
+
+
+def _settings_module(tmp_path: Path, name: str, body: str) -> None:
+    (tmp_path / f"{name}.py").write_text(f"from tests.sse_app.settings import *  # noqa: F403\n\n{body}\n")
+
+
+def _server_env(tmp_path: Path, settings_module: str) -> dict[str, str]:
+    from tests.servers import ROOT
+    from tests.sse.conftest import sse_env
+
+    env = sse_env(tmp_path / "db.sqlite3")
+    env.update(DJANGO_SETTINGS_MODULE=settings_module, PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}")
+    return env
+
+
+def test_a_warning_is_printed_and_the_server_starts(tmp_path: Path) -> None:
+    # GZipMiddleware breaks live updates: runserver says so (sse.W004), and now so does sse.daphne.
+    from tests.servers import DaphneServer
+
+    _settings_module(
+        tmp_path, "gzip_settings", 'MIDDLEWARE = ["django.middleware.gzip.GZipMiddleware", *MIDDLEWARE]'
+    )
+    log = tmp_path / "daphne.log"
+    server = DaphneServer(
+        _server_env(tmp_path, "gzip_settings"), asgi="tests.sse_app.asgi:application", log_path=log
+    )
+    with server:
+        assert httpx.get(f"{server.url}/sse/stream/?channel=public", timeout=30).status_code == 401
+    output = server.log()
+    assert "Performing system checks..." in output, output
+    assert "?: (sse.W004) GZipMiddleware compresses streaming responses" in output, output
+    assert re.search(r"System check identified \d+ issues? \(0 silenced\)\.", output), output
+
+
+def test_an_error_is_printed_and_the_server_refuses_to_start(tmp_path: Path) -> None:
+    from tests.servers import PYTHON, ROOT, free_port
+
+    _settings_module(
+        tmp_path, "bad_settings", 'SSE_HEARTBEAT_SECONDS = "15"  # a string, as from the environment'
+    )
+    port = free_port()
+    done = subprocess.run(
+        [PYTHON, "-m", "sse.daphne", "-b", "127.0.0.1", "-p", str(port), "tests.sse_app.asgi:application"],
+        cwd=ROOT,
+        env=_server_env(tmp_path, "bad_settings"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "(sse.E010) SSE_HEARTBEAT_SECONDS" in output, output
+    assert "Listening on" not in output, output
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0  # nothing listened
+
+
+def test_a_clean_project_says_so(site: Site) -> None:
+    assert "System check identified no issues (0 silenced)." in site.server.log()

@@ -11,6 +11,7 @@ import gc
 import re
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,3 +96,26 @@ def test_the_collector_is_tuned_unless_the_setting_is_0() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_a_response_in_flight_at_sigterm_still_gets_its_answer(tmp_path: Path) -> None:
+    # Daphne cancels every application still running once its own shutdown begins; sse.shutdown
+    # waits for the streams first, and under python -m sse.daphne for the other responses too.
+    with running_site(tmp_path) as site:
+        client = site.client("alice")
+        answers: list[httpx.Response] = []
+        with client.stream("GET", "/sse/stream/", params={"channel": "public"}, timeout=60) as stream:
+            assert stream.status_code == 200  # the hub runs: sse.shutdown is in front of SIGTERM
+            chunks = stream.iter_raw()
+            next(chunks)
+            slow = threading.Thread(
+                target=lambda: answers.append(httpx.get(f"{site.url}/slow/?seconds=2", timeout=60)),
+                daemon=True,
+            )
+            slow.start()
+            time.sleep(0.5)  # the slow request is in flight
+            site.server.stop(signal.SIGTERM)
+            for _ in chunks:  # the stream ends cleanly
+                pass
+        slow.join(60)
+    assert [(answer.status_code, answer.text) for answer in answers] == [(200, "done\n")]

@@ -79,7 +79,11 @@ SSE_MAX_LIFETIME_SECONDS = float(os.environ.get("SSE_MAX_LIFETIME_SECONDS", "0")
 # The fan-out test sets this high so events can only arrive through the channel layer.
 SSE_LOG_POLL_SECONDS = float(os.environ.get("SSE_LOG_POLL_SECONDS", "0.5"))
 # Unset, sse's defaults apply.
-globals().update(from_environment({"SSE_QUEUE_MAX_FRAMES": int, "SSE_QUEUE_MAX_BYTES": int}))
+globals().update(
+    from_environment(
+        {"SSE_QUEUE_MAX_FRAMES": int, "SSE_QUEUE_MAX_BYTES": int, "SSE_SEND_TIMEOUT_SECONDS": float}
+    )
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

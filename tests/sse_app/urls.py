@@ -9,6 +9,7 @@ urlpatterns = [
     path("state-first/", views.state_first),
     path("whole-stream/", views.whole_stream),
     path("sync-stream/", views.sync_stream),
+    path("slow/", views.slow),
     path("sse/", include("sse.urls")),
     path("api/sse/", include("sse.api_urls")),
 ]

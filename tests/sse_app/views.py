@@ -98,3 +98,9 @@ async def state_first(request: HttpRequest) -> HttpResponse:
     return await sse.stream_response(
         [channel], user_key=None, resume_from=last_event_id(request), first=first, end_after=["complete"]
     )
+
+
+async def slow(request: HttpRequest) -> HttpResponse:
+    """An ordinary response that takes ``?seconds=`` to answer (in flight when a shutdown begins)."""
+    await asyncio.sleep(float(request.GET.get("seconds", "1")))
+    return HttpResponse(b"done\n", content_type="text/plain")
