@@ -13,7 +13,7 @@ Daphne's), with how long it lasted, the body bytes sent and why it ended:
   left is cancelled);
 - ``cut-off``: the client read nothing for ``SSE_SEND_TIMEOUT_SECONDS``;
 - ``error``: the application failed (Daphne answers ``500`` if no response had
-  started) or returned without ending the body.
+  started).
 
 The line is Daphne's, plus those two fields (one line, wrapped here)::
 

@@ -79,7 +79,7 @@ from sse.redaction import redact
 
 logger = logging.getLogger("sse.daphne")
 
-__all__ = ["main", "redact", "run_checks", "with_backlog"]
+__all__ = ["SEND_TIMEOUT_EXTENSIONS", "SendCutOff", "main", "redact", "run_checks", "with_backlog"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -118,6 +118,13 @@ class _WithoutHttpLines:
         if protocol == "http" and action == "complete":
             return
         self._inner(protocol, action, details)
+
+
+# In the scope of every HTTP request under python -m sse.daphne: send() waits while the client's
+# socket is full and gives up (aborting the connection, raising SendCutOff) after
+# SSE_SEND_TIMEOUT_SECONDS, so an application need not time its sends itself. One shared,
+# never-changed mapping: an open stream keeps its scope all its life.
+SEND_TIMEOUT_EXTENSIONS: dict[str, dict[str, Any]] = {"sse.send_timeout": {}}
 
 
 class SendCutOff(RequestAborted):
@@ -207,28 +214,22 @@ def _abort(request: http.Request) -> None:
 
 
 class _Line:
-    """One request's ``receive``/``send`` as the application sees them, noting what its log line says.
+    """One request's ``send`` as the application sees it, noting what its log line says.
 
-    Bound methods of one small object, not closures: an open stream keeps them all its life.
+    A bound method of one small object, not a closure, and ``receive`` is passed through
+    untouched: an open stream keeps all this its life (a wrapper awaiting ``receive`` would
+    add a suspended coroutine to every stream).
     """
 
-    __slots__ = ("_receive", "_send", "bytes", "complete", "cut_off", "gone", "started", "status")
+    __slots__ = ("_send", "bytes", "complete", "cut_off", "started", "status")
 
-    def __init__(self, receive: Receive, send: Send) -> None:
-        self._receive = receive
+    def __init__(self, send: Send) -> None:
         self._send = send
         self.started = time.monotonic()
         self.status: int | None = None
         self.bytes = 0
         self.complete = False
-        self.gone = False
         self.cut_off = False
-
-    async def receive(self) -> Message:
-        message = await self._receive()
-        if message.get("type") == "http.disconnect":
-            self.gone = True
-        return message
 
     async def send(self, message: Message) -> None:
         kind = message.get("type")
@@ -274,19 +275,26 @@ class _Served:
         if scope["type"] != "http":
             await self.application(scope, receive, send)
             return
-        line = _Line(receive, send) if self.log is not None else None
+        # ASGI's way for a server to say what it does: this one bounds a send() itself.
+        extensions = scope.get("extensions")
+        scope["extensions"] = (
+            SEND_TIMEOUT_EXTENSIONS if not extensions else {**extensions, **SEND_TIMEOUT_EXTENSIONS}
+        )
+        line = _Line(send) if self.log is not None else None
         ended = ERROR
         shutdown.responding_now(1)
         try:
             if line is None:
                 await self.application(scope, receive, send)
                 return
-            await self.application(scope, line.receive, line.send)
-            ended = COMPLETE if line.complete else CLIENT_GONE if line.gone else ERROR
+            await self.application(scope, receive, line.send)
+            # Returned without ending the body: its client went (Django's handler stops
+            # the response on http.disconnect).
+            ended = COMPLETE if line.complete else CLIENT_GONE
         except asyncio.CancelledError:
-            # Daphne cancels what is left when it stops, and an application that outlives
-            # its client's connection by application_close_timeout.
-            ended = CLIENT_GONE if line is not None and line.gone else SERVER_SHUTDOWN
+            # Daphne cancels what is left when it stops (sse.shutdown has ended the streams
+            # by then), and an application that outlives its client by application_close_timeout.
+            ended = SERVER_SHUTDOWN if _shutting_down() else CLIENT_GONE
             raise
         finally:
             shutdown.responding_now(-1)
@@ -358,6 +366,7 @@ def run_checks() -> None:
     if not (settings.configured and apps.ready):
         return
     from django.core.management.base import BaseCommand, SystemCheckError
+    from django.db import DatabaseError, connections
 
     command = BaseCommand(stdout=sys.stderr, stderr=sys.stderr)
     command.stdout.write("Performing system checks...\n\n")
@@ -366,7 +375,13 @@ def run_checks() -> None:
     except SystemCheckError as error:
         command.stderr.write(f"{error}\n")
         raise SystemExit(1) from None
-    command.check_migrations()
+    try:
+        command.check_migrations()  # "You have N unapplied migration(s)...", as runserver says
+    except DatabaseError as error:
+        # A database down at start-up is no reason not to serve: requests will say so.
+        command.stderr.write(f"Could not check for unapplied migrations: {error}\n")
+    finally:
+        connections.close_all()  # this thread goes on to run the event loop
 
 
 def with_backlog(endpoint: str) -> str:
