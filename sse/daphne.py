@@ -109,7 +109,7 @@ class _RedactingLogger:
 
 
 class _WithoutHttpLines:
-    """Daphne's own action lines minus its HTTP "complete" one: ``_AccessLogged`` writes those."""
+    """Daphne's own action lines minus its HTTP "complete" one: ``_Served`` writes those."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner

@@ -4,9 +4,11 @@ Daphne, Twisted, asgiref and Django make no promise about any of these: a new
 release may rename or drop one, and sse would then fail at run time (a stream
 server that cannot accept a connection, streams back on a thread each). These
 tests fail first, naming the attribute, where it lives and the installed
-version. pyproject.toml caps each dependency below its first release these
-tests have not run; when one fails after raising a cap, adapt sse (and the
-comment at the top of sse/daphne.py) before raising it.
+version. pyproject.toml caps Daphne, asgiref and Django below their first release
+these tests have not run; when one fails after raising a cap, adapt sse (and the
+comment at the top of sse/daphne.py or sse/asgi.py) before raising it. Twisted is
+not capped: sse uses only its documented interfaces, and a Twisted test failing
+here means a documented behaviour changed.
 
 ``sse.daphne`` uses Twisted's public interfaces only (a twisted.web ``Request`` as
 an ``IConsumer`` of a push producer): its tests here pin down the behaviour the
