@@ -79,7 +79,7 @@ from sse.redaction import redact
 
 logger = logging.getLogger("sse.daphne")
 
-__all__ = ["SEND_TIMEOUT_EXTENSIONS", "SendCutOff", "main", "redact", "run_checks", "with_backlog"]
+__all__ = ["SendCutOff", "main", "redact", "run_checks", "with_backlog"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -120,18 +120,14 @@ class _WithoutHttpLines:
         self._inner(protocol, action, details)
 
 
-# In the scope of every HTTP request under python -m sse.daphne: send() waits while the client's
-# socket is full and gives up (aborting the connection, raising SendCutOff) after
-# SSE_SEND_TIMEOUT_SECONDS, so an application need not time its sends itself. One shared,
-# never-changed mapping: an open stream keeps its scope all its life.
-SEND_TIMEOUT_EXTENSIONS: dict[str, dict[str, Any]] = {"sse.send_timeout": {}}
-
-
 class SendCutOff(RequestAborted):
     """Raised by ``send()`` when the client read nothing for ``SSE_SEND_TIMEOUT_SECONDS``.
 
     The connection is aborted first. A ``RequestAborted``, so Django's handler ends the
-    response as it does for a client that went away.
+    response as it does for a client that went away. This comes before ``sse.asgi``'s own
+    cut of the same length (its watch cuts one to two intervals late, by design), so the
+    access-log line says ``cut-off``; should that one come first, its cancellation of the
+    waiting send aborts the connection all the same.
     """
 
 
@@ -275,11 +271,6 @@ class _Served:
         if scope["type"] != "http":
             await self.application(scope, receive, send)
             return
-        # ASGI's way for a server to say what it does: this one bounds a send() itself.
-        extensions = scope.get("extensions")
-        scope["extensions"] = (
-            SEND_TIMEOUT_EXTENSIONS if not extensions else {**extensions, **SEND_TIMEOUT_EXTENSIONS}
-        )
         line = _Line(send) if self.log is not None else None
         ended = ERROR
         shutdown.responding_now(1)

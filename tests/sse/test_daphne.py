@@ -208,29 +208,3 @@ def test_an_error_is_printed_and_the_server_refuses_to_start(tmp_path: Path) -> 
 
 def test_a_clean_project_says_so(site: Site) -> None:
     assert "System check identified no issues (0 silenced)." in site.server.log()
-
-
-async def test_every_http_request_says_the_server_bounds_its_sends() -> None:
-    # An application (sse.asgi) need not time a send() itself under python -m sse.daphne.
-    from sse.daphne import _Served
-
-    seen: list[dict[str, Any]] = []
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        seen.append(dict(scope.get("extensions") or {}))
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.disconnect"}
-
-    async def send(message: Any) -> None:
-        pass
-
-    served = _Served(app, None)
-    await served({"type": "http", "path": "/"}, receive, send)
-    await served({"type": "http", "path": "/", "extensions": {"http.response.trailers": {}}}, receive, send)
-    await served({"type": "websocket", "path": "/"}, receive, send)
-    assert seen == [
-        {"sse.send_timeout": {}},
-        {"http.response.trailers": {}, "sse.send_timeout": {}},
-        {},
-    ]
