@@ -136,39 +136,53 @@ class _TimedSend:
     """A stream request's ``send``: one that waits past ``timeout`` raises ``RequestAborted``.
 
     Django's handler takes ``RequestAborted`` for a client gone: it closes the response
-    (the stream's ``finally`` unsubscribes it) and returns without a traceback.
+    (the stream's ``finally`` unsubscribes it) and returns without a traceback. The task
+    cut is the one sending: Django 6.1 sends from the request's own task, 5.2 and 6.0 from
+    a task it starts for the response.
     """
 
-    __slots__ = ("cut", "deadline", "send", "task", "timeout", "watch")
+    __slots__ = ("cut", "deadline", "send", "timeout", "watch")
 
-    def __init__(self, send: Send, timeout: float, watch: _SendWatch, task: asyncio.Task[Any]) -> None:
+    def __init__(self, send: Send, timeout: float, watch: _SendWatch) -> None:
         self.send = send
         self.timeout = timeout
         self.watch = watch
-        self.task = task
         self.deadline = 0.0
         self.cut = False
 
     async def __call__(self, message: Mapping[str, Any]) -> None:
         if self.cut:
             raise RequestAborted
+        task = asyncio.current_task()
+        if task is None:  # not in a task: nothing to cut
+            await self.send(message)
+            return
         watch = self.watch
         self.deadline = watch.loop.time() + self.timeout
-        watch.sending[self.task] = self
+        watch.sending[task] = self
         if watch.timer is None:
             watch.arm(self.timeout)
         try:
             await self.send(message)
         except asyncio.CancelledError:
             # Ours (the watch's) unless something else cancelled the task too.
-            if self.cut and self.task.uncancel() == 0:
+            if self.cut and _ABORTED_ENDS_A_RESPONSE and task.uncancel() == 0:
                 raise RequestAborted from None
             raise
         finally:
-            del watch.sending[self.task]
+            del watch.sending[task]
         if self.cut:  # the server's send swallowed the cancellation
-            self.task.uncancel()
+            if not _ABORTED_ENDS_A_RESPONSE:
+                raise asyncio.CancelledError
+            task.uncancel()
             raise RequestAborted
+
+
+# Django 6.1 ends a response whose send() raises RequestAborted as it ends one for a client
+# gone. Django 5.2 and 6.0 send from a task of their own that takes a cancelled send for a
+# client gone, and lets a RequestAborted from send() escape the request: there the cut is
+# the cancellation itself.
+_ABORTED_ENDS_A_RESPONSE = django.VERSION >= (6, 1)
 
 
 # Set in a request's task once its stream was cut: the server may then say the response
@@ -261,9 +275,8 @@ class StreamingASGIHandler(ASGIHandler):
         timed = None
         if context is self._stream_context:
             timeout = conf.SSE_SEND_TIMEOUT_SECONDS
-            task = asyncio.current_task()
-            if timeout > 0 and task is not None:
-                send = timed = _TimedSend(send, timeout, self._watch(), task)
+            if timeout > 0:
+                send = timed = _TimedSend(send, timeout, self._watch())
         # Each ASGI request runs in its own task, so this binding stays with it.
         token = SyncToAsync.thread_sensitive_context.set(context)
         context.in_flight += 1

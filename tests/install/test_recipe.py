@@ -152,6 +152,7 @@ def test_the_wheel_holds_sse_alone(dist: Dist) -> None:
     assert [re.split(r"[<>=!~ ]", r)[0].lower() for r in bare] == [
         "asgiref",
         "channels",
+        "cryptography",
         "daphne",
         "django",
         "twisted",

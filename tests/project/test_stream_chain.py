@@ -24,6 +24,8 @@ from tests.project.conftest import login
 from tests.servers import DaphneServer, prepare_database, project_env
 
 ALLOWED_ORIGIN = "https://app.example.com"
+# A cookie's expiry is the clock's second at the answer.
+COOKIE_EXPIRES = re.compile(r"(?<=expires=)[^;]+")
 MASKED_TOKEN = re.compile(rb'(?<=name="csrfmiddlewaretoken" value=")[^"]+')
 
 
@@ -50,10 +52,14 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
 
 
 def answer(server: DaphneServer, method: str, path: str, headers: dict[str, str]) -> tuple[int, list, bytes]:
-    """Status, headers (but the date) and body; of a stream, its headers and nothing more."""
+    """Status, headers (but the date, and a cookie's expiry) and body; of a stream, its headers only."""
     with httpx.Client(base_url=server.url, timeout=20) as client:
         with client.stream(method, path, headers=headers) as response:
-            kept = sorted((k.lower(), v) for k, v in response.headers.multi_items() if k.lower() != "date")
+            kept = sorted(
+                (k.lower(), COOKIE_EXPIRES.sub("(expires)", v))
+                for k, v in response.headers.multi_items()
+                if k.lower() != "date"
+            )
             streaming = response.headers.get("content-type", "").startswith("text/event-stream")
             body = b"" if streaming else response.read()
             # A page's CSRF token is masked anew for every response.
