@@ -23,7 +23,7 @@ from sse.access import (
     last_event_id,
     requested_rate,
 )
-from sse.cursor import InvalidCursor, channel_tag, parse_cursor
+from sse.cursor import InvalidCursor, LogPosition, channel_tag, format_cursor, parse_cursor
 from sse.storage import get_event_log
 
 __all__ = ["job_stream"]
@@ -39,19 +39,20 @@ def _load(user: Any, job_id: UUID) -> Job | None:
         connections.close_all()
 
 
-def _state_and_head(job_id: UUID, channel: str) -> tuple[Job, int]:
+def _state_and_head(job_id: UUID, channel: str) -> tuple[Job, LogPosition]:
     # The job is read before the log's head: every event after that head is newer than it.
+    # The head with its event's check, which the stream's ids carry.
     try:
         job = Job.objects.get(pk=job_id)
-        head = get_event_log().heads([channel])[channel]
+        head = get_event_log().positions([channel])[channel]
         return job, head
     finally:
         connections.close_all()
 
 
-def _head(channel: str) -> int:
+def _head(channel: str) -> LogPosition:
     try:
-        return get_event_log().heads([channel])[channel]
+        return get_event_log().positions([channel])[channel]
     finally:
         connections.close_all()
 
@@ -73,7 +74,9 @@ async def job_stream(request: HttpRequest, job_id: UUID) -> HttpResponse:
         user = await authenticate_stream(request, [channel])
         try:
             job = await sync_to_async(_load)(user, job_id)
-            head = await sync_to_async(_head)(channel) if job is not None and job.is_finished else 0
+            head = (
+                await sync_to_async(_head)(channel) if job is not None and job.is_finished else LogPosition(0)
+            )
         except UNAVAILABLE_ERRORS as exc:
             # The database is down for a moment: come back (a 5xx would stop the browser).
             raise StreamUnavailable() from exc
@@ -87,10 +90,11 @@ async def job_stream(request: HttpRequest, job_id: UUID) -> HttpResponse:
     if job.is_finished:
         # 204 stops a browser for good; a client that missed the end still gets it once.
         seen = _resume_seq(resume_from, tag)
-        if seen is None or seen >= head:
+        if seen is None or seen >= head.seq:
             return HttpResponse(status=204)
         final = state_events(job)[-1]
-        return EventStreamResponse(_once(Event(data=final.data, event=final.event, id=f"{tag}:{head}")))
+        event_id = format_cursor(tag, [head.seq], [head.check])
+        return EventStreamResponse(_once(Event(data=final.data, event=final.event, id=event_id)))
 
     async def first() -> FirstEvents:
         # Subscribed first, read second: nothing falls between the state and the live events.
@@ -114,9 +118,10 @@ def _resume_seq(resume_from: str | None, tag: str) -> int | None:
     if resume_from is None:
         return None
     try:
-        return parse_cursor(resume_from, tag, 1)[0]
+        position = parse_cursor(resume_from, tag, 1)[0]
     except InvalidCursor:
         return None
+    return None if position is None else position.seq
 
 
 async def _once(event: Event) -> AsyncIterator[Event]:

@@ -31,7 +31,7 @@ _CHANNELS_PER_READ = 200
 # Events held while reading; what is left out is in the log and found by the next read.
 _MAX_HELD = 10 * LOG_PAGE
 
-HeldEvent = tuple[str, int, str | None, str, float | None]
+HeldEvent = tuple[str, int, str | None, str, float | None, int | None]
 
 
 class CatchUp:
@@ -97,5 +97,15 @@ class CatchUp:
             for ev in events:
                 group = hub.groups.get(ev.channel)
                 if group is not None and not group.joining and ev.seq > group.last_seq:
-                    group.fan_out(ev.seq, ev.event, ev.data, None)
+                    if (
+                        ev.seq == group.last_seq + 1
+                        and ev.prev_check is not None
+                        and group.last_check is not None
+                        and ev.prev_check != group.last_check
+                    ):
+                        # The event before it is not the one delivered here: the log was
+                        # restored or emptied, and counted up past where this group was.
+                        logger.warning("the event log of %s was rewritten before seq %s", ev.channel, ev.seq)
+                        group.rewound(group.head)
+                    group.fan_out(ev.seq, ev.event, ev.data, None, ev.check)
                     hub.counts.caught_up_events += 1

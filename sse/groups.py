@@ -8,7 +8,7 @@ import time
 from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
-from sse.cursor import channel_tag
+from sse.cursor import LogPosition, channel_tag, format_cursor
 from sse.encoding import encode_body, encode_id
 from sse.registry import ChannelPattern, effective_rate, is_ephemeral, throttled_pattern
 from sse.storage.threads import LOG_PAGE
@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 __all__ = ["ChannelGroup"]
 
 
-# A throttled event on its way to streams: (seq, event name, data, conflation key).
-_Item = tuple[int, str | None, str, Hashable]
+# A throttled event on its way to streams: (seq, event name, data, conflation key, check).
+_Item = tuple[int, str | None, str, Hashable, int | None]
 
 
 class _RateGroup:
@@ -46,6 +46,7 @@ class ChannelGroup:
         "ephemeral",
         "hub",
         "joining",
+        "last_check",
         "last_seq",
         "members",
         "name",
@@ -64,11 +65,12 @@ class ChannelGroup:
         self.tag = channel_tag((name,))
         #: Each local stream on this channel, with the channel's index among its channels.
         self.members: dict[Subscriber, int] = {}
-        #: The last seq delivered here.
+        #: The last seq delivered here, and that event's check in the log (what ids carry).
         self.last_seq = 0
-        # Until the head is read, events from the layer wait here (seq -> (event, data)).
+        self.last_check: int | None = None
+        # Until the head is read, events from the layer wait here (seq -> (event, data, check)).
         self.joining = True
-        self.pending: dict[int, tuple[str | None, str]] = {}
+        self.pending: dict[int, tuple[str | None, str, int | None]] = {}
         self.ephemeral = is_ephemeral(name)
         self.ready: asyncio.Task[None] | None = None
         self.throttled: ChannelPattern | None = throttled_pattern(name)
@@ -126,75 +128,94 @@ class ChannelGroup:
         await self.hub.link.join(self.name)
         heads = await self.hub.log.heads([self.name])
         self.tag = channel_tag((self.name,))  # the log was read: its name is known now
-        self.last_seq = heads[self.name]
+        self.last_seq, self.last_check = heads[self.name]
         self._finish_joining()
 
-    def on_event(self, seq: int, event: str | None, data: str, ts: float | None) -> None:
+    @property
+    def head(self) -> LogPosition:
+        """The last event delivered here, with its check."""
+        return LogPosition(self.last_seq, self.last_check)
+
+    def rewound(self, head: LogPosition) -> None:
+        """The log no longer holds what this group delivered (restored from a backup, or
+        emptied, and numbering new events again): its streams end, and their clients,
+        resuming with ids the log cannot vouch for, get ``reset``. Then on from ``head``."""
+        for sub in list(self.members):
+            sub.close("log-rewound")
+        self.hub.counts.log_rewinds += 1
+        self.last_seq, self.last_check = head
+
+    def on_event(
+        self, seq: int, event: str | None, data: str, ts: float | None, check: int | None = None
+    ) -> None:
         if seq <= self.last_seq:
             return
         if self.joining:
             # Bounded: what is left out is in the log, and the next poll finds it.
             if len(self.pending) < LOG_PAGE:
-                self.pending[seq] = (event, data)
+                self.pending[seq] = (event, data, check)
             return
         if seq == self.last_seq + 1 or self.ephemeral:
-            self.fan_out(seq, event, data, ts)
+            self.fan_out(seq, event, data, ts, check)
             return
         # A gap: the layer dropped or reordered something. The log has it all (this event
         # too: it was handed on once committed).
         self.hub.catching_up.start(self.name)
 
-    def fan_out(self, seq: int, event: str | None, data: str, ts: float | None) -> None:
+    def fan_out(
+        self, seq: int, event: str | None, data: str, ts: float | None, check: int | None = None
+    ) -> None:
         hub = self.hub
         self.last_seq = seq
+        self.last_check = check
         hub.counts.received += 1
         if not self.members:
             return
         if ts is not None:
             hub.delivery_lags.append(max(0.0, time.time() - ts))
         if self.throttle is None:
-            self._send(seq, event, data, None)
+            self._send(seq, event, data, None, check)
             return
         assert self.throttled is not None
         key_of = self.throttled.conflation_key
         key = None if key_of is None else key_of(event, data)
-        self.throttle.push(key, (seq, event, data, key))
+        self.throttle.push(key, (seq, event, data, key, check))
 
     def _deliver(self, item: _Item) -> None:
         """What the channel's throttle lets through."""
         self._send(*item)
 
-    def _send(self, seq: int, event: str | None, data: str, key: Hashable) -> None:
+    def _send(self, seq: int, event: str | None, data: str, key: Hashable, check: int | None) -> None:
         hub = self.hub
         hub.refresh_limits()
         body = encode_body(event, data)
-        single_id = encode_id(f"{self.tag}:{seq}")
+        single_id = encode_id(format_cursor(self.tag, (seq,), (check,)))
         if not self.rate_of:
             for sub, index in list(self.members.items()):
-                sub.offer(index, seq, event, body, single_id)
+                sub.offer(index, seq, check, event, body, single_id)
             hub.counts.delivered += len(self.members)
             return
         # Some streams asked for a lower rate: they get this through their rate's throttle.
         rate_of = self.rate_of
         direct = [(sub, index) for sub, index in self.members.items() if sub not in rate_of]
         for sub, index in direct:
-            sub.offer(index, seq, event, body, single_id)
+            sub.offer(index, seq, check, event, body, single_id)
         hub.counts.delivered += len(direct)
         for group in self.rate_groups.values():
-            group.throttle.push(key, (seq, event, body, single_id))
+            group.throttle.push(key, (seq, event, body, single_id, check))
 
-    def _deliver_at_rate(self, rate: float, item: tuple[int, str | None, bytes, bytes]) -> None:
+    def _deliver_at_rate(self, rate: float, item: tuple[int, str | None, bytes, bytes, int | None]) -> None:
         group = self.rate_groups.get(rate)
         if group is None:
             return
-        seq, event, body, single_id = item
+        seq, event, body, single_id, check = item
         for sub, index in list(group.members.items()):
-            sub.offer(index, seq, event, body, single_id)
+            sub.offer(index, seq, check, event, body, single_id)
         self.hub.counts.delivered += len(group.members)
 
     def _finish_joining(self) -> None:
         self.joining = False
         pending = sorted(self.pending.items())
         self.pending.clear()
-        for seq, (event, data) in pending:
-            self.on_event(seq, event, data, None)
+        for seq, (event, data, check) in pending:
+            self.on_event(seq, event, data, None, check)

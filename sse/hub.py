@@ -18,6 +18,7 @@ from typing import ClassVar
 
 from sse.catchup import CatchUp
 from sse.conf import conf
+from sse.cursor import LogPosition
 from sse.encoding import HEARTBEAT, encode_retry, spread_retry_ms
 from sse.groups import ChannelGroup
 from sse.layer import LayerLink
@@ -59,6 +60,18 @@ def _tune_gc_once() -> None:
         tune_gc()
 
 
+def _rewound(delivered: LogPosition, head: LogPosition) -> bool:
+    """The log's ``head`` no longer holds what was ``delivered`` before it was read."""
+    if head.seq < delivered.seq:
+        return True
+    return (
+        head.seq == delivered.seq
+        and head.check is not None
+        and delivered.check is not None
+        and head.check != delivered.check
+    )
+
+
 class OverCapacity(Exception):
     """A stream cap (per user or per process) is reached, or the server is shutting down."""
 
@@ -96,7 +109,7 @@ class ChannelHub:
         # Events handed in from other threads wait here, and are fanned out a slice per
         # loop turn: one wake-up (one write) per stream carries many events of a burst,
         # and streams run between slices, so their bounded queues never see a whole burst.
-        self._inbox: deque[tuple[str, int, str | None, str, float | None]] = deque()
+        self._inbox: deque[tuple[str, int, str | None, str, float | None, int | None]] = deque()
         self._inbox_lock = threading.Lock()
         self._inbox_scheduled = False
 
@@ -250,9 +263,9 @@ class ChannelHub:
                 sub.credential_deadline = True
         return sub
 
-    def head(self, channel: str) -> int:
-        """The last seq this hub delivered on ``channel`` (subscribed channels only)."""
-        return self.groups[channel].last_seq
+    def head(self, channel: str) -> LogPosition:
+        """The last event this hub delivered on ``channel``, with its check (subscribed channels only)."""
+        return self.groups[channel].head
 
     def unsubscribe(self, sub: Subscriber) -> None:
         if sub not in self.subscribers:
@@ -300,9 +313,15 @@ class ChannelHub:
     # -- events in ---------------------------------------------------------
 
     def deliver_threadsafe(
-        self, channel: str, seq: int, event: str | None, data: str, ts: float | None = None
+        self,
+        channel: str,
+        seq: int,
+        event: str | None,
+        data: str,
+        ts: float | None = None,
+        check: int | None = None,
     ) -> None:
-        self._inbox.append((channel, seq, event, data, ts))
+        self._inbox.append((channel, seq, event, data, ts, check))
         with self._inbox_lock:
             if self._inbox_scheduled:
                 return
@@ -328,30 +347,51 @@ class ChannelHub:
         # More to do: after the streams woken by this slice have written.
         self.loop.call_soon(self._drain_inbox)
 
-    def on_event(self, channel: str, seq: int, event: str | None, data: str, ts: float | None = None) -> None:
-        """An event with its log seq, from the layer or this process; ``ts``: its publish time."""
-        if self.catching_up.hold((channel, seq, event, data, ts)):
+    def on_event(
+        self,
+        channel: str,
+        seq: int,
+        event: str | None,
+        data: str,
+        ts: float | None = None,
+        check: int | None = None,
+    ) -> None:
+        """An event with its log seq, from the layer or this process; ``ts``: its publish
+        time; ``check``: the check the log keeps with it."""
+        if self.catching_up.hold((channel, seq, event, data, ts, check)):
             return  # delivered in arrival order once the log is read
         group = self.groups.get(channel)
         if group is not None:
-            group.on_event(seq, event, data, ts)
+            group.on_event(seq, event, data, ts, check)
 
     async def _poll_loop(self) -> None:
         # Events from processes the layer does not connect (the in-memory layer),
         # and anything the layer lost, are found in the log.
         while True:
             await asyncio.sleep(conf.SSE_LOG_POLL_SECONDS)
-            names = [name for name, g in self.groups.items() if not g.joining]
-            if not names:
+            # What was delivered before the read: the log holds all of it (delivered once committed).
+            before = {name: g.head for name, g in self.groups.items() if not g.joining}
+            if not before:
                 continue
             try:
-                heads = await self.log.heads(names)
+                heads = await self.log.heads(list(before))
             except Exception as exc:
                 logger.warning("polling the event log failed: %s", exc)
                 continue
             for name, head in heads.items():
                 group = self.groups.get(name)
-                if group is not None and head > group.last_seq:
+                if group is None or group.joining:
+                    continue
+                if _rewound(before[name], head):
+                    logger.warning(
+                        "the event log of %s went back (restored or emptied): at %s, this server "
+                        "had delivered up to %s; its streams end and resume with reset",
+                        name,
+                        head.seq,
+                        before[name].seq,
+                    )
+                    group.rewound(head if group.head == before[name] else group.head)
+                elif head.seq > group.last_seq:
                     self.catching_up.start(name)
                     self.link.rejoin_lagging(name)
 

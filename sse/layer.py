@@ -47,7 +47,8 @@ _SEND_TIMEOUT = 5.0
 _SEND_BACKOFF = 2.0
 _RETRY_SECONDS = 1.0
 
-OnEvent = Callable[[str, int, str | None, str, float | None], None]
+# (channel, seq, event, data, publish time, the event's check)
+OnEvent = Callable[[str, int, str | None, str, float | None, int | None], None]
 OnAccess = Callable[[list[str], list[str]], None]
 # The access group's place in the membership queue (beside channel names, never one of them).
 _ACCESS = "<access>"
@@ -77,21 +78,31 @@ def group_name(channel: str) -> str:
     return f"sse.{channel}"
 
 
-def layer_message(channel: str, seq: int, event: str | None, data: str, ts: float) -> dict[str, Any]:
-    # ts: the publish time, for the delivery-lag figures (older senders leave it out).
-    return {"type": MESSAGE_TYPE, "channel": channel, "seq": seq, "event": event, "data": data, "ts": ts}
+def layer_message(
+    channel: str, seq: int, event: str | None, data: str, ts: float, check: int | None = None
+) -> dict[str, Any]:
+    # ts: the publish time, for the delivery-lag figures (older senders leave it out);
+    # check: the event's check in the log, which ids carry (older senders leave it out).
+    message = {"type": MESSAGE_TYPE, "channel": channel, "seq": seq, "event": event, "data": data, "ts": ts}
+    if check is not None:
+        message["check"] = check
+    return message
 
 
-def _read_message(message: dict[str, Any]) -> tuple[str, int, str | None, str, float | None] | None:
+def _read_message(
+    message: dict[str, Any],
+) -> tuple[str, int, str | None, str, float | None, int | None] | None:
     if message.get("type") != MESSAGE_TYPE:
         return None
     try:
+        check = message.get("check")
         return (
             message["channel"],
             int(message["seq"]),
             message.get("event"),
             message["data"],
             message.get("ts"),
+            None if check is None else int(check),
         )
     except (KeyError, TypeError, ValueError):
         logger.warning("ignored a malformed %s message", MESSAGE_TYPE)
@@ -168,7 +179,9 @@ class _Sender:
 _sender = _Sender()
 
 
-def send_event(channel: str, seq: int, event: str | None, data: str, ts: float) -> None:
+def send_event(
+    channel: str, seq: int, event: str | None, data: str, ts: float, check: int | None = None
+) -> None:
     """Hand a committed event to the hubs of other processes (blocking; never raises)."""
     layer = get_layer()
     if not reaches_other_processes(layer):
@@ -176,7 +189,8 @@ def send_event(channel: str, seq: int, event: str | None, data: str, ts: float) 
     assert layer is not None
     try:
         _sender.run(
-            layer.group_send(group_name(channel), layer_message(channel, seq, event, data, ts)), _SEND_TIMEOUT
+            layer.group_send(group_name(channel), layer_message(channel, seq, event, data, ts, check)),
+            _SEND_TIMEOUT,
         )
     except Exception as exc:
         logger.warning(

@@ -11,10 +11,19 @@ require_installed("sse.models")
 
 
 class ChannelHead(models.Model):
-    """The last sequence number handed out on a channel."""
+    """The last sequence number handed out on a channel, with the checks of its last two events.
+
+    A check is a random number the log draws for each event (``sse.cursor.new_check``); ids
+    carry it, so a log restored from a backup or emptied, whose seqs count up again, is
+    told apart from the one the client read. Null: none drawn (events from before checks).
+    """
 
     name = models.CharField(max_length=80, primary_key=True)
     last_seq = models.BigIntegerField(default=0)
+    #: The check of event ``last_seq`` (kept when retention trims the event itself).
+    last_check = models.IntegerField(null=True, blank=True)
+    #: The check of event ``last_seq - 1``: where ``append`` reads the new event's ``prev_check``.
+    prev_check = models.IntegerField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name}@{self.last_seq}"
@@ -28,6 +37,10 @@ class StoredEvent(models.Model):
     event = models.CharField(max_length=100, blank=True)
     data = models.TextField()
     created = models.DateTimeField(default=timezone.now, db_index=True)
+    #: The check drawn for this event, and the one of the event before it (seq - 1): a
+    #: client at seq - 1 whose event retention trimmed is still vouched for by this row.
+    event_check = models.IntegerField(null=True, blank=True)
+    prev_check = models.IntegerField(null=True, blank=True)
 
     class Meta:
         permissions = [("publish_event", "Can publish events through the API")]

@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
 
 from sse.conf import conf
-from sse.cursor import channel_tag
+from sse.cursor import channel_tag, format_cursor, new_check
 from sse.encoding import Event
 from sse.hub import ChannelHub
 from sse.layer import send_event
@@ -93,9 +93,15 @@ def _append(channel: str, event: str | None, text: str, caller: str) -> str:
     else:
         raise RuntimeError(f"{caller}() was called from async code: use 'await sse.a{caller}(...)'")
     log = get_event_log()
-    seq = log.append(channel, event, text, ephemeral=is_ephemeral(channel))
-    log.on_commit(lambda: _deliver(channel, seq, event, text))
-    return f"{channel_tag((channel,))}:{seq}"
+    if log.keeps_checks:
+        # Drawn here, so the id returned and the one streams send carry the check the log keeps.
+        check: int | None = new_check()
+        seq = log.append(channel, event, text, ephemeral=is_ephemeral(channel), check=check)
+    else:
+        check = None
+        seq = log.append(channel, event, text, ephemeral=is_ephemeral(channel))
+    log.on_commit(lambda: _deliver(channel, seq, event, text, check))
+    return format_cursor(channel_tag((channel,)), [seq], [check])
 
 
 async def apublish(channel: str, data: Any, *, event: str | None = None) -> str:
@@ -104,9 +110,9 @@ async def apublish(channel: str, data: Any, *, event: str | None = None) -> str:
     return await sync_to_async(publish)(channel, data, event=event)
 
 
-def _deliver(channel: str, seq: int, event: str | None, data: str) -> None:
+def _deliver(channel: str, seq: int, event: str | None, data: str, check: int | None) -> None:
     ts = time.time()  # publish time, carried for the delivery-lag figures
     hub = ChannelHub.running()
     if hub is not None:
-        hub.deliver_threadsafe(channel, seq, event, data, ts)
-    send_event(channel, seq, event, data, ts)
+        hub.deliver_threadsafe(channel, seq, event, data, ts, check)
+    send_event(channel, seq, event, data, ts, check)

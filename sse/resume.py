@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Hashable
 
-from sse.cursor import InvalidCursor, channel_tag, parse_cursor
+from sse.cursor import InvalidCursor, LogPosition, channel_tag, parse_cursor
 from sse.encoding import encode_body, encode_id, encode_reset
 from sse.hub import ChannelHub
 from sse.registry import ChannelPattern, is_ephemeral, throttled_pattern
@@ -27,27 +27,60 @@ class ResumePlan:
 async def plan_resume(hub: ChannelHub, sub: Subscriber, resume_from: str | None) -> ResumePlan:
     # Subscribed, so the log was read and its name is known: the ids of this stream carry it.
     sub.tag = channel_tag(sub.channels)
+    # The heads as this hub delivered them, with their events' checks: no query.
     live = [hub.head(name) for name in sub.channels]
     if resume_from is None:
-        sub.positions = live
+        sub.start_at(live)
         return ResumePlan(None, False)
     try:
         given = parse_cursor(resume_from, sub.tag, len(sub.channels))
     except InvalidCursor as exc:
-        sub.positions = live
+        sub.start_at(live)
         return ResumePlan(str(exc), False)
-    seqs = [head if seq is None else seq for seq, head in zip(given, live, strict=True)]
-    heads, firsts = await hub.log.bounds(sub.channels)
-    for name, seq in zip(sub.channels, seqs, strict=True):
-        if seq > heads[name]:
-            sub.positions = live
-            return ResumePlan("unknown-id", False)
-        kept_from = firsts.get(name, heads[name] + 1)
-        if not is_ephemeral(name) and seq < kept_from - 1:
-            sub.positions = live
-            return ResumePlan("expired", False)
-    sub.positions = seqs
+    reset = await _cannot_vouch(hub, sub.channels, given)
+    if reset is not None:
+        sub.start_at(live)
+        return ResumePlan(reset, False)
+    sub.start_at([head if at is None else at for at, head in zip(given, live, strict=True)])
     return ResumePlan(None, True)
+
+
+async def _cannot_vouch(
+    hub: ChannelHub, channels: tuple[str, ...], given: list[LogPosition | None]
+) -> str | None:
+    """Why the log cannot resume a client at ``given`` (None: ``*``, a channel it starts at
+    its head), or None when it can: every position is in the log, not trimmed past, and
+    the event the log holds there is the one the client had (its check is the id's)."""
+    heads, firsts = await hub.log.bounds(channels)
+    had = [(name, at) for name, at in zip(channels, given, strict=True) if at is not None]
+    for name, at in had:
+        head = heads[name]
+        if at.seq > head.seq:
+            return "unknown-id"
+        kept_from = firsts.get(name, head.seq + 1)
+        if not is_ephemeral(name) and at.seq < kept_from - 1:
+            return "expired"
+    # A position behind its head is vouched for by the event there, or by the one after it
+    # (which keeps its predecessor's check): one read, only for clients that missed events.
+    behind = {name: at.seq for name, at in had if 0 < at.seq < heads[name].seq}
+    checks = await hub.log.checks_at(behind) if behind else {}
+    for name, at in had:
+        if at.seq == 0:
+            continue  # it had nothing of this channel: whatever the log holds is new to it
+        if at.seq == heads[name].seq:
+            check = heads[name].check
+        elif name in checks:
+            check = checks[name]
+        elif is_ephemeral(name):
+            continue  # only the latest event is kept, and a resume sends just that
+        else:
+            return "expired"  # trimmed since the bounds were read
+        if at.check != check:
+            # Another event stands at that seq now: the log was restored from a backup or
+            # emptied, and numbered new events again. Without a check, the id is from before
+            # checks (or made up): the log cannot tell, so it does not guess.
+            return "restored" if at.check is not None else "unknown-id"
+    return None
 
 
 async def replay(hub: ChannelHub, sub: Subscriber) -> AsyncIterator[bytes]:
@@ -89,6 +122,7 @@ async def _replay_merged(hub: ChannelHub, sub: Subscriber, names: list[str]) -> 
                 # Trimmed between the plan and this read: say so, as for an old id.
                 frames.append(encode_reset(sub.cursor, "expired"))
             sub.positions[i] = ev.seq
+            sub.checks[i] = ev.check
             frame = encode_id(sub.cursor) + body
             frames.append(frame)
             size += len(frame)
@@ -124,6 +158,7 @@ async def _replay_conflated(hub: ChannelHub, sub: Subscriber, i: int, pattern: C
     frames = [encode_reset(sub.cursor, "expired")] if gap else []
     for ev in latest.values():
         sub.positions[i] = ev.seq
+        sub.checks[i] = ev.check
         frames.append(encode_id(sub.cursor) + encode_body(ev.event, ev.data))
         if ev.event in sub.end_after:
             sub.close("ended", drop_queued=True)

@@ -30,6 +30,8 @@ class Counts:
     #: Events of throttled channels replaced by a later one (or dropped, ``leading``), once
     #: per channel throttle: never sent to the streams that throttle serves.
     conflated: int = 0
+    #: Channels found rewound in the log (restored from a backup, or emptied): their streams ended.
+    log_rewinds: int = 0
 
 
 @dataclass(frozen=True, slots=True)

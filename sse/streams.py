@@ -25,6 +25,7 @@ from sse.access import (
 )
 from sse.asgi import on_stream_thread
 from sse.conf import conf
+from sse.cursor import LogPosition
 from sse.encoding import Event, encode_event, encode_id, encode_opening, encode_reset, spread_retry_ms
 from sse.hub import ChannelHub, OverCapacity
 from sse.registry import validate_channel_name
@@ -85,7 +86,10 @@ class FirstEvents:
     the stream's ``end_after`` always goes out and ends it.
     """
 
-    positions: Sequence[int]
+    #: One per channel: a ``LogPosition`` (``EventLog.positions()`` reads them: the seq
+    #: with its event's check, which the stream's ids carry), or a bare seq (no check: a
+    #: client resuming from an id at that seq gets ``reset``, as the log cannot vouch for it).
+    positions: Sequence[LogPosition | int]
     events: Sequence[Event]
 
 
@@ -392,7 +396,9 @@ def _first_events(sub: Subscriber, first: FirstEvents) -> bytes:
     if len(first.positions) != len(sub.channels):
         raise ValueError(f"FirstEvents.positions needs one seq per channel ({len(sub.channels)})")
     # Never behind what the stream was already at: live events below are not held for it.
-    sub.positions = [max(a, b) for a, b in zip(sub.positions, first.positions, strict=True)]
+    given = [p if isinstance(p, LogPosition) else LogPosition(p) for p in first.positions]
+    had = [LogPosition(seq, check) for seq, check in zip(sub.positions, sub.checks, strict=True)]
+    sub.start_at([b if b.seq > a.seq else a for a, b in zip(had, given, strict=True)])
     cursor = sub.cursor
     frames = []
     for event in first.events:

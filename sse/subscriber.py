@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from sse.cursor import channel_tag, format_cursor
+from sse.cursor import LogPosition, channel_tag, format_cursor
 from sse.encoding import encode_id
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ class Subscriber:
         "bytes_sent",
         "channels",
         "check_rules",
+        "checks",
         "close_reason",
         "closed",
         "credential_deadline",
@@ -74,6 +75,8 @@ class Subscriber:
         #: The stream ends after sending an event of one of these names.
         self.end_after = end_after
         self.positions = [0] * len(channels)
+        #: The check of the event at each position (None: seq 0, or none known): ids carry them.
+        self.checks: list[int | None] = [None] * len(channels)
         self.frames: list[bytes] = []
         self.nbytes = 0
         self.waiter: asyncio.Future[None] | None = None
@@ -81,7 +84,7 @@ class Subscriber:
         self.close_reason: str | None = None
         # Live events wait here until the stream has replayed what it missed, and while its
         # access is being re-checked after a change (sse.revocation.access_changed).
-        self.held: list[tuple[int, int, str | None, bytes]] | None = []
+        self.held: list[tuple[int, int, int | None, str | None, bytes]] | None = []
         self.held_bytes = 0
         self.replaying = True
         self.suspended = False
@@ -97,16 +100,28 @@ class Subscriber:
 
     @property
     def cursor(self) -> str:
-        return format_cursor(self.tag, self.positions)
+        return format_cursor(self.tag, self.positions, self.checks)
+
+    def start_at(self, positions: list[LogPosition]) -> None:
+        """Stand at ``positions`` (one per channel, with the checks of their events)."""
+        self.positions = [p.seq for p in positions]
+        self.checks = [p.check for p in positions]
 
     def offer(
-        self, index: int, seq: int, event: str | None, body: bytes, single_id: bytes | None = None
+        self,
+        index: int,
+        seq: int,
+        check: int | None,
+        event: str | None,
+        body: bytes,
+        single_id: bytes | None = None,
     ) -> None:
-        """Queue event ``seq`` of channel ``index`` unless already sent; ``body`` from encode_body."""
+        """Queue event ``seq`` (its log check: ``check``) of channel ``index`` unless already
+        sent; ``body`` from encode_body."""
         if self.closed:
             return
         if self.held is not None:
-            self.held.append((index, seq, event, body))
+            self.held.append((index, seq, check, event, body))
             self.held_bytes += len(body)
             max_frames, max_bytes = self.hub.queue_limits
             if len(self.held) > max_frames or self.held_bytes > max_bytes:
@@ -124,6 +139,7 @@ class Subscriber:
                 self.close("ended")
             return
         self.positions[index] = seq
+        self.checks[index] = check
         if single_id is not None and len(self.positions) == 1:
             self.push(single_id + body)
         else:
@@ -154,8 +170,8 @@ class Subscriber:
     def _flush_held(self) -> None:
         held, self.held = self.held, None
         self.held_bytes = 0
-        for index, seq, event, body in held or ():
-            self.offer(index, seq, event, body)
+        for index, seq, check, event, body in held or ():
+            self.offer(index, seq, check, event, body)
 
     def push(self, frame: bytes) -> None:
         if self.closed:

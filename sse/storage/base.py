@@ -5,6 +5,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from sse.cursor import LogPosition
+
+__all__ = ["ChannelSummary", "EventLog", "LogPosition", "LoggedEvent"]
+
 
 @dataclass(frozen=True, slots=True)
 class LoggedEvent:
@@ -12,6 +16,9 @@ class LoggedEvent:
     seq: int
     event: str | None
     data: str
+    #: The check drawn for this event, and the one of the event before it (None: not kept).
+    check: int | None = None
+    prev_check: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +42,39 @@ class EventLog(ABC):
     #: Other processes on this machine can read what this process appended.
     shared_between_processes: bool = True
 
+    #: The log keeps each event's check (``append`` is given ``check=``, ``positions``,
+    #: ``checks_at`` and the events read return it): ids then name the event they stand
+    #: on, and a log restored from a backup or emptied gives ``reset``, not a silent skip.
+    keeps_checks: bool = False
+
     @abstractmethod
-    def append(self, channel: str, event: str | None, data: str, *, ephemeral: bool) -> int:
-        """Store one event and return its sequence number on ``channel`` (1, 2, ...)."""
+    def append(
+        self, channel: str, event: str | None, data: str, *, ephemeral: bool, check: int | None = None
+    ) -> int:
+        """Store one event and return its sequence number on ``channel`` (1, 2, ...).
+
+        ``check``: given only to a log that ``keeps_checks`` (others may leave the argument
+        out), an int drawn for this event, to keep with it and as the next event's
+        ``prev_check``.
+        """
 
     @abstractmethod
     def heads(self, channels: Iterable[str]) -> dict[str, int]:
         """The last sequence number of each channel (0 when nothing was published)."""
+
+    def positions(self, channels: Iterable[str]) -> dict[str, LogPosition]:
+        """The last event of each channel, with its check: ``heads`` and, in the same
+        read, the check of each head's event (kept when retention trims the event).
+        The default, for logs that keep no checks: the heads, without checks."""
+        return {name: LogPosition(seq) for name, seq in self.heads(channels).items()}
+
+    def checks_at(self, points: Mapping[str, int]) -> dict[str, int | None]:
+        """The check of event ``seq`` of each channel in ``points`` (``{channel: seq}``,
+        seq >= 1), where the log can still tell: from the event, from the one after it
+        (its ``prev_check``) or from the channel's head. Channels it cannot tell for
+        (both events trimmed) are left out. The default, for logs that keep no checks:
+        None for every one (ids carry none either)."""
+        return dict.fromkeys(points)
 
     @abstractmethod
     def first_seqs(self, channels: Iterable[str]) -> dict[str, int]:

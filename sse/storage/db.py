@@ -10,7 +10,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, close_old_connections, co
 from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
-from sse.cursor import new_log_id, set_log_id
+from sse.cursor import LogPosition, new_check, new_log_id, set_log_id
 from sse.models import ChannelHead, LogIdentity, StoredEvent
 from sse.storage.base import ChannelSummary, EventLog, LoggedEvent
 
@@ -24,7 +24,14 @@ class DatabaseEventLog(EventLog):
     that is commit order; on PostgreSQL it is insert order, which is commit order for the
     events of one publisher (each publish commits before the next starts, or they commit
     together) and, through the head row's lock, for the events of one channel.
+
+    Each event gets a random check (``event_check``), kept with it, with its
+    predecessor's (``prev_check``), and on the head row (``last_check``, ``prev_check``):
+    the same UPDATE that numbers the event moves them along, so publishing costs no
+    extra statement.
     """
+
+    keeps_checks = True
 
     def __init__(self, using: str | None = None) -> None:
         self._using = using
@@ -35,7 +42,11 @@ class DatabaseEventLog(EventLog):
     def using(self) -> str:
         return self._using or router.db_for_write(StoredEvent)
 
-    def append(self, channel: str, event: str | None, data: str, *, ephemeral: bool) -> int:
+    def append(
+        self, channel: str, event: str | None, data: str, *, ephemeral: bool, check: int | None = None
+    ) -> int:
+        if check is None:
+            check = new_check()
         self._learn_identity()  # publish() returns an id with the log's name
         using = self.using
         connection = connections[using]
@@ -47,43 +58,52 @@ class DatabaseEventLog(EventLog):
         with transaction.atomic(using=using, savepoint=False):
             # The row lock taken here is held until commit, so per channel the
             # sequence order is the commit order, across processes.
+            # Right-hand sides read the row as it was: prev_check takes the old last_check.
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"UPDATE {head_table} SET last_seq = last_seq + 1 WHERE name = %s RETURNING last_seq",
-                    [channel],
+                    f"UPDATE {head_table} SET last_seq = last_seq + 1, prev_check = last_check, "
+                    "last_check = %s WHERE name = %s RETURNING last_seq, prev_check",
+                    [check, channel],
                 )
                 row = cursor.fetchone()
             if row is None:
                 with transaction.atomic(using=using):
                     _head, created = ChannelHead.objects.using(using).get_or_create(
-                        name=channel, defaults={"last_seq": 1}
+                        name=channel, defaults={"last_seq": 1, "last_check": check}
                     )
                 if created:
-                    seq = 1
+                    seq, prev_check = 1, None
                 else:
-                    return self._bump_existing(channel, event, data, ephemeral=ephemeral)
+                    return self._bump_existing(channel, event, data, ephemeral=ephemeral, check=check)
             else:
-                seq = int(row[0])
+                seq, prev_check = int(row[0]), row[1]
             # One plain INSERT: the ORM's create() was over half of a publish's time.
-            columns = ", ".join(quote(name) for name in ("channel", "seq", "event", "data", "created"))
+            columns = ", ".join(
+                quote(name)
+                for name in ("channel", "seq", "event", "data", "created", "event_check", "prev_check")
+            )
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"INSERT INTO {event_table} ({columns}) VALUES (%s, %s, %s, %s, %s)",
+                    f"INSERT INTO {event_table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                     [
                         channel,
                         seq,
                         event or "",
                         data,
                         connection.ops.adapt_datetimefield_value(timezone.now()),
+                        check,
+                        prev_check,
                     ],
                 )
             if ephemeral and seq > 1:
                 StoredEvent.objects.using(using).filter(channel=channel, seq__lt=seq).delete()
         return seq
 
-    def _bump_existing(self, channel: str, event: str | None, data: str, *, ephemeral: bool) -> int:
+    def _bump_existing(
+        self, channel: str, event: str | None, data: str, *, ephemeral: bool, check: int
+    ) -> int:
         # Lost the race to create the head row: it exists now, so the UPDATE path works.
-        return self.append(channel, event, data, ephemeral=ephemeral)
+        return self.append(channel, event, data, ephemeral=ephemeral, check=check)
 
     def heads(self, channels: Iterable[str]) -> dict[str, int]:
         names = list(channels)
@@ -92,6 +112,36 @@ class DatabaseEventLog(EventLog):
         for i in range(0, len(names), _CHUNK):
             chunk = names[i : i + _CHUNK]
             result.update(qs.filter(name__in=chunk).values_list("name", "last_seq"))
+        return result
+
+    def positions(self, channels: Iterable[str]) -> dict[str, LogPosition]:
+        names = list(channels)
+        result = dict.fromkeys(names, LogPosition(0))
+        qs = ChannelHead.objects.using(self.using)
+        for i in range(0, len(names), _CHUNK):
+            rows = qs.filter(name__in=names[i : i + _CHUNK]).values_list("name", "last_seq", "last_check")
+            for name, seq, check in rows:
+                result[name] = LogPosition(seq, check if seq else None)
+        return result
+
+    def checks_at(self, points: Mapping[str, int]) -> dict[str, int | None]:
+        result: dict[str, int | None] = {}
+        wanted = [(name, seq) for name, seq in points.items() if seq > 0]
+        qs = StoredEvent.objects.using(self.using)
+        for i in range(0, len(wanted), _CHUNK):
+            where = Q()
+            for name, seq in wanted[i : i + _CHUNK]:
+                where |= Q(channel=name, seq__in=(seq, seq + 1))
+            rows = qs.filter(where).values_list("channel", "seq", "event_check", "prev_check")
+            for name, seq, check, prev in sorted(rows, key=lambda row: -row[1]):
+                # The event itself (read last, so it wins), or the one after it.
+                result[name] = check if seq == points[name] else prev
+        # Both events trimmed, or the position is the head whose event retention took.
+        rest = [name for name, _ in wanted if name not in result]
+        if rest:
+            for name, head in self.positions(rest).items():
+                if head.seq == points[name]:
+                    result[name] = head.check
         return result
 
     def first_seqs(self, channels: Iterable[str]) -> dict[str, int]:
@@ -113,9 +163,12 @@ class DatabaseEventLog(EventLog):
             StoredEvent.objects.using(self.using)
             .filter(channel=channel, seq__gt=after)
             .order_by("seq")
-            .values_list("seq", "event", "data")[:limit]
+            .values_list("seq", "event", "data", "event_check", "prev_check")[:limit]
         )
-        return [LoggedEvent(channel, seq, event or None, data) for seq, event, data in rows]
+        return [
+            LoggedEvent(channel, seq, event or None, data, check, prev)
+            for seq, event, data, check, prev in rows
+        ]
 
     def read_merged(self, after: Mapping[str, int], limit: int) -> list[LoggedEvent]:
         if not after:
@@ -127,9 +180,12 @@ class DatabaseEventLog(EventLog):
             StoredEvent.objects.using(self.using)
             .filter(where)
             .order_by("id")
-            .values_list("channel", "seq", "event", "data")[:limit]
+            .values_list("channel", "seq", "event", "data", "event_check", "prev_check")[:limit]
         )
-        return [LoggedEvent(channel, seq, event or None, data) for channel, seq, event, data in rows]
+        return [
+            LoggedEvent(channel, seq, event or None, data, check, prev)
+            for channel, seq, event, data, check, prev in rows
+        ]
 
     def setup_problem(self) -> str | None:
         if self._tables_found:  # tables once there stay there: one look per process

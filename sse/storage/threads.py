@@ -15,6 +15,7 @@ from typing import Any
 from django.db import connections
 
 from sse.conf import conf
+from sse.cursor import LogPosition
 from sse.encoding import encode_body
 from sse.storage import get_event_log, learn_log_id
 from sse.storage.base import LoggedEvent
@@ -158,15 +159,22 @@ class LogThreads:
         if self._shared.get(key) is read:
             del self._shared[key]
 
-    async def heads(self, channels: Sequence[str]) -> dict[str, int]:
+    async def heads(self, channels: Sequence[str]) -> dict[str, LogPosition]:
+        """The last event of each channel, with its check (one read: ``EventLog.positions``)."""
         return await self.run(_heads, channels)
 
     async def first_seqs(self, channels: Sequence[str]) -> dict[str, int]:
         return await self.run(get_event_log().first_seqs, channels)
 
-    async def bounds(self, channels: Sequence[str]) -> tuple[dict[str, int], dict[str, int]]:
-        """The heads and first kept seqs of ``channels`` (read-only: shared with others asking)."""
+    async def bounds(self, channels: Sequence[str]) -> tuple[dict[str, LogPosition], dict[str, int]]:
+        """The heads (with their checks) and first kept seqs of ``channels`` (read-only:
+        shared with others asking)."""
         return await self.shared(("bounds", tuple(channels)), _bounds, tuple(channels))
+
+    async def checks_at(self, points: Mapping[str, int]) -> dict[str, int | None]:
+        """``EventLog.checks_at``, shared with others asking about the same points."""
+        key = ("checks", tuple(sorted(points.items())))
+        return await self.shared(key, get_event_log().checks_at, dict(points))
 
     async def read_page(
         self, channel: str, after: int, at_most: int = LOG_PAGE
@@ -223,10 +231,10 @@ class LogThreads:
             self.loop.call_soon_threadsafe(self._watch.cancel)
 
 
-def _heads(channels: Sequence[str]) -> dict[str, int]:
+def _heads(channels: Sequence[str]) -> dict[str, LogPosition]:
     # A hub reads heads before its streams' first ids: by then they name the log.
     learn_log_id()
-    return get_event_log().heads(channels)
+    return get_event_log().positions(channels)
 
 
 class ReplayPage:
@@ -247,7 +255,7 @@ def _replay_page(after: dict[str, int], limit: int) -> ReplayPage:
     return ReplayPage(events, [encode_body(ev.event, ev.data) for ev in events], len(events) >= limit)
 
 
-def _bounds(channels: tuple[str, ...]) -> tuple[dict[str, int], dict[str, int]]:
+def _bounds(channels: tuple[str, ...]) -> tuple[dict[str, LogPosition], dict[str, int]]:
     return _heads(channels), get_event_log().first_seqs(channels)
 
 

@@ -21,8 +21,10 @@ import httpx
 
 from sse.testing import EventParser
 
-# "<log>-<tag>:<seq>.<seq>...": the log's name, the channels' fingerprint, a seq per channel.
-_CURSOR = re.compile(r"([0-9a-z]+-)?([0-9a-z]+):([0-9]+(?:\.[0-9]+)*)")
+# "<log>-<tag>:<pos>.<pos>...": the log's name, the channels' fingerprint, a position per
+# channel: its seq, with "_" and the check of that event in the log (none at seq 0).
+_POS = r"[0-9]+(?:_[0-9a-z]{4})?"
+_CURSOR = re.compile(rf"([0-9a-z]+-)?([0-9a-z]+):({_POS}(?:\.{_POS})*)")
 
 
 class StreamBroken(Exception):
@@ -154,7 +156,7 @@ async def open_stream(
 def cursor_seqs(event_id: str) -> list[int]:
     m = _CURSOR.fullmatch(event_id)
     assert m, f"not a cursor: {event_id!r}"
-    return [int(s) for s in m.group(3).split(".")]
+    return [int(s.partition("_")[0]) for s in m.group(3).split(".")]
 
 
 async def wait_until(predicate: object, timeout: float, what: str, interval: float = 0.05) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -65,3 +66,14 @@ class StreamReader:
         while len(self.state.comments) < count:
             self._pull(deadline)
         return self.state.comments[:count]
+
+
+def plain_id(event_id: str) -> str:
+    """An event id without its checks (``k3f9x-abc:4_0a1z.2_zz00`` -> ``k3f9x-abc:4.2``):
+    the positions, for tests that know the seqs but not the checks the log drew."""
+    return re.sub(r"_[0-9a-z]{4}", "", event_id)
+
+
+def position_of(event_id: str) -> str:
+    """The position a single-channel id stands at, check included (``...:4_0a1z`` -> ``4_0a1z``)."""
+    return event_id.rpartition(":")[2]

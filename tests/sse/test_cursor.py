@@ -5,10 +5,14 @@ from collections.abc import Iterator
 import pytest
 
 from sse.cursor import (
+    CHECKS,
     InvalidCursor,
+    LogPosition,
     channel_tag,
     current_log_id,
+    format_check,
     format_cursor,
+    new_check,
     new_log_id,
     parse_cursor,
     set_log_id,
@@ -38,7 +42,45 @@ def test_round_trip() -> None:
     tag = channel_tag(["x", "y", "z"])
     value = format_cursor(tag, [0, 17, 123456789012345678])
     assert value == f"{tag}:0.17.123456789012345678"
-    assert parse_cursor(value, tag, 3) == [0, 17, 123456789012345678]
+    assert parse_cursor(value, tag, 3) == [(0, None), (17, None), (123456789012345678, None)]
+
+
+def test_round_trip_with_checks() -> None:
+    tag = channel_tag(["x", "y", "z"])
+    value = format_cursor(tag, [0, 17, 123456789012345678], [None, 5, CHECKS - 1])
+    # Seq 0 (no event yet) carries no check; the others carry four base-36 characters.
+    assert value == f"{tag}:0.17_0005.123456789012345678_zzzz"
+    assert parse_cursor(value, tag, 3) == [
+        LogPosition(0, None),
+        LogPosition(17, 5),
+        LogPosition(123456789012345678, CHECKS - 1),
+    ]
+    assert format_cursor(tag, [0, 3, 4], [7, None, 0]) == f"{tag}:0.3.4_0000"
+
+
+def test_checks_are_random_and_four_base36_characters() -> None:
+    checks = {new_check() for _ in range(200)}
+    assert len(checks) > 190 and all(0 <= c < CHECKS for c in checks)
+    assert all(len(format_check(c)) == 4 for c in (0, 35, 36, CHECKS - 1))
+    assert CHECKS == 36**4
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "abc:0_0001",
+        "abc:1_",
+        "abc:1_abc",
+        "abc:1_abcde",
+        "abc:1_ABCD",
+        "abc:1__abcd",
+        "abc:*_abcd",
+        "abc:1_ab-d",
+    ],
+)
+def test_malformed_checks(value: str) -> None:
+    with pytest.raises(InvalidCursor, match="malformed"):
+        parse_cursor(value, "abc", 1)
 
 
 @pytest.mark.parametrize(
@@ -75,7 +117,7 @@ def test_the_tag_names_the_log_once_it_is_known() -> None:
     assert tag == f"k3f9x-{bare}"
     value = format_cursor(tag, [4, 2])
     assert value == f"k3f9x-{bare}:4.2"
-    assert parse_cursor(value, tag, 2) == [4, 2]
+    assert parse_cursor(value, tag, 2) == [(4, None), (2, None)]
 
 
 @pytest.mark.parametrize(
@@ -105,7 +147,7 @@ def test_log_ids_are_short_random_ascii() -> None:
 
 def test_a_star_seq_means_from_the_head() -> None:
     tag = channel_tag(["x", "y", "z"])
-    assert parse_cursor(f"{tag}:4.*.9", tag, 3) == [4, None, 9]
+    assert parse_cursor(f"{tag}:4.*.9_0a0z", tag, 3) == [(4, None), None, (9, int("a0z", 36))]
     assert parse_cursor(f"{tag}:*.*.*", tag, 3) == [None, None, None]
     for bad in (f"{tag}:4.**.9", f"{tag}:4.*1.9", f"{tag}:4..9"):
         with pytest.raises(InvalidCursor, match="malformed"):

@@ -11,9 +11,10 @@ from unittest import mock
 import httpx
 import pytest
 
+from sse.cursor import CHECKS, format_check
 from sse.tokens import issue_token
 from tests.sse.conftest import Site, site_fixture
-from tests.sse.sse_client import Received, StreamReader
+from tests.sse.sse_client import Received, StreamReader, plain_id, position_of
 
 STREAM = "/sse/stream/"
 PUBLISH = "/api/sse/publish/"
@@ -100,21 +101,25 @@ def test_a_star_seq_starts_that_channel_at_its_head(
     # What sse.js sends when a tab adds a channel to the stream its browser shares:
     # the channels it had resume exactly, the new one starts now.
     had, added = channel + "-a", channel + "-b"
+    ids = []
     for n in (1, 2, 3):
-        publish(staff, had, n)
+        ids.append(publish(staff, had, n))
         publish(staff, added, n)
     params = {"channel": [had, added]}
     with alice.stream("GET", STREAM, params=params) as response:
-        head = _opening_id(StreamReader(response))  # <log>-<tag>:3.3
+        head = _opening_id(StreamReader(response))  # <log>-<tag>:3_<check>.3_<check>
     prefix, _, seqs = head.rpartition(":")
-    assert seqs == "3.3"
-    with alice.stream("GET", STREAM, params={**params, "lastEventId": f"{prefix}:1.*"}) as response:
+    assert plain_id(seqs) == "3.3"
+    # The position it had (event 1 of `had`, with its check), and "*" for the added channel.
+    resume = f"{prefix}:{position_of(ids[0])}.*"
+    with alice.stream("GET", STREAM, params={**params, "lastEventId": resume}) as response:
         reader = StreamReader(response)
-        assert _opening_id(reader) == f"{prefix}:1.3"
+        opening = _opening_id(reader)
+        assert plain_id(opening) == f"{prefix}:1.3" and opening.startswith(resume[:-1])
         replayed = reader.events(2)
         publish(staff, added, 4)
         [live] = reader.events(1)
-    assert [(e.id, e.json()["n"]) for e in [*replayed, live]] == [
+    assert [(plain_id(e.id), e.json()["n"]) for e in [*replayed, live]] == [
         (f"{prefix}:2.3", 2),
         (f"{prefix}:3.3", 3),
         (f"{prefix}:3.4", 4),
@@ -150,14 +155,22 @@ def test_resume_from_the_latest_id_replays_nothing(
         ("abc:1", "other-channels"),
         ("{tag}:999999", "unknown-id"),
         ("{tag}:1.1", "other-channels"),
+        ("{tag}:0_0001", "malformed"),  # seq 0 has no event, so no check
+        ("{tag}:1", "unknown-id"),  # event 1 without its check: an id from before checks
+        ("{tag}:1_{other}", "restored"),  # another event's check: the log is not the one it read
     ],
 )
 def test_unusable_id_gives_reset_then_live(
     channel: str, alice: httpx.Client, staff: httpx.Client, last_id: str, reason: str
 ) -> None:
-    tag = publish(staff, channel, 1).split(":")[0]
+    first = publish(staff, channel, 1)
+    tag, check = first.split(":")[0], first.partition("_")[2]
+    other = format_check((int(check, 36) + 1) % CHECKS)
     with alice.stream(
-        "GET", STREAM, params={"channel": channel}, headers={"Last-Event-ID": last_id.format(tag=tag)}
+        "GET",
+        STREAM,
+        params={"channel": channel},
+        headers={"Last-Event-ID": last_id.format(tag=tag, other=other)},
     ) as response:
         assert response.status_code == 200
         reader = StreamReader(response)
@@ -166,7 +179,7 @@ def test_unusable_id_gives_reset_then_live(
         [live] = reader.events(1)
     assert (reset.event, reset.json()) == ("reset", {"reason": reason})
     assert (live.event, live.json()["n"]) == ("tick", 2)
-    assert live.id == f"{tag}:2"
+    assert plain_id(live.id) == f"{tag}:2"
 
 
 def test_replay_while_publishing_has_no_gap_and_no_duplicate(
@@ -207,7 +220,7 @@ def test_resume_across_several_channels(alice: httpx.Client, staff: httpx.Client
     assert numbers(first) == [1, 101]
     cursor = first[-1].id
     tag = cursor.split(":")[0]
-    assert cursor == f"{tag}:1.1"
+    assert plain_id(cursor) == f"{tag}:1.1"
     publish(staff, a, 2)
     publish(staff, b, 102)
     publish(staff, a, 3)
@@ -217,7 +230,7 @@ def test_resume_across_several_channels(alice: httpx.Client, staff: httpx.Client
         missed = StreamReader(response).events(3)
     # Replay merges the channels in the order they were published; ids track both positions.
     assert numbers(missed) == [2, 102, 3]
-    assert [e.id for e in missed] == [f"{tag}:2.1", f"{tag}:2.2", f"{tag}:3.2"]
+    assert [plain_id(e.id) for e in missed] == [f"{tag}:2.1", f"{tag}:2.2", f"{tag}:3.2"]
 
 
 # -- lifetime and logs ------------------------------------------------------------

@@ -125,11 +125,15 @@
   // -- event ids ---------------------------------------------------------------------------
   //
   // The server stamps each event of a stream over channels c1..ck (sorted) with
-  // "<log>-<tag>:<seq1>.<seq2>...<seqk>": the event log's name, a CRC-32 of the channel
-  // list in base 36, and where the stream is on each channel. The seq that moved names the
-  // event's channel; a seq written "*" asks the server to start that channel at its head.
+  // "<log>-<tag>:<pos1>.<pos2>...<posk>": the event log's name, a CRC-32 of the channel
+  // list in base 36, and where the stream is on each channel: "<seq>_<check>", the seq of the
+  // last event of that channel and the check the log keeps with that event (four base-36
+  // characters; none at seq 0), so a log restored from a backup answers with a reset. The
+  // position that moved names the event's channel; "*" asks the server to start that
+  // channel at its head.
 
-  const CURSOR = /^(?:([0-9a-z]{1,8})-)?([0-9a-z]{1,7}):((?:[0-9]{1,18}|\*)(?:\.(?:[0-9]{1,18}|\*))*)$/;
+  const POS = "(?:[0-9]{1,18}(?:_[0-9a-z]{4})?|\\*)";
+  const CURSOR = new RegExp("^(?:([0-9a-z]{1,8})-)?([0-9a-z]{1,7}):(" + POS + "(?:\\." + POS + ")*)$");
   let crcTable = null;
 
   function crc32(text) {
@@ -150,13 +154,15 @@
     return crc32(channels.join("\n")).toString(36);
   }
 
-  // Where a stream is on each channel: {log, seqs: {channel: seq}}, read from its ids.
+  // Where a stream is on each channel: {log, seqs: {channel: seq}, checks: {channel: check}},
+  // read from its ids (a check is the "_xxxx" after the seq, "" when the id has none).
   class Position {
     constructor(channels) {
       this.channels = [];
       this.tag = "";
       this.log = null;
       this.seqs = new Map();
+      this.checks = new Map();
       this.other = null;  // an id that is not a cursor of these channels (another endpoint's)
       this.setChannels(channels);
     }
@@ -167,37 +173,46 @@
       this.tag = channelTag(channels);
     }
 
-    // Read an event id; the channel whose seq moved (null if none or several), and its seq.
+    // Read an event id; the channel whose position moved (null if none or several), its seq and check.
     read(id) {
       const m = CURSOR.exec(id);
-      const seqs = m && m[2] === this.tag ? m[3].split(".") : null;
-      if (!seqs || seqs.length !== this.channels.length) {
+      const positions = m && m[2] === this.tag ? m[3].split(".") : null;
+      if (!positions || positions.length !== this.channels.length) {
         this.other = id;
-        return {channel: null, seq: null, log: null};
+        return {channel: null, seq: null, check: null, log: null};
       }
       this.other = null;
       const log = m[1] || "";
       if (log !== this.log) {
         this.log = log;
         this.seqs.clear();
+        this.checks.clear();
       }
       let moved = null;
       let count = 0;
-      seqs.forEach((s, i) => {
-        if (s === "*") return;
+      positions.forEach((p, i) => {
+        if (p === "*") return;
         const channel = this.channels[i];
+        const [s, check = ""] = p.split("_");
         const seq = Number(s);
-        if (this.seqs.get(channel) !== seq) {
+        if (this.seqs.get(channel) !== seq || this.checks.get(channel) !== check) {
           moved = channel;
           count += 1;
         }
         this.seqs.set(channel, seq);
+        this.checks.set(channel, check);
       });
-      return count === 1 ? {channel: moved, seq: this.seqs.get(moved), log} : {channel: null, seq: null, log};
+      if (count !== 1) return {channel: null, seq: null, check: null, log};
+      return {channel: moved, seq: this.seqs.get(moved), check: this.checks.get(moved), log};
     }
 
     snapshot() {
-      return {log: this.log, seqs: Object.fromEntries(this.seqs), other: this.other};
+      return {
+        log: this.log,
+        seqs: Object.fromEntries(this.seqs),
+        checks: Object.fromEntries(this.checks),
+        other: this.other,
+      };
     }
 
     restore(snap) {
@@ -205,32 +220,39 @@
       if (snap.log !== null && snap.log !== undefined) {
         this.log = snap.log;
         this.seqs = new Map(Object.entries(snap.seqs || {}));
+        this.checks = new Map(Object.entries(snap.checks || {}));
       }
       this.other = snap.other || null;
     }
 
-    // Go back to `floor` ({log, seqs}) where it is behind: a tab back from the cache needs those events.
+    // Go back to `floor` ({log, seqs, checks}) where it is behind: a tab back from the cache needs those events.
     lower(floor) {
       if (!floor || floor.log === null || floor.log === undefined) return false;
       if (this.log !== null && floor.log !== this.log) return false;
       this.log = floor.log;
+      const checks = floor.checks || {};
       let lowered = false;
       for (const [channel, seq] of Object.entries(floor.seqs || {})) {
         const had = this.seqs.get(channel);
         if (had === undefined || seq < had) {
           this.seqs.set(channel, seq);
+          this.checks.set(channel, checks[channel] || "");
           lowered = true;
         }
       }
       return lowered;
     }
 
-    // The id to resume from: the seqs known, "*" for channels not known yet (they start at their head).
+    // The id to resume from: the positions known, "*" for channels not known yet (they start at their head).
     resumeId() {
       if (this.other !== null) return this.other;
       if (this.log === null || !this.channels.some((c) => this.seqs.has(c))) return null;
-      const seqs = this.channels.map((c) => (this.seqs.has(c) ? String(this.seqs.get(c)) : "*"));
-      return (this.log ? this.log + "-" : "") + this.tag + ":" + seqs.join(".");
+      const positions = this.channels.map((c) => {
+        if (!this.seqs.has(c)) return "*";
+        const check = this.checks.get(c);
+        return String(this.seqs.get(c)) + (check ? "_" + check : "");
+      });
+      return (this.log ? this.log + "-" : "") + this.tag + ":" + positions.join(".");
     }
   }
 
@@ -516,14 +538,22 @@
     }
 
     block(block) {
-      let moved = {channel: null, seq: null, log: null};
+      let moved = {channel: null, seq: null, check: null, log: null};
       if (block.idSet) moved = this.position.read(block.id);
       if (block.data === null) {
         if (block.idSet) this.sink.position(this.position.snapshot(), block.id);
         return;
       }
       this.sink.event(
-        {type: block.type, data: block.data, lastEventId: block.id, channel: moved.channel, seq: moved.seq, log: moved.log},
+        {
+          type: block.type,
+          data: block.data,
+          lastEventId: block.id,
+          channel: moved.channel,
+          seq: moved.seq,
+          check: moved.check,
+          log: moved.log,
+        },
         this.position.snapshot(),
       );
     }
@@ -585,6 +615,7 @@
       this._suspended = false;
       this._own = [];  // this stream's channels, sorted
       this._seen = new Map();  // channel -> the last seq handed to the handlers
+      this._seenChecks = new Map();  // channel -> that event's check ("" when its id had none)
       this._seenLog = null;
       this._known = null;  // the last position of the connection (this tab's, or the one shared)
       this._connectionState = "connecting";
@@ -618,6 +649,7 @@
         if (p.log !== null) {
           this._seenLog = p.log;
           this._seen = new Map(p.seqs);
+          this._seenChecks = new Map(p.checks);
         }
       }
       this._watchPage();
@@ -710,15 +742,18 @@
       if (ev.lastEventId) this.lastEventId = ev.lastEventId;
       if (ev.type === "reset") {
         this._seen.clear();
+        this._seenChecks.clear();
       } else if (ev.channel !== null && ev.channel !== undefined) {
         if (!this._own.includes(ev.channel)) return;  // another tab's channel
         if (ev.log !== this._seenLog) {
           this._seen.clear();
+          this._seenChecks.clear();
           this._seenLog = ev.log;
         }
         const had = this._seen.get(ev.channel);
         if (had !== undefined && ev.seq <= had) return;  // had it already (a replay for another tab)
         this._seen.set(ev.channel, ev.seq);
+        this._seenChecks.set(ev.channel, ev.check || "");
       }
       let data = ev.data;
       try { data = JSON.parse(ev.data); } catch (e) { /* not JSON: pass the text */ }
@@ -731,7 +766,7 @@
     // What this tab was given last, per channel: where a connection resumes for it.
     _floor() {
       if (this._seenLog === null || !this._seen.size) return null;
-      return {log: this._seenLog, seqs: Object.fromEntries(this._seen)};
+      return {log: this._seenLog, seqs: Object.fromEntries(this._seen), checks: Object.fromEntries(this._seenChecks)};
     }
 
     _setState(state) {
