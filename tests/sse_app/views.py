@@ -90,9 +90,10 @@ async def state_first(request: HttpRequest) -> HttpResponse:
     async def first() -> sse.FirstEvents:
         for number, name in enumerate(before, 1):
             await sse.apublish(channel, {"before": number}, event=name)
-        head = (await sync_to_async(get_event_log().heads)([channel]))[channel]
+        # The head with its event's check: the state's id is one the log vouches for.
+        head = (await sync_to_async(get_event_log().positions)([channel]))[channel]
         return sse.FirstEvents(
-            positions=[head], events=[Event(data=json.dumps({"head": head}), event="state")]
+            positions=[head], events=[Event(data=json.dumps({"head": head.seq}), event="state")]
         )
 
     return await sse.stream_response(
