@@ -26,6 +26,7 @@ import re
 import secrets
 import zlib
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import NamedTuple
 
 __all__ = [
@@ -108,7 +109,10 @@ def _base36(n: int) -> str:
             return out
 
 
+@lru_cache(maxsize=4096)
 def format_position(seq: int, check: int | None) -> str:
+    """``<seq>_<check>`` (``<seq>`` without a check). Cached: an event fanned out to many
+    streams of several channels has its position formatted once, not once per stream."""
     return str(seq) if check is None or not seq else f"{seq}_{format_check(check)}"
 
 
