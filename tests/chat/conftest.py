@@ -210,7 +210,7 @@ def log_of(server: DaphneServer, channel: str) -> dict[str, int]:
 def presence_seq(event: dict[str, Any]) -> int:
     """The presence channel's seq in the id of an event of ``/chat/<slug>/stream/``: the stream's
     channels are sorted, ``chat.presence.<slug>`` before ``chat.room.<slug>``."""
-    return int(event["id"].rsplit(":", 1)[1].split(".")[0])
+    return int(event["id"].rsplit(":", 1)[1].split(".")[0].partition("_")[0])
 
 
 def seed_history(server: DaphneServer, slug: str, days_ago: list[int]) -> list[int]:
