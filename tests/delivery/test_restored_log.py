@@ -10,11 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from sse.cursor import CHECKS
 from tests.delivery.client import Event, open_stream
 from tests.delivery.conftest import PostgresCluster, finish, fresh_channels
 
@@ -193,3 +197,63 @@ async def test_a_postgresql_log_emptied_under_a_running_server(
     zero = held[0].split(":")[0] + ":0"
     got = await _resume(site, channels, zero, count=9)
     assert [(e.json()["p"], e.json()["i"]) for e in got] == [("new", i) for i in range(9)]  # type: ignore[index]
+
+
+def _rewrite(path: Path, channel: str, *, new_head: int) -> None:
+    """Another history of ``channel`` in one transaction: ``new_head`` events, their own checks."""
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db, db:
+        db.execute("DELETE FROM sse_storedevent WHERE channel = ?", [channel])
+        db.execute("DELETE FROM sse_channelhead WHERE name = ?", [channel])
+        if not new_head:
+            return
+        checks = [None, *(random.randrange(CHECKS) for _ in range(new_head))]
+        db.execute(
+            "INSERT INTO sse_channelhead (name, last_seq, last_check, prev_check) VALUES (?, ?, ?, ?)",
+            [channel, new_head, checks[new_head], checks[new_head - 1]],
+        )
+        for seq in range(1, new_head + 1):
+            data = json.dumps({"p": "other", "i": seq - 1, "c": channel})
+            db.execute(
+                "INSERT INTO sse_storedevent (channel, seq, event, data, created, event_check, prev_check)"
+                " VALUES (?, ?, 'test', ?, datetime('now'), ?, ?)",
+                [channel, seq, data, checks[seq], checks[seq - 1]],
+            )
+
+
+@pytest.mark.parametrize(
+    "new_head",
+    [
+        # Emptied: the hub's log poll finds the head (0) below what it delivered (3).
+        0,
+        # Another history, longer than the one delivered: the poll reads on from 3, and the
+        # event after it does not follow the event the hub delivered as 3 (its prev_check).
+        5,
+    ],
+)
+async def test_a_sqlite_log_rewritten_under_a_running_server_ends_its_open_streams(
+    make_site: object, new_head: int
+) -> None:
+    site = make_site()
+    channels = fresh_channels("rewritten", 1)
+    held = await _ids_of(site, channels, "old", 3)
+    path = Path(site.env["DATABASE_URL"].removeprefix("sqlite:///"))  # type: ignore[attr-defined]
+    stream = await open_stream(site.url, channels, cookie=site.cookie, last_event_id=held[-1])  # type: ignore[attr-defined]
+    try:
+        items = stream.items()
+        opening = await asyncio.wait_for(anext(items), _WAIT)
+        assert (opening.data, opening.id) == (None, held[-1])
+        await asyncio.to_thread(_rewrite, path, channels[0], new_head=new_head)
+        after: list[Event] = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_WAIT):
+                async for item in items:
+                    after.append(item)
+    finally:
+        stream.abort()
+    assert stream.ended_cleanly and not after, f"the stream stayed open {_WAIT} s; it got {after}"
+    if not new_head:
+        # Its id is ahead of the emptied log; then three events, and another one stands at 3.
+        await _reset_then_live(site, channels, held[-1], "unknown-id", then=0)
+        await asyncio.to_thread(finish, site.publisher(channels, tag="new", count=2, start=1))  # type: ignore[attr-defined]
+    await _reset_then_live(site, channels, held[-1], "restored", then=10)
+    await _reset_then_live(site, channels, held[0], "restored", then=11)
