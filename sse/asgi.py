@@ -18,6 +18,8 @@ above 0: those requests then run on that many long-lived worker threads, so
 thread-local database connections live as long as ``CONN_MAX_AGE`` says (each
 request still runs all its sync code on one thread, and goes to the thread with
 the fewest requests in flight; a slow view then delays the others on its thread).
+Every request meets the site's middlewares as Django's handler runs them, in fewer
+thread hops (``sse.middleware_groups``).
 
 A stream whose client reads nothing is cut off, under any server that makes
 ``send()`` wait while the connection's buffer is full (uvicorn, gunicorn's uvicorn
@@ -53,11 +55,10 @@ import django
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, iscoroutinefunction
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
-from django.http import HttpRequest, HttpResponseBase
 from django.urls import Resolver404, get_resolver
 
 from sse.conf import DEFAULT_STREAM_PATHS, conf
-from sse.stream_chain import StreamMiddlewareHandler
+from sse.middleware_groups import GroupedMiddlewareHandler
 
 __all__ = ["DEFAULT_STREAM_PATHS", "StreamingASGIHandler", "get_asgi_application", "on_stream_thread"]
 
@@ -208,7 +209,7 @@ def _quiet_server_logs() -> None:
         log.addFilter(_QuietAfterCut())
 
 
-class StreamingASGIHandler(ASGIHandler):
+class StreamingASGIHandler(GroupedMiddlewareHandler, ASGIHandler):
     """Django's ASGI handler, minus the thread per request."""
 
     def __init__(self, stream_paths: Iterable[str] | None = None, request_threads: int | None = None) -> None:
@@ -223,17 +224,6 @@ class StreamingASGIHandler(ASGIHandler):
         self._async_views: dict[str, bool] = {}  # path -> whether the root URLconf maps it to an async view
         self._send_watch: _SendWatch | None = None
         _quiet_server_logs()
-
-    def load_middleware(self, is_async: bool = False) -> None:
-        super().load_middleware(is_async)
-        # Stream requests go through the same middlewares in fewer thread hops (sse.stream_chain).
-        self._stream_handler = StreamMiddlewareHandler()
-        self._stream_handler.load_middleware(is_async=True)
-
-    async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
-        if on_stream_thread():
-            return await self._stream_handler.get_response_async(request)
-        return await super().get_response_async(request)
 
     def is_stream(self, scope: Scope) -> bool:
         return scope["type"] == "http" and self._stream_path.search(scope.get("path", "")) is not None

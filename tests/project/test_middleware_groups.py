@@ -1,13 +1,14 @@
-"""A stream request answers what Django's own handler answers, with every middleware in force.
+"""Every request answers what Django's own handler answers, with every middleware in force.
 
-``project.asgi`` serves streams through ``sse.stream_chain`` (the site's middlewares in two
-thread hops); ``tests/project/stock_asgi.py`` serves the same project through Django's own
+``project.asgi`` serves requests through ``sse.asgi`` and ``sse.middleware_groups`` (the
+site's middlewares in two thread hops per group); ``tests/project/stock_asgi.py`` serves
+the same project through Django's own
 ``get_asgi_application()``. Both run under one server on one database, with the demo's
 middlewares and django-cors-headers in front (tests/project/cors_settings.py). For each
 request below the two answer the same status, the same headers and, short of a stream's
 events, the same body: allowed, refused, signed out, a bad host, a wrong method without a
 CSRF token, cross-origin from an allowed and from another origin, a preflight, a path
-no URL matches.
+no URL matches; and the same for pages, the JSON API and the sign-in form.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from tests.project.conftest import login
 from tests.servers import DaphneServer, prepare_database, project_env
 
 ALLOWED_ORIGIN = "https://app.example.com"
-# A cookie's expiry is the clock's second at the answer.
-COOKIE_EXPIRES = re.compile(r"(?<=expires=)[^;]+")
+# What differs between any two answers: a cookie's expiry (the clock's second), a CSRF
+# cookie minted for a request that had none (random).
+FRESH = re.compile(r"(?<=expires=)[^;]+|(?<=csrftoken=)[^;]+")
 MASKED_TOKEN = re.compile(rb'(?<=name="csrfmiddlewaretoken" value=")[^"]+')
 
 
@@ -52,11 +54,11 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
 
 
 def answer(server: DaphneServer, method: str, path: str, headers: dict[str, str]) -> tuple[int, list, bytes]:
-    """Status, headers (but the date, and a cookie's expiry) and body; of a stream, its headers only."""
+    """Status, headers (but dates and fresh CSRF cookies) and body; of a stream, its headers only."""
     with httpx.Client(base_url=server.url, timeout=20) as client:
         with client.stream(method, path, headers=headers) as response:
             kept = sorted(
-                (k.lower(), COOKIE_EXPIRES.sub("(expires)", v))
+                (k.lower(), "(a date)" if k.lower() == "expires" else FRESH.sub("(fresh)", v))
                 for k, v in response.headers.multi_items()
                 if k.lower() != "date"
             )
@@ -99,11 +101,20 @@ CASES = {
         200,
     ),
     "no such stream": ("GET", "/sse/nothing/stream/", {}, True, 404),
+    # Not streams: pages, the JSON API, forms.
+    "a page": ("GET", "/notifications/", {}, True, 200),
+    "a page, signed out": ("GET", "/notifications/", {}, False, 302),
+    "the sign-in form": ("GET", "/accounts/login/", {}, False, 200),
+    "a form posted without a CSRF token": ("POST", "/accounts/login/", {}, False, 403),
+    "the JSON API": ("GET", "/api/notifications/?page_size=5", {"Accept": "application/json"}, True, 200),
+    "the JSON API, signed out": ("GET", "/api/notifications/", {"Accept": "application/json"}, False, 403),
+    "a page, bad host": ("GET", "/notifications/", {"Host": "evil.example"}, True, 400),
+    "no such page": ("GET", "/nothing/here/", {}, True, 404),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_the_stream_path_answers_as_djangos_own(pair: Pair, case: str) -> None:
+def test_the_same_answer_as_djangos_own_handler(pair: Pair, case: str) -> None:
     method, path, headers, signed_in, expected = CASES[case]
     if signed_in:
         headers = {**headers, "Cookie": cookie_header(pair.cookies)}

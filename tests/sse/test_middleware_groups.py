@@ -1,7 +1,8 @@
-"""sse.stream_chain: a stream request meets the site's middlewares as Django's own handler runs them.
+"""sse.middleware_groups: a request meets the site's middlewares as Django's own handler runs them.
 
 Django's ``ASGIHandler`` and ``StreamingASGIHandler`` serve the same request (an async
-view under a stream path) through a chain of test middlewares, in process. Each
+view under a stream path, an async view elsewhere, a sync view) through a chain of test
+middlewares, in process. Each
 middleware writes, in ``process_request``, its name to the request's trail and, in
 ``process_response``, the trail it saw to a header of its own; some end the request
 early or raise, by the query string. For every case the two handlers answer the same
@@ -25,7 +26,7 @@ from django.urls import path
 from django.utils.deprecation import MiddlewareMixin
 
 from sse.asgi import StreamingASGIHandler
-from sse.stream_chain import is_plain_mixin
+from sse.middleware_groups import is_plain_mixin
 
 # ---- the test middlewares: each leaves its mark, some end early or raise by the query string
 
@@ -112,7 +113,14 @@ async def view(request: HttpRequest) -> HttpResponse:
     return HttpResponse("view: " + ",".join(getattr(request, "trail", [])))
 
 
-urlpatterns = [path("events/stream/", view)]
+def sync_view(request: HttpRequest) -> HttpResponse:
+    if "raise_view" in request.GET:
+        raise ValueError("the view failed")
+    return HttpResponse("view: " + ",".join(getattr(request, "trail", [])))
+
+
+urlpatterns = [path("events/stream/", view), path("page/", view), path("sync/", sync_view)]
+PATHS = ["/events/stream/", "/page/", "/sync/"]
 
 
 # ---- driving the handlers
@@ -129,7 +137,9 @@ def handlers() -> Iterator[tuple[ASGIHandler, StreamingASGIHandler]]:
             executor.shutdown()
 
 
-async def answer(handler: ASGIHandler, query: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+async def answer(
+    handler: ASGIHandler, query: str, path_: str = "/events/stream/"
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     sent: list[dict[str, Any]] = []
     requested = False
 
@@ -150,8 +160,8 @@ async def answer(handler: ASGIHandler, query: str) -> tuple[int, list[tuple[byte
         "http_version": "1.1",
         "method": "GET",
         "scheme": "http",
-        "path": "/events/stream/",
-        "raw_path": b"/events/stream/",
+        "path": path_,
+        "raw_path": path_.encode(),
         "root_path": "",
         "query_string": query.encode(),
         "headers": [(b"host", b"testserver")],
@@ -185,21 +195,23 @@ CASES = [
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("path_", PATHS)
 @pytest.mark.parametrize("query", CASES)
 async def test_the_same_answer_as_djangos_handler(
-    handlers: tuple[ASGIHandler, StreamingASGIHandler], query: str
+    handlers: tuple[ASGIHandler, StreamingASGIHandler], query: str, path_: str
 ) -> None:
     django_handler, ours = handlers
-    expected = await answer(django_handler, query)
-    assert await answer(ours, query) == expected
+    expected = await answer(django_handler, query, path_)
+    assert await answer(ours, query, path_) == expected
     if query == "":  # the plain case went through every middleware
         assert expected[0] == 200
         assert expected[2] == b"view: first,second,request-only,native,third,fourth"
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("path_", ["/events/stream/", "/page/"])
 async def test_each_group_of_mixins_costs_two_thread_hops(
-    handlers: tuple[ASGIHandler, StreamingASGIHandler], monkeypatch: pytest.MonkeyPatch
+    handlers: tuple[ASGIHandler, StreamingASGIHandler], monkeypatch: pytest.MonkeyPatch, path_: str
 ) -> None:
     hops: list[str] = []
     call = SyncToAsync.__call__
@@ -210,10 +222,10 @@ async def test_each_group_of_mixins_costs_two_thread_hops(
 
     monkeypatch.setattr(SyncToAsync, "__call__", counted)
     django_handler, ours = handlers
-    await answer(ours, "")
+    await answer(ours, "", path_)
     ours_hops = [hop for hop in hops if "process_" in hop]
     hops.clear()
-    await answer(django_handler, "")
+    await answer(django_handler, "", path_)
     django_hops = [hop for hop in hops if "process_" in hop]
     # Django: a hop for each process_request and process_response of five mixins, and one
     # for ViewHook's process_view. Here: the two groups (First, Second, RequestOnly) and
