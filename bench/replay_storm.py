@@ -36,7 +36,7 @@ from pathlib import Path
 
 from bench.djlogin import login
 from tests.delivery.client import Replay, open_stream, read_until
-from tests.servers import PYTHON, ROOT, DaphneServer, manage, prepare_database, project_env
+from tests.servers import PYTHON, ROOT, SITE_SETTINGS, DaphneServer, manage, prepare_database, project_env
 
 MIB = 1024 * 1024
 
@@ -156,6 +156,7 @@ def main() -> None:
     parser.add_argument("--baseline", type=float, default=5.0, help="seconds of probing before")
     parser.add_argument("--settle", type=float, default=10.0, help="seconds after, before the last RSS")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server")
+    parser.add_argument("--settings", default=SITE_SETTINGS, help="the server's settings module")
     parser.add_argument("--probe", nargs=3, metavar=("PORT", "COOKIE", "STOP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
@@ -166,6 +167,7 @@ def main() -> None:
     extra = dict(item.split("=", 1) for item in args.env)
     env = project_env(
         f"sqlite:///{tmp / 'db.sqlite3'}",
+        settings=args.settings,
         SSE_MAX_STREAMS_PER_USER=args.user_cap,
         SSE_LOG_LEVEL="WARNING",
         **extra,

@@ -44,6 +44,8 @@ _NUMBER_RULES: dict[str, tuple[str, str]] = {
     "SSE_MAX_STREAMS_PER_USER": (_INT, ">= 0"),
     "SSE_MAX_STREAMS_PER_PROCESS": (_INT, ">= 0"),
     "SSE_REQUEST_THREADS": (_INT, ">= 0"),
+    "SSE_REPLAYS_PER_USER": (_INT, ">= 0"),
+    "SSE_REPLAYS_PER_PROCESS": (_INT, ">= 0"),
     "SSE_SHUTDOWN_RETRY_SPREAD_MS": (_INT, ">= 0"),
     "SSE_LISTEN_BACKLOG": (_INT, "> 0"),
     "SSE_GC_THRESHOLD": (_INT, ">= 0"),
