@@ -93,6 +93,12 @@ class Settings:
     def SSE_REPLAYS_PER_PROCESS(self) -> int:
         return int(getattr(settings, "SSE_REPLAYS_PER_PROCESS", 8))
 
+    # Those replays read and encode their pages one at a time; below 1, each page is followed
+    # by a rest so that together they take at most this share of the process's time.
+    @property
+    def SSE_REPLAY_SHARE(self) -> float:
+        return float(getattr(settings, "SSE_REPLAY_SHARE", 1.0))
+
     # Seconds a client may leave a stream's socket buffer full before it is cut
     # off (under ``python -m sse.daphne``); it then resumes from its last id.
     @property

@@ -11,6 +11,15 @@ events are held meanwhile, within the stream's queue bounds, as during any repla
 Waiting sends nothing but comments, so a client that gives up and comes back resumes
 from the same id: nothing is lost, doubled or reordered.
 
+Admitted replays read and encode their pages one at a time, in turn: however many
+run, they keep at most one log thread busy, and the event loop sends what they read
+between everyone else's work. ``SSE_REPLAY_SHARE`` below 1 adds a rest after each page
+(as long as the page took, times (1 - share) / share): together they then take at most
+that share of the process's time.
+
+Once the long replays are over, the memory they used is given back to the system
+(glibc's ``malloc_trim``: freed memory stays with the process otherwise).
+
 Short replays (what a reconnect after a blip, or a restart, misses) fit in their first
 page and never wait: a reconnect storm is not serialised here.
 """
@@ -18,9 +27,12 @@ page and never wait: a reconnect storm is not serialised here.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import logging
+import sys
 from collections import deque
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from sse.conf import conf
@@ -30,6 +42,25 @@ if TYPE_CHECKING:
     from sse.subscriber import Subscriber
 
 __all__ = ["ReplayBudget", "ReplayTicket"]
+
+logger = logging.getLogger("sse.hub")
+
+# Seconds without a long replay after which the memory they used is given back.
+_TRIM_AFTER = 2.0
+
+
+def _find_malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None (another C library, another system)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return trim
+
+
+_malloc_trim = _find_malloc_trim()
 
 
 class ReplayBudget:
@@ -44,6 +75,10 @@ class ReplayBudget:
         self._queue: deque[asyncio.Future[None]] = deque()
         #: Replays that had to wait their turn (for operators and tests).
         self.waited = 0
+        # One page read and encoded at a time, then a rest (the share).
+        self._lane = asyncio.Lock()
+        self._rest_until = 0.0
+        self._trim: asyncio.TimerHandle | None = None
 
     def ticket(self, user_key: str | None) -> ReplayTicket:
         return ReplayTicket(self, user_key)
@@ -84,6 +119,42 @@ class ReplayBudget:
     def _leave_process(self) -> None:
         self.running -= 1
         self._grant_process()
+
+    @asynccontextmanager
+    async def lane(self, loop: asyncio.AbstractEventLoop) -> AsyncIterator[None]:
+        """Read and encode one page of an admitted replay: in turn, and within the share.
+
+        Held for the page's work only (not while its client reads it); the next page, of
+        any replay, starts after a rest as long as this work took times (1 - share) / share.
+        """
+        async with self._lane:
+            rest = self._rest_until - loop.time()
+            if rest > 0:
+                await asyncio.sleep(rest)
+            started = loop.time()
+            try:
+                yield
+            finally:
+                share = conf.SSE_REPLAY_SHARE
+                now = loop.time()
+                self._rest_until = now + (now - started) * (1 - share) / share if 0 < share < 1 else now
+                self._trim_later(loop)
+
+    def _trim_later(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Give the memory back once no long replay has read a page for a while."""
+        if _malloc_trim is None:
+            return
+        if self._trim is not None:
+            self._trim.cancel()
+        self._trim = loop.call_later(_TRIM_AFTER, self._trim_now, loop)
+
+    def _trim_now(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._trim = None
+        if self.running or self._lane.locked():
+            self._trim_later(loop)  # a long replay is still going: after it
+            return
+        # Off the loop: it walks the heap (milliseconds).
+        loop.run_in_executor(None, _give_memory_back).add_done_callback(_logged)
 
 
 class ReplayTicket:
@@ -185,3 +256,13 @@ class ReplayTicket:
         if self.user_slot and self.user_key is not None:
             self.user_slot = False
             budget._leave_user(self.user_key)
+
+
+def _give_memory_back() -> None:
+    assert _malloc_trim is not None
+    _malloc_trim(0)
+
+
+def _logged(done: asyncio.Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        logger.warning("giving memory back failed: %s", done.exception())

@@ -12,6 +12,7 @@ from sse.hub import ChannelHub
 from sse.registry import ChannelPattern, is_ephemeral, throttled_pattern
 from sse.replay_budget import ReplayTicket
 from sse.storage.base import LoggedEvent
+from sse.storage.threads import ReplayPage
 from sse.subscriber import CHUNK_BYTES, Subscriber
 
 __all__ = ["ResumePlan", "plan_resume", "replay"]
@@ -106,48 +107,63 @@ async def _replay_merged(
     index = {name: i for i, name in enumerate(sub.channels)}
     ephemeral = [is_ephemeral(name) for name in sub.channels]
     more = True
-    page_bytes = _FIRST_PAGE_BYTES
+    first = True
     while more and not sub.closed:
-        if page_bytes != _FIRST_PAGE_BYTES:
+        # Small pages, chunks of about CHUNK_BYTES: a long replay never sits in memory at
+        # once. Past the first page, in turn with the other replays (sse/replay_budget.py).
+        after = {name: sub.positions[index[name]] for name in names}
+        if first:
+            # Streams resuming from the same place share the read and the encoded bodies.
+            page = await hub.log.read_replay_page(after, _REPLAY_PAGE, _FIRST_PAGE_BYTES)
+            chunks, more = _page_chunks(sub, page, index, ephemeral)
+            first = False
+        else:
             async with aclosing(_next_page_allowed(sub, ticket)) as beats:
                 async for beat in beats:
                     yield beat
             if sub.closed:
                 return
-        # Small pages, chunks of about CHUNK_BYTES: a long replay never sits in memory
-        # at once, and between chunks the loop serves everyone else.
-        after = {name: sub.positions[index[name]] for name in names}
-        # Streams resuming from the same place share the read and the encoded bodies.
-        page = await hub.log.read_replay_page(after, _REPLAY_PAGE, page_bytes)
-        page_bytes = _PAGE_BYTES
-        more = page.more
-        frames: list[bytes] = []
-        size = 0
-        for (channel, seq, event), body in zip(page.events, page.bodies, strict=True):
-            i = index[channel]
-            if seq <= sub.positions[i]:
-                continue
-            if seq != sub.positions[i] + 1 and not ephemeral[i]:
-                # Trimmed between the plan and this read: say so, as for an old id.
-                frames.append(encode_reset(sub.cursor, "expired"))
-            sub.positions[i] = seq
-            frame = encode_id(sub.cursor) + body
-            frames.append(frame)
-            size += len(frame)
-            if event in sub.end_after:
-                sub.close("ended", drop_queued=True)
-                more = False
-                break
-            if size >= CHUNK_BYTES:
-                yield b"".join(frames)
-                frames, size = [], 0
-                # A send that did not have to wait did not give the loop back: do it here.
-                await asyncio.sleep(0)
+            async with hub.replays.lane(hub.loop):
+                page = await hub.log.read_replay_page(after, _REPLAY_PAGE, _PAGE_BYTES)
+                chunks, more = _page_chunks(sub, page, index, ephemeral)
         del page
-        if frames:
-            yield b"".join(frames)
+        while chunks:
+            yield chunks.pop(0)
+            # A send that did not have to wait did not give the loop back: do it here.
             await asyncio.sleep(0)
-        del frames
+
+
+def _page_chunks(
+    sub: Subscriber, page: ReplayPage, index: dict[str, int], ephemeral: list[bool]
+) -> tuple[list[bytes], bool]:
+    """A page's frames for ``sub``, joined into chunks of about CHUNK_BYTES; whether more may follow.
+
+    Moves ``sub.positions`` past the page: the chunks must all be sent before the stream goes on.
+    """
+    chunks: list[bytes] = []
+    frames: list[bytes] = []
+    size = 0
+    for (channel, seq, event), body in zip(page.events, page.bodies, strict=True):
+        i = index[channel]
+        if seq <= sub.positions[i]:
+            continue
+        if seq != sub.positions[i] + 1 and not ephemeral[i]:
+            # Trimmed between the plan and this read: say so, as for an old id.
+            frames.append(encode_reset(sub.cursor, "expired"))
+        sub.positions[i] = seq
+        frame = encode_id(sub.cursor) + body
+        frames.append(frame)
+        size += len(frame)
+        if event in sub.end_after:
+            sub.close("ended", drop_queued=True)
+            chunks.append(b"".join(frames))
+            return chunks, False
+        if size >= CHUNK_BYTES:
+            chunks.append(b"".join(frames))
+            frames, size = [], 0
+    if frames:
+        chunks.append(b"".join(frames))
+    return chunks, page.more
 
 
 async def _replay_conflated(
@@ -174,8 +190,11 @@ async def _replay_conflated(
                     yield beat
             if sub.closed:
                 return
-        first = False
-        events, more = await hub.log.read_page(name, after, _REPLAY_PAGE)
+            async with hub.replays.lane(hub.loop):
+                events, more = await hub.log.read_page(name, after, _REPLAY_PAGE)
+        else:
+            events, more = await hub.log.read_page(name, after, _REPLAY_PAGE)
+            first = False
         for ev in events:
             if ev.seq != after + 1 and not pattern.ephemeral:
                 gap = True  # trimmed between the plan and this read

@@ -137,7 +137,8 @@ async def test_150_replays_of_one_user_stay_small_and_give_memory_back(make_site
 
 
 async def test_a_replay_waits_its_turn_with_heartbeats_and_then_gets_everything(make_site: object) -> None:
-    """With one replay per user, a second one waits (heartbeats only) until the first ends."""
+    """With one replay per user, a second one waits (heartbeats only) until the first ends,
+    then gets every event once, in order."""
     site = make_site(SSE_REPLAYS_PER_USER="1", SSE_HEARTBEAT_SECONDS="0.5")  # type: ignore[operator]
     channels = fresh_channels("turn", 1)
     # 30 MB: more than the sockets between the server and a client that stops reading hold.
@@ -166,9 +167,12 @@ async def test_a_replay_waits_its_turn_with_heartbeats_and_then_gets_everything(
 
     reader = asyncio.create_task(read_second())
     try:
-        # Waiting: heartbeats come, and nothing else but the opening block (its own id back).
-        await wait_until(lambda: len(second.comments) >= 3, 60, "heartbeats while waiting")
-        assert [getattr(i, "data", None) for i in seen] == [None], seen[:3]
+        # Its first page (32 KB: 3 events) comes at once; then, waiting, heartbeats and nothing else.
+        await wait_until(lambda: len(second.comments) >= 1, 60, "a heartbeat while waiting")
+        waiting = len(seen)
+        await wait_until(lambda: len(second.comments) >= 4, 60, "heartbeats while waiting")
+        assert len(seen) == waiting, "events came while the replay waited its turn"
+        assert 1 < waiting < 10, seen[:3]
         first.abort()  # the first replay ends: the second one's turn
         await wait_until(lambda: sum(1 for i in seen if getattr(i, "data", None)) >= 200, 120, "its replay")
     finally:
