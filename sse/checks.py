@@ -44,6 +44,8 @@ _NUMBER_RULES: dict[str, tuple[str, str]] = {
     "SSE_MAX_STREAMS_PER_USER": (_INT, ">= 0"),
     "SSE_MAX_STREAMS_PER_PROCESS": (_INT, ">= 0"),
     "SSE_REQUEST_THREADS": (_INT, ">= 0"),
+    "SSE_REPLAYS_PER_USER": (_INT, ">= 0"),
+    "SSE_REPLAYS_PER_PROCESS": (_INT, ">= 0"),
     "SSE_SHUTDOWN_RETRY_SPREAD_MS": (_INT, ">= 0"),
     "SSE_LISTEN_BACKLOG": (_INT, "> 0"),
     "SSE_GC_THRESHOLD": (_INT, ">= 0"),
@@ -62,11 +64,13 @@ _NUMBER_RULES: dict[str, tuple[str, str]] = {
     "SSE_MAX_LIFETIME_SECONDS": (_NUMBER, ">= 0"),
     "SSE_SHUTDOWN_GRACE_SECONDS": (_NUMBER, ">= 0"),
     "SSE_MAX_LIFETIME_JITTER": (_NUMBER, "between 0 and 1"),
+    "SSE_REPLAY_SHARE": (_NUMBER, "above 0, at most 1"),
 }
 _IN_RANGE = {
     ">= 0": lambda value: value >= 0,
     "> 0": lambda value: value > 0,
     "between 0 and 1": lambda value: 0 <= value <= 1,
+    "above 0, at most 1": lambda value: 0 < value <= 1,
 }
 _EVENT_LOG_KEYS = ("BACKEND", "OPTIONS")
 _UNSET = object()

@@ -83,6 +83,23 @@ class Settings:
     def SSE_QUEUE_MAX_BYTES(self) -> int:
         return int(getattr(settings, "SSE_QUEUE_MAX_BYTES", 4 * 1024 * 1024))
 
+    # Replays longer than their first page (a client resuming from far behind) running at
+    # once: of one user, and in this process. The others wait their turn, subscribed, with
+    # heartbeats (0: no cap). Each running replay holds a page of about 128 KB of events.
+    @property
+    def SSE_REPLAYS_PER_USER(self) -> int:
+        return int(getattr(settings, "SSE_REPLAYS_PER_USER", 2))
+
+    @property
+    def SSE_REPLAYS_PER_PROCESS(self) -> int:
+        return int(getattr(settings, "SSE_REPLAYS_PER_PROCESS", 8))
+
+    # Those replays read and encode their pages one at a time; below 1, each page is followed
+    # by a rest so that together they take at most this share of the process's time.
+    @property
+    def SSE_REPLAY_SHARE(self) -> float:
+        return float(getattr(settings, "SSE_REPLAY_SHARE", 1.0))
+
     # Seconds a client may leave a stream's socket buffer full before it is cut
     # off (sse.asgi, under any server whose send() waits on a full buffer; plain Daphne's
     # does not); it then resumes from its last id.

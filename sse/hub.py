@@ -22,6 +22,7 @@ from sse.cursor import LogPosition
 from sse.encoding import HEARTBEAT, encode_retry, spread_retry_ms
 from sse.groups import ChannelGroup
 from sse.layer import LayerLink
+from sse.replay_budget import ReplayBudget
 from sse.revocation import StreamIdentity, on_notice, recheck_forever, watch
 from sse.stats import Counts, HubStats
 from sse.storage.threads import LogThreads
@@ -94,6 +95,8 @@ class ChannelHub:
         )
         self.log = LogThreads(loop)
         self.catching_up = CatchUp(self)
+        # Replays longer than a page take turns: per user and in all (sse/replay_budget.py).
+        self.replays = ReplayBudget()
         self.groups: dict[str, ChannelGroup] = {}
         self.subscribers: set[Subscriber] = set()
         self.per_user: Counter[str] = Counter()

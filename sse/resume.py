@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Hashable
+import asyncio
+from collections.abc import AsyncGenerator, Hashable
+from contextlib import aclosing
 
 from sse.cursor import InvalidCursor, LogPosition, channel_tag, parse_cursor
 from sse.encoding import encode_body, encode_id, encode_reset
 from sse.hub import ChannelHub
 from sse.registry import ChannelPattern, is_ephemeral, throttled_pattern
+from sse.replay_budget import ReplayTicket
 from sse.storage.base import LoggedEvent
+from sse.storage.threads import ReplayPage
 from sse.subscriber import CHUNK_BYTES, Subscriber
 
 __all__ = ["ResumePlan", "plan_resume", "replay"]
 
 _REPLAY_PAGE = 500
+# A replay's first page: what most resumes miss (a blip, a restart) fits in it, and it is
+# read at once, shared by the streams resuming from the same place. Any page after that
+# waits for the replay's turn (sse/replay_budget.py). Bytes of event data.
+_FIRST_PAGE_BYTES = 32 * 1024
+_PAGE_BYTES = 128 * 1024
 
 
 class ResumePlan:
@@ -83,70 +92,143 @@ async def _cannot_vouch(
     return None
 
 
-async def replay(hub: ChannelHub, sub: Subscriber) -> AsyncIterator[bytes]:
+async def replay(hub: ChannelHub, sub: Subscriber) -> AsyncGenerator[bytes, None]:
     """What the stream missed, its channels merged in the order the events were published.
 
     Throttled channels come last, conflated: the latest of what was missed (per key),
     which is what a connected stream has after its throttle's last window.
+
+    A replay that needs more than its first page takes turns with the others
+    (sse/replay_budget.py): it may wait, sending heartbeats, before its second page.
     """
-    throttled = {name: pattern for name in sub.channels if (pattern := throttled_pattern(name)) is not None}
-    if len(throttled) < len(sub.channels):
-        async for chunk in _replay_merged(hub, sub, [n for n in sub.channels if n not in throttled]):
-            yield chunk
-    for name, pattern in throttled.items():
-        if sub.closed:
-            return
-        frames = await _replay_conflated(hub, sub, sub.channels.index(name), pattern)
-        for start in range(0, len(frames), 64):
-            yield b"".join(frames[start : start + 64])
+    ticket = hub.replays.ticket(sub.user_key)
+    try:
+        throttled = {
+            name: pattern for name in sub.channels if (pattern := throttled_pattern(name)) is not None
+        }
+        if len(throttled) < len(sub.channels):
+            names = [n for n in sub.channels if n not in throttled]
+            async with aclosing(_replay_merged(hub, sub, names, ticket)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+        for name, pattern in throttled.items():
+            if sub.closed:
+                return
+            frames: list[bytes] = []
+            async with aclosing(
+                _replay_conflated(hub, sub, sub.channels.index(name), pattern, ticket, frames)
+            ) as beats:
+                async for beat in beats:
+                    yield beat
+            for start in range(0, len(frames), 64):
+                yield b"".join(frames[start : start + 64])
+    finally:
+        ticket.leave()
 
 
-async def _replay_merged(hub: ChannelHub, sub: Subscriber, names: list[str]) -> AsyncIterator[bytes]:
+async def _next_page_allowed(sub: Subscriber, ticket: ReplayTicket) -> AsyncGenerator[bytes, None]:
+    """Before a replay's second page: its turn (heartbeats while it waits)."""
+    if not ticket.admitted:
+        async with aclosing(ticket.admit(sub)) as beats:
+            async for beat in beats:
+                yield beat
+
+
+async def _replay_merged(
+    hub: ChannelHub, sub: Subscriber, names: list[str], ticket: ReplayTicket
+) -> AsyncGenerator[bytes, None]:
     index = {name: i for i, name in enumerate(sub.channels)}
     ephemeral = [is_ephemeral(name) for name in sub.channels]
     more = True
+    first = True
     while more and not sub.closed:
-        # Pages of about a megabyte, chunks of about CHUNK_BYTES: a long
-        # replay of large events never sits in memory at once.
+        # Small pages, chunks of about CHUNK_BYTES: a long replay never sits in memory at
+        # once. Past the first page, in turn with the other replays (sse/replay_budget.py).
         after = {name: sub.positions[index[name]] for name in names}
-        # Streams resuming from the same place share the read and the encoded bodies.
-        page = await hub.log.read_replay_page(after, _REPLAY_PAGE)
-        more = page.more
-        frames: list[bytes] = []
-        size = 0
-        for ev, body in zip(page.events, page.bodies, strict=True):
-            i = index[ev.channel]
-            if ev.seq <= sub.positions[i]:
-                continue
-            if ev.seq != sub.positions[i] + 1 and not ephemeral[i]:
-                # Trimmed between the plan and this read: say so, as for an old id.
-                frames.append(encode_reset(sub.cursor, "expired"))
-            sub.positions[i] = ev.seq
-            sub.checks[i] = ev.check
-            frame = encode_id(sub.cursor) + body
-            frames.append(frame)
-            size += len(frame)
-            if ev.event in sub.end_after:
-                sub.close("ended", drop_queued=True)
-                more = False
-                break
-            if size >= CHUNK_BYTES:
-                yield b"".join(frames)
-                frames, size = [], 0
-        if frames:
-            yield b"".join(frames)
+        if first:
+            # Streams resuming from the same place share the read and the encoded bodies.
+            page = await hub.log.read_replay_page(after, _REPLAY_PAGE, _FIRST_PAGE_BYTES)
+            chunks, more = _page_chunks(sub, page, index, ephemeral)
+            first = False
+        else:
+            async with aclosing(_next_page_allowed(sub, ticket)) as beats:
+                async for beat in beats:
+                    yield beat
+            if sub.closed:
+                return
+            async with hub.replays.lane(hub.loop):
+                page = await hub.log.read_replay_page(after, _REPLAY_PAGE, _PAGE_BYTES)
+                chunks, more = _page_chunks(sub, page, index, ephemeral)
+        del page
+        while chunks:
+            yield chunks.pop(0)
+            # A send that did not have to wait did not give the loop back: do it here.
+            await asyncio.sleep(0)
 
 
-async def _replay_conflated(hub: ChannelHub, sub: Subscriber, i: int, pattern: ChannelPattern) -> list[bytes]:
-    """The frames of channel ``i``'s missed events, the latest per conflation key only."""
+def _page_chunks(
+    sub: Subscriber, page: ReplayPage, index: dict[str, int], ephemeral: list[bool]
+) -> tuple[list[bytes], bool]:
+    """A page's frames for ``sub``, joined into chunks of about CHUNK_BYTES; whether more may follow.
+
+    Moves ``sub.positions`` past the page: the chunks must all be sent before the stream goes on.
+    """
+    chunks: list[bytes] = []
+    frames: list[bytes] = []
+    size = 0
+    for (channel, seq, event, check), body in zip(page.events, page.bodies, strict=True):
+        i = index[channel]
+        if seq <= sub.positions[i]:
+            continue
+        if seq != sub.positions[i] + 1 and not ephemeral[i]:
+            # Trimmed between the plan and this read: say so, as for an old id.
+            frames.append(encode_reset(sub.cursor, "expired"))
+        sub.positions[i] = seq
+        sub.checks[i] = check
+        frame = encode_id(sub.cursor) + body
+        frames.append(frame)
+        size += len(frame)
+        if event in sub.end_after:
+            sub.close("ended", drop_queued=True)
+            chunks.append(b"".join(frames))
+            return chunks, False
+        if size >= CHUNK_BYTES:
+            chunks.append(b"".join(frames))
+            frames, size = [], 0
+    if frames:
+        chunks.append(b"".join(frames))
+    return chunks, page.more
+
+
+async def _replay_conflated(
+    hub: ChannelHub,
+    sub: Subscriber,
+    i: int,
+    pattern: ChannelPattern,
+    ticket: ReplayTicket,
+    frames: list[bytes],
+) -> AsyncGenerator[bytes, None]:
+    """Into ``frames``, those of channel ``i``'s missed events, the latest per conflation key
+    only; yields heartbeats while its turn for a second page comes."""
     name = sub.channels[i]
     key_of = pattern.conflation_key
     latest: dict[Hashable, LoggedEvent] = {}
     gap = False
     after = sub.positions[i]
     more = True
+    first = True
     while more:
-        events, more = await hub.log.read_page(name, after, _REPLAY_PAGE)
+        if not first:
+            async with aclosing(_next_page_allowed(sub, ticket)) as beats:
+                async for beat in beats:
+                    yield beat
+            if sub.closed:
+                return
+            async with hub.replays.lane(hub.loop):
+                events, more = await hub.log.read_page(name, after, _REPLAY_PAGE)
+        else:
+            events, more = await hub.log.read_page(name, after, _REPLAY_PAGE)
+            first = False
         for ev in events:
             if ev.seq != after + 1 and not pattern.ephemeral:
                 gap = True  # trimmed between the plan and this read
@@ -155,7 +237,8 @@ async def _replay_conflated(hub: ChannelHub, sub: Subscriber, i: int, pattern: C
             if latest.pop(key, None) is not None:
                 hub.counts.conflated += 1
             latest[key] = ev  # moved to the end: the survivors stay in publish order
-    frames = [encode_reset(sub.cursor, "expired")] if gap else []
+    if gap:
+        frames.append(encode_reset(sub.cursor, "expired"))
     for ev in latest.values():
         sub.positions[i] = ev.seq
         sub.checks[i] = ev.check
@@ -163,4 +246,3 @@ async def _replay_conflated(hub: ChannelHub, sub: Subscriber, i: int, pattern: C
         if ev.event in sub.end_after:
             sub.close("ended", drop_queued=True)
             break
-    return frames

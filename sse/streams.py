@@ -7,6 +7,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -278,8 +279,10 @@ class _HubStream:
         if first is not None:
             yield _first_events(sub, first)
         elif plan.replay:
-            async for chunk in replay(hub, sub):
-                yield chunk
+            # Closed here, not by the garbage collector: a long replay gives its turn back at once.
+            async with aclosing(replay(hub, sub)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
         del plan, first
         sub.release()
         # Live. Iterated here, not through another generator: a frame less per open stream.

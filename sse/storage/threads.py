@@ -185,13 +185,16 @@ class LogThreads:
         self._learn_size(events)
         return events, len(events) >= limit
 
-    def _limit(self, at_most: int) -> int:
-        return max(1, min(at_most, int(_PAGE_BYTES / self._average_size)))
+    def _limit(self, at_most: int, page_bytes: int = _PAGE_BYTES) -> int:
+        return max(1, min(at_most, int(page_bytes / self._average_size)))
 
     def _learn_size(self, events: list[LoggedEvent]) -> None:
         if events:
-            size = sum(len(ev.data) for ev in events) / len(events)
-            self._average_size = max(64.0, (self._average_size + size) / 2)
+            self._learn_average(sum(len(ev.data) for ev in events), len(events))
+
+    def _learn_average(self, total: int, count: int) -> None:
+        if count:
+            self._average_size = max(64.0, (self._average_size + total / count) / 2)
 
     async def read_merged_page(
         self, after: Mapping[str, int], at_most: int = LOG_PAGE
@@ -202,18 +205,21 @@ class LogThreads:
         self._learn_size(events)
         return events, len(events) >= limit
 
-    async def read_replay_page(self, after: Mapping[str, int], at_most: int = LOG_PAGE) -> ReplayPage:
-        """As :meth:`read_merged_page`, with each event's encoded body, shared with others asking.
+    async def read_replay_page(
+        self, after: Mapping[str, int], at_most: int = LOG_PAGE, page_bytes: int = _PAGE_BYTES
+    ) -> ReplayPage:
+        """As :meth:`read_merged_page`, with each event's encoded body, shared with others asking;
+        about ``page_bytes`` of events.
 
         Read-only for its callers: the same page may go to every stream resuming from there.
         """
-        limit = self._limit(at_most)
+        limit = self._limit(at_most, page_bytes)
         page = await self.shared(
             ("replay", tuple(sorted(after.items())), limit), _replay_page, dict(after), limit
         )
         if not page.learned:
             page.learned = True
-            self._learn_size(page.events)
+            self._learn_average(page.nbytes, len(page.bodies))
         return page
 
     async def trim_forever(self) -> None:
@@ -238,21 +244,36 @@ def _heads(channels: Sequence[str]) -> dict[str, LogPosition]:
 
 
 class ReplayPage:
-    """Events of a replay read, their encoded bodies, and whether the log may hold more."""
+    """A replay read: per event its channel, seq, name and check (None: stored without one),
+    and its encoded body; whether the log may hold more. The events' data is not kept: the
+    bodies carry it, encoded."""
 
-    __slots__ = ("bodies", "events", "learned", "more")
+    __slots__ = ("bodies", "events", "learned", "more", "nbytes")
 
-    def __init__(self, events: list[LoggedEvent], bodies: list[bytes], more: bool) -> None:
+    def __init__(
+        self, events: list[tuple[str, int, str | None, int | None]], bodies: list[bytes], more: bool
+    ) -> None:
         self.events = events
         self.bodies = bodies
         self.more = more
+        self.nbytes = sum(map(len, bodies))
         self.learned = False
 
 
 def _replay_page(after: dict[str, int], limit: int) -> ReplayPage:
     events = get_event_log().read_merged(after, limit)
-    # Encoded once here, off the event loop, for every stream this page goes to.
-    return ReplayPage(events, [encode_body(ev.event, ev.data) for ev in events], len(events) >= limit)
+    # Encoded once here, off the event loop, for every stream this page goes to. Each row
+    # brings strings of its own: one object per channel and event name for the whole page.
+    channels: dict[str, str] = {}
+    kinds: dict[str | None, str | None] = {}
+    heads = [
+        (channels.setdefault(ev.channel, ev.channel), ev.seq, kinds.setdefault(ev.event, ev.event), ev.check)
+        for ev in events
+    ]
+    bodies = [encode_body(ev.event, ev.data) for ev in events]
+    more = len(events) >= limit
+    del events
+    return ReplayPage(heads, bodies, more)
 
 
 def _bounds(channels: tuple[str, ...]) -> tuple[dict[str, LogPosition], dict[str, int]]:

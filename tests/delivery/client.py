@@ -367,3 +367,86 @@ class Crowd:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+# What tests.delivery.publisher publishes, as it appears on the wire (an event's id, then its
+# body): the publisher's tag and number. Read with one regular expression per chunk, so a
+# client can take in a replay of tens of thousands of events at the speed the server sends.
+_TEST_EVENT = re.compile(rb'id: ([^\n]+)\nevent: test\ndata: \{"p":"([^"]+)","i":([0-9]+)')
+_RETRY = re.compile(rb"(?:^|\n)retry: ([0-9]+)\n")
+
+
+@dataclass
+class Replay:
+    """What one resuming client read: every (tag, i) in arrival order, bytes, connections."""
+
+    numbers: list[int] = field(default_factory=list)
+    last_id: str | None = None
+    bytes: int = 0
+    connections: int = 0
+    turned_away: int = 0  # streams that ended before any event (a cap: "come back later")
+    problems: list[str] = field(default_factory=list)
+
+
+async def read_until(
+    base_url: str,
+    channels: Sequence[str],
+    *,
+    cookie: str,
+    last_event_id: str,
+    until_id: str,
+    replay: Replay,
+    tag: str,
+) -> Replay:
+    """Resume from ``last_event_id`` and read as fast as the server sends until ``until_id``.
+
+    As a browser would: a stream that ends early is resumed with the last id received,
+    after the ``retry:`` the server gave. Events published with tag ``tag`` are recorded
+    (``replay.numbers``); anything else that names an event (a ``reset``) is a problem.
+    """
+    retry_ms = 2000
+    replay.last_id = last_event_id
+    while replay.last_id != until_id:
+        try:
+            stream = await open_stream(
+                base_url, channels, cookie=cookie, last_event_id=replay.last_id, timeout=120
+            )
+        except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            replay.problems.append(f"connect: {exc!r}")
+            await asyncio.sleep(1)
+            continue
+        replay.connections += 1
+        got_before = len(replay.numbers)
+        try:
+            if stream.status != 200:
+                replay.problems.append(f"status {stream.status}")
+                return replay
+            tail = b""
+            async for chunk in stream._chunks():
+                replay.bytes += len(chunk)
+                data = tail + chunk
+                cut = data.rfind(b"\n\n") + 2
+                blocks, tail = data[:cut], data[cut:]
+                if not blocks:
+                    continue
+                if b"event: reset" in blocks:
+                    replay.problems.append(f"reset after {replay.last_id}")
+                if (m := _RETRY.search(blocks)) is not None:
+                    retry_ms = int(m.group(1))
+                found = _TEST_EVENT.findall(blocks)
+                if found:
+                    if any(t != tag.encode() for _, t, _ in found):
+                        replay.problems.append("an event of another publisher")
+                    replay.numbers.extend(map(int, [i for _, _, i in found]))
+                    replay.last_id = found[-1][0].decode()
+                if replay.last_id == until_id:
+                    break
+        except StreamBroken as exc:
+            replay.problems.append(f"broken: {exc}")
+        finally:
+            stream.abort()
+        if replay.last_id != until_id:
+            if len(replay.numbers) == got_before:
+                replay.turned_away += 1
+            await asyncio.sleep(retry_ms / 1000)
+    return replay

@@ -33,6 +33,13 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 CHANNEL_LAYERS = channel_layers(REDIS_URL, int(os.environ.get("SSE_TEST_LAYER_CAPACITY") or LAYER_CAPACITY))
 
-_INTEGERS = ("SSE_QUEUE_MAX_BYTES", "SSE_QUEUE_MAX_FRAMES", "SSE_RETRY_MS", "SSE_LOG_MAX_EVENTS_PER_CHANNEL")
+_INTEGERS = (
+    "SSE_QUEUE_MAX_BYTES",
+    "SSE_QUEUE_MAX_FRAMES",
+    "SSE_RETRY_MS",
+    "SSE_LOG_MAX_EVENTS_PER_CHANNEL",
+    "SSE_REPLAYS_PER_USER",
+    "SSE_REPLAYS_PER_PROCESS",
+)
 _NUMBERS = ("SSE_LOG_POLL_SECONDS", "SSE_SEND_TIMEOUT_SECONDS", "SSE_SHUTDOWN_GRACE_SECONDS")
 globals().update(from_environment({**dict.fromkeys(_INTEGERS, int), **dict.fromkeys(_NUMBERS, float)}))

@@ -378,6 +378,9 @@ INVALID_SETTINGS: list[tuple[str, Any, str]] = [
     ("SSE_RETRY_MS", 1.5, "SSE_RETRY_MS = 1.5 is a float; expected an integer >= 0."),
     ("SSE_RETRY_MS", True, "SSE_RETRY_MS = True is a bool; expected an integer >= 0."),
     ("SSE_REQUEST_THREADS", -1, "SSE_REQUEST_THREADS = -1 is out of range; expected an integer >= 0."),
+    ("SSE_REPLAYS_PER_USER", -1, "SSE_REPLAYS_PER_USER = -1 is out of range; expected an integer >= 0."),
+    ("SSE_REPLAYS_PER_PROCESS", 1.5, "SSE_REPLAYS_PER_PROCESS = 1.5 is a float; expected an integer >= 0."),
+    ("SSE_REPLAY_SHARE", 0, "SSE_REPLAY_SHARE = 0 is out of range; expected a number above 0, at most 1."),
     (
         "SSE_SHUTDOWN_RETRY_SPREAD_MS",
         "1s",
