@@ -121,18 +121,21 @@ async def crowd(
     clients: int,
     rounds: int,
     firsts: list[int],
+    written: list[dict[int, str]],
 ) -> list[tuple[list[int], Replay]]:
     async def client(n: int) -> list[tuple[list[int], Replay]]:
         done = []
         for r in range(rounds):
-            # Every retained event but the first few of one channel: each resume from an id of its own.
+            # Every retained event but the first few of one channel: each resume from an id of
+            # its own (a position with the check of the event it stands on, as ids write it).
             start = [firsts[0] - 1, firsts[1] + n + r * clients, firsts[2] - 1]
+            at = [written[i][seq] for i, seq in enumerate(start)]
             replay = Replay()
             await read_until(
                 url,
                 channels,
                 cookie=cookie,
-                last_event_id=f"{prefix}:{'.'.join(map(str, start))}",
+                last_event_id=f"{prefix}:{'.'.join(at)}",
                 until_id=until_id,
                 replay=replay,
                 tag="p",
@@ -217,20 +220,24 @@ def main() -> None:
 
         until_id = asyncio.run(head_id())
         prefix = until_id.rsplit(":", 1)[0]
-        # Warm the replay path once, with a short replay.
-        heads = [int(s) for s in until_id.rsplit(":", 1)[1].split(".")]
-        warm = Replay()
+        # Warm the replay path once, with one whole replay: its ids give the positions (with
+        # their checks) the crowd resumes from.
+        warm = Replay(ids=[])
         asyncio.run(
             read_until(
                 server.url,
                 channels,
                 cookie=alice_cookie,
-                last_event_id=f"{prefix}:{heads[0]}.{heads[1] - 20}.{heads[2]}",
+                last_event_id=f"{prefix}:{'.'.join('0' for _ in channels)}",
                 until_id=until_id,
                 replay=warm,
                 tag="p",
             )
         )
+        written: list[dict[int, str]] = [{0: "0"} for _ in channels]
+        for event_id in warm.ids or []:
+            for i, text in enumerate(event_id.rsplit(":", 1)[1].split(".")):
+                written[i][int(text.split("_")[0])] = text
         probe_proc = subprocess.Popen(
             [PYTHON, "-m", "bench.replay_storm", "--probe", str(server.port), bob_cookie, str(stop_file)],
             cwd=ROOT,
@@ -244,7 +251,17 @@ def main() -> None:
         sampler.start()
         t0 = time.time()
         results = asyncio.run(
-            crowd(server.url, channels, alice_cookie, prefix, until_id, args.clients, args.rounds, firsts)
+            crowd(
+                server.url,
+                channels,
+                alice_cookie,
+                prefix,
+                until_id,
+                args.clients,
+                args.rounds,
+                firsts,
+                written,
+            )
         )
         t1 = time.time()
         right_after = rss(pid)

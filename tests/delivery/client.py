@@ -373,6 +373,7 @@ class Crowd:
 # body): the publisher's tag and number. Read with one regular expression per chunk, so a
 # client can take in a replay of tens of thousands of events at the speed the server sends.
 _TEST_EVENT = re.compile(rb'id: ([^\n]+)\nevent: test\ndata: \{"p":"([^"]+)","i":([0-9]+)')
+_ID_LINE = re.compile(rb"^id: ?(.+)$", re.M)
 _RETRY = re.compile(rb"(?:^|\n)retry: ([0-9]+)\n")
 
 
@@ -386,6 +387,7 @@ class Replay:
     connections: int = 0
     turned_away: int = 0  # streams that ended before any event (a cap: "come back later")
     problems: list[str] = field(default_factory=list)
+    ids: list[str] | None = None  # every id received (any event's), in order, when a list is given
 
 
 async def read_until(
@@ -429,6 +431,8 @@ async def read_until(
                 blocks, tail = data[:cut], data[cut:]
                 if not blocks:
                     continue
+                if replay.ids is not None:
+                    replay.ids.extend(m.decode() for m in _ID_LINE.findall(blocks))
                 if b"event: reset" in blocks:
                     replay.problems.append(f"reset after {replay.last_id}")
                 if (m := _RETRY.search(blocks)) is not None:
