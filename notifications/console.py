@@ -43,6 +43,7 @@ from django.contrib.auth import get_user_model
 
 import sse
 from notifications.dashboard import PROCESS
+from notifications.layer_groups import follow_group
 from sse import ChannelHub
 from sse.cursor import channel_tag
 from sse.layer import get_layer
@@ -78,7 +79,6 @@ REPORT_MAX_STREAMS = 200
 WATCH_SECONDS = 10.0
 # A reader primed by a page view waits this long for the page's stream before it is dropped.
 TAIL_IDLE_SECONDS = 30.0
-GROUP_REFRESH_SECONDS = 600.0
 
 _consoles: weakref.WeakKeyDictionary[ChannelHub, Console] = weakref.WeakKeyDictionary()
 
@@ -294,32 +294,7 @@ class Console:
             await layer.group_send(CONTROL_GROUP, message)
 
     async def _control_loop(self) -> None:
-        layer = get_layer()
-        assert layer is not None
-        name: str | None = None
-        joined = 0.0
-        while self.hub.active:
-            try:
-                if name is None:
-                    # The prefix the hub's own layer channel has: channels-redis reads all the
-                    # process-local channels of one prefix with one receive, and a second prefix
-                    # waits behind the hub's never-ending receive (its messages never came).
-                    name = await layer.new_channel(prefix="sse-hub.")  # type: ignore[call-arg]
-                if self.hub.loop.time() - joined > GROUP_REFRESH_SECONDS:
-                    # Again now and then: layers forget group members after their group_expiry.
-                    await layer.group_add(CONTROL_GROUP, name)
-                    joined = self.hub.loop.time()
-                message = await asyncio.wait_for(layer.receive(name), GROUP_REFRESH_SECONDS)
-            except TimeoutError:
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning("the console's control group failed (%s); retrying", exc)
-                joined = 0.0
-                await asyncio.sleep(2.0)
-                continue
-            self.on_control(message)
+        await follow_group(self.hub, CONTROL_GROUP, self.on_control, "the console's control group")
 
     def on_control(self, message: dict[str, Any]) -> None:
         kind = message.get("type")

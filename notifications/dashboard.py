@@ -47,6 +47,7 @@ from django.contrib.auth import get_user_model
 
 import sse
 from notifications.channels import DASHBOARD, DASHBOARD_VIEWER_PREFIX
+from notifications.layer_groups import follow_group
 from sse import ChannelHub
 from sse.layer import get_layer
 from sse.registry import check_access_all, find_pattern
@@ -81,7 +82,6 @@ ERROR_LOGGERS = ("sse", "notifications")
 CHANNELS_GROUP = "sse-dashboard-channels"
 # Another process's rows count this long after they came (it shares them once a second).
 REMOTE_ROWS_SECONDS = 5.0
-GROUP_REFRESH_SECONDS = 600.0
 # A word of a log message that may be a channel name.
 _WORD = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,79}")
 
@@ -359,32 +359,12 @@ class Sampler:
 
     async def _listen(self) -> None:
         """Other processes' busiest channels, from the layer group (as the console's control loop)."""
-        layer = get_layer()
-        assert layer is not None
-        name: str | None = None
-        joined = 0.0
-        while self.hub.active:
-            try:
-                if name is None:
-                    # The hub's own layer channel prefix: channels-redis reads all the
-                    # process-local channels of one prefix with one receive.
-                    name = await layer.new_channel(prefix="sse-hub.")  # type: ignore[call-arg]
-                if self.hub.loop.time() - joined > GROUP_REFRESH_SECONDS:
-                    await layer.group_add(CHANNELS_GROUP, name)
-                    joined = self.hub.loop.time()
-                message = await asyncio.wait_for(layer.receive(name), GROUP_REFRESH_SECONDS)
-            except TimeoutError:
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning("the dashboard's channel group failed (%s); retrying", exc)
-                joined = 0.0
-                await asyncio.sleep(2.0)
-                continue
-            process, rows = message.get("process"), message.get("rows")
-            if isinstance(process, str) and process != PROCESS and isinstance(rows, list):
-                self.remote_rows[process] = (self.hub.loop.time(), rows)
+        await follow_group(self.hub, CHANNELS_GROUP, self._on_rows, "the dashboard's channel group")
+
+    def _on_rows(self, message: dict[str, Any]) -> None:
+        process, rows = message.get("process"), message.get("rows")
+        if isinstance(process, str) and process != PROCESS and isinstance(rows, list):
+            self.remote_rows[process] = (self.hub.loop.time(), rows)
 
 
 def ensure_sampler(hub: ChannelHub) -> Sampler:
