@@ -12,9 +12,11 @@ import contextlib
 import json
 import re
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
@@ -454,3 +456,25 @@ async def read_until(
                 replay.turned_away += 1
             await asyncio.sleep(retry_ms / 1000)
     return replay
+
+
+def rss(pid: int) -> int:
+    """A process's resident memory, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+class PeakRSS(threading.Thread):
+    """The highest resident memory of a process while it runs (every 20 ms), until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak = rss(pid)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.02):
+            self.peak = max(self.peak, rss(self.pid))

@@ -17,11 +17,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import re
-import threading
 import time
-from pathlib import Path
 
-from tests.delivery.client import Replay, open_stream, read_until, wait_until
+from tests.delivery.client import PeakRSS, Replay, open_stream, read_until, rss, wait_until
 from tests.delivery.conftest import finish, fresh_channels
 
 EVENTS = 10_000  # per channel: SSE_LOG_MAX_EVENTS_PER_CHANNEL's default, all retained
@@ -31,25 +29,6 @@ MIB = 1024 * 1024
 GROWTH_LIMIT = 100 * MIB  # the bound on what 150 replays may cost
 # Given back: after the replays, what the server still holds above its size before.
 KEPT_LIMIT = 25 * MIB
-
-
-def rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
-class _Peak(threading.Thread):
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid = pid
-        self.peak = rss(pid)
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.wait(0.02):
-            self.peak = max(self.peak, rss(self.pid))
 
 
 def expected(start: list[int]) -> list[int]:
@@ -109,7 +88,7 @@ async def test_150_replays_of_one_user_stay_small_and_give_memory_back(make_site
     gc.collect()
     await asyncio.sleep(2)
     before = rss(pid)
-    peak = _Peak(pid)
+    peak = PeakRSS(pid)
     peak.start()
     started = time.monotonic()
     starts = [[0, n, 0] for n in range(1, CLIENTS + 1)]  # distinct early ids

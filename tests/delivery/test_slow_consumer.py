@@ -9,11 +9,9 @@ closed; on resume the client gets every event from the log.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from pathlib import Path
 
-from tests.delivery.client import Ledger, StreamBroken, follow, open_stream, wait_until
+from tests.delivery.client import Ledger, PeakRSS, StreamBroken, follow, open_stream, rss, wait_until
 from tests.delivery.conftest import finish, fresh_channels
 
 EVENTS = 1000
@@ -22,25 +20,6 @@ QUEUE_MAX_BYTES = 4 * 1024 * 1024
 # What the server may grow by: both streams' queues twice over (queue, chunk in flight),
 # plus allocator slack. A fraction of the 50 MB published.
 MARGIN = 4 * QUEUE_MAX_BYTES + 8 * 1024 * 1024
-
-
-def rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
-class _Peak(threading.Thread):
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid = pid
-        self.peak = rss(pid)
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.wait(0.02):
-            self.peak = max(self.peak, rss(self.pid))
 
 
 async def test_a_client_that_stops_reading_is_cut_off_and_resumes(make_site: object) -> None:
@@ -65,7 +44,7 @@ async def test_a_client_that_stops_reading_is_cut_off_and_resumes(make_site: obj
     healthy.got.clear()
 
     before = rss(pid)
-    peak = _Peak(pid)
+    peak = PeakRSS(pid)
     peak.start()
     started = time.monotonic()
     await asyncio.to_thread(finish, site.publisher(channels, tag="p", count=EVENTS, pad=PAD), 300)
