@@ -167,7 +167,16 @@ async def start_project(
         # As the floor on uvicorn runs: uvloop and httptools, no access log.
         argv = [PROJECT_PY, *uvicorn_argv("project.asgi:application", port, fast=True)[1:]]
     else:
-        argv = [PROJECT_PY, "-m", "sse.daphne", "-b", HOST, "-p", str(port), "project.asgi:application"]
+        argv = [
+            PROJECT_PY,
+            "-m",
+            "sse.daphne",
+            "-b",
+            HOST,
+            "-p",
+            str(port),
+            "project.asgi:application",
+        ]
     key = "project" if server_name == "daphne" else f"project-{server_name}"
     proc = _spawn(argv, env, tmp / f"{key}.log", port)
     throttled = channel != "broadcast"

@@ -15,7 +15,8 @@ from django.views.decorators.http import require_GET
 from jobs.access import visible_job
 from jobs.models import Job, job_channel
 from sse import Event, EventStreamResponse, FirstEvents, stream_response
-from sse.access import (
+from sse.storage import get_event_log
+from sse.streams.access import (
     UNAVAILABLE_ERRORS,
     StreamRefused,
     StreamUnavailable,
@@ -23,8 +24,7 @@ from sse.access import (
     last_event_id,
     requested_rate,
 )
-from sse.cursor import InvalidCursor, LogPosition, channel_tag, format_cursor, parse_cursor
-from sse.storage import get_event_log
+from sse.wire.cursor import InvalidCursor, LogPosition, channel_tag, format_cursor, parse_cursor
 
 __all__ = ["job_stream"]
 

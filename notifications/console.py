@@ -45,11 +45,11 @@ import sse
 from notifications.dashboard import PROCESS
 from notifications.layer_groups import follow_group
 from sse import ChannelHub
-from sse.cursor import channel_tag
-from sse.layer import get_layer
+from sse.hub.subscriber import Subscriber
 from sse.models import StoredEvent
 from sse.signals import stream_opened
-from sse.subscriber import Subscriber
+from sse.transport.layer import get_layer
+from sse.wire.cursor import channel_tag
 
 __all__ = [
     "CONSOLE_PERMISSION",

@@ -49,10 +49,10 @@ import sse
 from notifications.channels import DASHBOARD, DASHBOARD_VIEWER_PREFIX
 from notifications.layer_groups import follow_group
 from sse import ChannelHub
-from sse.layer import get_layer
-from sse.registry import check_access_all, find_pattern
+from sse.channels.registry import check_access_all, find_pattern
 from sse.signals import stream_opened
 from sse.storage import get_event_log
+from sse.transport.layer import get_layer
 
 __all__ = [
     "PROCESS",

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sse import ChannelHub
-from sse.layer import get_layer
+from sse.transport.layer import get_layer
 
 __all__ = ["GROUP_REFRESH_SECONDS", "follow_group"]
 

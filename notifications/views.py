@@ -19,8 +19,8 @@ from notifications.metrics import render as render_metrics
 from notifications.models import Notification
 from notifications.services import broadcasts_for, unread_count
 from sse import ChannelHub
-from sse.access import StreamRefused, authenticate_stream
-from sse.streams import open_stream
+from sse.streams.access import StreamRefused, authenticate_stream
+from sse.streams.stream import open_stream
 
 PAGE_SIZE = 50
 

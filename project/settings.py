@@ -77,7 +77,7 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        # Kept open between requests by the threads sse.asgi runs requests and
+        # Kept open between requests by the threads sse.server.asgi runs requests and
         # streams on (a new connection per request costs more than most requests).
         conn_max_age=60,
         conn_health_checks=True,
@@ -137,12 +137,12 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Bodies nested too deep or holding invalid Unicode: 400, not a 500 or a stored record.
     "DEFAULT_PARSER_CLASSES": [
-        "sse.parsers.StrictJSONParser",
+        "sse.api.parsers.StrictJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     # Errors as JSON: the database down is a 503 with Retry-After, never Django's HTML page.
-    "EXCEPTION_HANDLER": "sse.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "sse.api.errors.exception_handler",
 }
 
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []

@@ -9,7 +9,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("sse/", include("sse.urls")),
-    path("api/sse/", include("sse.api_urls")),
+    path("api/sse/", include("sse.api.urls")),
     path("notifications/", include("notifications.urls")),
     path("api/notifications/", include("notifications.api_urls")),
     path("", include("notifications.dashboard_urls")),  # /dashboard/, /metrics

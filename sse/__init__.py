@@ -26,36 +26,36 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from sse.encoding import Event
-    from sse.fragments import apublish_html, publish_html
-    from sse.hub import ChannelHub
-    from sse.publishing import apublish, publish
-    from sse.registry import ChannelNotFound, channel, register_channel
-    from sse.response import EventStreamResponse
-    from sse.revocation import aaccess_changed, access_changed, follow_membership
-    from sse.stats import HubStats
-    from sse.streams import FirstEvents, open_stream, stream_response
-    from sse.tokens import issue_token
+    from sse.auth.revocation import aaccess_changed, access_changed, follow_membership
+    from sse.auth.tokens import issue_token
+    from sse.channels.registry import ChannelNotFound, channel, register_channel
+    from sse.hub.channel_hub import ChannelHub
+    from sse.hub.stats import HubStats
+    from sse.publishing.fragments import apublish_html, publish_html
+    from sse.publishing.publish import apublish, publish
+    from sse.streams.response import EventStreamResponse
+    from sse.streams.stream import FirstEvents, open_stream, stream_response
+    from sse.wire.encoding import Event
 
 _LAZY = {
-    "ChannelHub": "sse.hub",
-    "ChannelNotFound": "sse.registry",
-    "Event": "sse.encoding",
-    "EventStreamResponse": "sse.response",
-    "FirstEvents": "sse.streams",
-    "HubStats": "sse.stats",
-    "aaccess_changed": "sse.revocation",
-    "access_changed": "sse.revocation",
-    "follow_membership": "sse.revocation",
-    "apublish": "sse.publishing",
-    "apublish_html": "sse.fragments",
-    "channel": "sse.registry",
-    "issue_token": "sse.tokens",
-    "open_stream": "sse.streams",
-    "publish": "sse.publishing",
-    "publish_html": "sse.fragments",
-    "register_channel": "sse.registry",
-    "stream_response": "sse.streams",
+    "ChannelHub": "sse.hub.channel_hub",
+    "ChannelNotFound": "sse.channels.registry",
+    "Event": "sse.wire.encoding",
+    "EventStreamResponse": "sse.streams.response",
+    "FirstEvents": "sse.streams.stream",
+    "HubStats": "sse.hub.stats",
+    "aaccess_changed": "sse.auth.revocation",
+    "access_changed": "sse.auth.revocation",
+    "follow_membership": "sse.auth.revocation",
+    "apublish": "sse.publishing.publish",
+    "apublish_html": "sse.publishing.fragments",
+    "channel": "sse.channels.registry",
+    "issue_token": "sse.auth.tokens",
+    "open_stream": "sse.streams.stream",
+    "publish": "sse.publishing.publish",
+    "publish_html": "sse.publishing.fragments",
+    "register_channel": "sse.channels.registry",
+    "stream_response": "sse.streams.stream",
 }
 
 

@@ -8,9 +8,10 @@ class SseConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from sse import api_auth, checks  # noqa: F401  (register the system checks)
-        from sse.redaction import guard_access_logs
-        from sse.revocation import connect_signals
+        from sse import checks  # noqa: F401  (register the system checks)
+        from sse.auth import api_credentials  # noqa: F401  (register the system checks)
+        from sse.auth.revocation import connect_signals
+        from sse.server.redaction import guard_access_logs
 
         # Stream tokens travel as ?token=: no server's access log shows them.
         guard_access_logs()
@@ -22,7 +23,7 @@ class SseConfig(AppConfig):
 def require_installed(module: str) -> None:
     """Raise ``ImproperlyConfigured`` naming the fix when ``'sse'`` is not in ``INSTALLED_APPS``.
 
-    Called where ``module`` is imported (``sse.urls``, ``sse.api_urls``, ``sse.models``): the
+    Called where ``module`` is imported (``sse.urls``, ``sse.api.urls``, ``sse.models``): the
     URLconf is loaded by ``manage.py check`` and ``runserver`` before any request, so the
     mistake stops them with this message instead of every stream answering a 500 (Django's
     "Model class sse.models.ChannelHead doesn't declare an explicit app_label"). The app's

@@ -11,8 +11,8 @@ error. ``'daphne'`` after ``'django.contrib.staticfiles'`` is Daphne's own
 tagged ``database``: ``manage.py check --database default`` runs it, ``runserver`` and the
 servers do not (Django's own ``runserver`` says "You have N unapplied migration(s)", and every
 stream then answers ``503`` naming the fix, with an ERROR in the server's log:
-``sse.streams``). ``sse`` missing from ``INSTALLED_APPS`` cannot be a check of this app (its
-checks are registered by its ``ready()``): importing ``sse.urls``, ``sse.api_urls`` or
+``sse.streams.stream``). ``sse`` missing from ``INSTALLED_APPS`` cannot be a check of this app (its
+checks are registered by its ``ready()``): importing ``sse.urls``, ``sse.api.urls`` or
 ``sse.models`` raises ``ImproperlyConfigured`` instead, so ``manage.py check`` stops there.
 """
 
@@ -30,10 +30,10 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.handlers.asgi import ASGIHandler
 from django.db import DatabaseError
 
-from sse.asgi import StreamingASGIHandler
+from sse.channels.registry import registered_patterns
 from sse.conf import conf
-from sse.layer import backend_is_in_memory
-from sse.registry import registered_patterns
+from sse.server.asgi import StreamingASGIHandler
+from sse.transport.layer import backend_is_in_memory
 
 # What each number setting must be when set: an int, or any number (int or float), and
 # its range. Every property of sse.conf.Settings has a rule here or in check_settings.

@@ -101,7 +101,7 @@ class Settings:
         return float(getattr(settings, "SSE_REPLAY_SHARE", 1.0))
 
     # Seconds a client may leave a stream's socket buffer full before it is cut
-    # off (sse.asgi, under any server whose send() waits on a full buffer; plain Daphne's
+    # off (sse.server.asgi, under any server whose send() waits on a full buffer; plain Daphne's
     # does not); it then resumes from its last id.
     @property
     def SSE_SEND_TIMEOUT_SECONDS(self) -> float:
@@ -168,13 +168,13 @@ class Settings:
     def SSE_MAX_EVENT_BYTES(self) -> int:
         return int(getattr(settings, "SSE_MAX_EVENT_BYTES", 256 * 1024))
 
-    # Paths ``sse.asgi.StreamingASGIHandler`` serves as streams (regular expressions).
+    # Paths ``sse.server.asgi.StreamingASGIHandler`` serves as streams (regular expressions).
     @property
     def SSE_STREAM_PATHS(self) -> tuple[str, ...] | list[str]:
         paths: tuple[str, ...] | list[str] = getattr(settings, "SSE_STREAM_PATHS", DEFAULT_STREAM_PATHS)
         return paths
 
-    # Long-lived threads ``sse.asgi.StreamingASGIHandler`` runs ordinary requests'
+    # Long-lived threads ``sse.server.asgi.StreamingASGIHandler`` runs ordinary requests'
     # sync code on (0: a new thread per request, as Django's own handler does).
     @property
     def SSE_REQUEST_THREADS(self) -> int:

@@ -13,7 +13,7 @@ require_installed("sse.models")
 class ChannelHead(models.Model):
     """The last sequence number handed out on a channel, with the checks of its last two events.
 
-    A check is a random number the log draws for each event (``sse.cursor.new_check``); ids
+    A check is a random number the log draws for each event (``sse.wire.cursor.new_check``); ids
     carry it, so a log restored from a backup or emptied, whose seqs count up again, is
     told apart from the one the client read. Null: none drawn (events from before checks).
     """
@@ -70,7 +70,7 @@ class LogIdentity(models.Model):
 def _learn_log_id(**kwargs: object) -> None:
     # Before the first view of a process runs (an app's async view may build ids at once,
     # with no database access of its own): read the log's name in this sync hop.
-    from sse.cursor import current_log_id
+    from sse.wire.cursor import current_log_id
 
     if current_log_id() is None:
         from sse.storage import learn_log_id

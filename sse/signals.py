@@ -1,6 +1,6 @@
 """Signals about open streams, for apps that track who is connected (chat presence).
 
-Both are sent on the server's event loop, by :func:`sse.streams.stream_response`,
+Both are sent on the server's event loop, by :func:`sse.streams.stream.stream_response`,
 with these keyword arguments:
 
 - ``channels``: the stream's channel names (a sorted tuple, already authorized);

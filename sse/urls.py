@@ -6,7 +6,7 @@ from sse.apps import require_installed
 
 require_installed("sse.urls")
 
-from sse import views  # noqa: E402
+from sse.streams import views  # noqa: E402
 
 app_name = "sse"
 

@@ -13,8 +13,8 @@ from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from sse.conf import conf
-from sse.cursor import current_log_id, set_log_id
 from sse.storage.base import EventLog, LoggedEvent
+from sse.wire.cursor import current_log_id, set_log_id
 
 __all__ = ["EventLog", "LoggedEvent", "get_event_log", "learn_log_id"]
 

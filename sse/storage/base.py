@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sse.cursor import LogPosition
+from sse.wire.cursor import LogPosition
 
 __all__ = ["ChannelSummary", "EventLog", "LogPosition", "LoggedEvent"]
 

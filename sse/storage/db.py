@@ -10,9 +10,9 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, close_old_connections, co
 from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
-from sse.cursor import LogPosition, new_check, new_log_id, set_log_id
 from sse.models import ChannelHead, LogIdentity, StoredEvent
 from sse.storage.base import ChannelSummary, EventLog, LoggedEvent
+from sse.wire.cursor import LogPosition, new_check, new_log_id, set_log_id
 
 _CHUNK = 500
 

@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
-from sse.registry import validate_channel_name
+from sse.channels.registry import validate_channel_name
 
 __all__ = ["sse_stream", "sse_stream_url"]
 

@@ -186,7 +186,16 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     server = DaphneServer(env, asgi="mysite.asgi:application", log_path=home / "daphne.log")
     with open(home / "daphne.log", "ab") as log:
         server.proc = subprocess.Popen(
-            [sys.executable, "-m", "sse.daphne", "-b", "127.0.0.1", "-p", str(server.port), server.asgi],
+            [
+                sys.executable,
+                "-m",
+                "sse.daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(server.port),
+                server.asgi,
+            ],
             cwd=home,
             env=env,
             stdout=log,

@@ -5,6 +5,6 @@ import os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.bundler.settings")
 
 from sse.asgi import get_asgi_application
-from sse.staticfiles import StaticFilesHandler
+from sse.server.staticfiles import StaticFilesHandler
 
 application = StaticFilesHandler(get_asgi_application())

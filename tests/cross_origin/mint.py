@@ -1,4 +1,4 @@
-"""The test page's own backend: mints stream tokens with ``sse.tokens.issue_token``.
+"""The test page's own backend: mints stream tokens with ``sse.auth.tokens.issue_token``.
 
 ``python -m tests.cross_origin.mint`` runs with the stream server's settings and
 ``SECRET_KEY``, as a backend sharing them would. It reads one JSON request a line,
@@ -18,7 +18,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from sse.tokens import issue_token
+    from sse.auth.tokens import issue_token
 
     for line in sys.stdin:
         request = json.loads(line)

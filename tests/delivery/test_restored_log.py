@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from sse.cursor import CHECKS
+from sse.wire.cursor import CHECKS
 from tests.delivery.client import Event, open_stream
 from tests.delivery.conftest import PostgresCluster, finish, fresh_channels
 

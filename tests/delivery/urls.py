@@ -2,5 +2,5 @@ from django.urls import include, path
 
 urlpatterns = [
     path("sse/", include("sse.urls")),
-    path("api/sse/", include("sse.api_urls")),
+    path("api/sse/", include("sse.api.urls")),
 ]

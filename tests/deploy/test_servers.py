@@ -8,7 +8,7 @@ two uvicorn workers whose streams meet through a real redis-server. Per server:
   Ctrl+C send it: the server exits within 10 s (uvicorn, gunicorn's uvicorn workers,
   granian and hypercorn used to wait for the streams until killed, and Daphne cut them
   mid-body); every stream ends with a clean end of body after a ``retry:`` of its own,
-  spread so the restarted server is not met by every browser at once (sse.shutdown); the
+  spread so the restarted server is not met by every browser at once (sse.server.shutdown); the
   token is not in what the server wrote (its access log included); no thread per stream
   (at most 20 threads per server process with 500 streams open).
 - **A restart mid-publish under client churn**: clients drop their streams at random and
@@ -147,7 +147,7 @@ def token(template_env: dict[str, str]) -> str:
         template_env,
         "shell",
         "-c",
-        "from django.contrib.auth import get_user_model; from sse.tokens import issue_token;"
+        "from django.contrib.auth import get_user_model; from sse.auth.tokens import issue_token;"
         f"print(issue_token(get_user_model().objects.get(username='alice'), [{CHANNEL!r}]).token)",
     )
     return out.stdout.strip().splitlines()[-1]

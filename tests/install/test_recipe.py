@@ -213,7 +213,16 @@ def run_shell_line(line: str, project: Project, dist: Dist, cwd: Path, log: Path
     if args[:3] == ["python", "-m", "sse.daphne"]:
         server = DaphneServer(project.env, asgi=args[3], log_path=log)
         server.proc = subprocess.Popen(
-            [project.bin("python"), "-m", "sse.daphne", "-b", "127.0.0.1", "-p", str(server.port), *args[3:]],
+            [
+                project.bin("python"),
+                "-m",
+                "sse.daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(server.port),
+                *args[3:],
+            ],
             cwd=cwd,
             env=project.env,
             stdout=open(log, "ab"),
@@ -343,7 +352,7 @@ def test_the_redaction_snippet_keeps_tokens_out_of_access_logs(tmp_path: Path) -
     script = (
         snippet
         + "\nimport logging, sys\n"
-        + "from sse.redaction import guard_access_logs\nguard_access_logs()\n"
+        + "from sse.server.redaction import guard_access_logs\nguard_access_logs()\n"
         + "logging.basicConfig(stream=sys.stdout, level=logging.INFO, format='%(name)s %(message)s')\n"
         + "logging.getLogger('uvicorn.access').info('%s - \"%s %s HTTP/%s\" %d', '1.2.3.4', 'GET',"
         + " '/sse/stream/?channel=a&token=SECRET1', '1.1', 200)\n"

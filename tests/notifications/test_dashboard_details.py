@@ -13,7 +13,7 @@ import pytest
 
 from notifications.dashboard import PROCESS, RECENT_ERRORS, Sampler, hide_channel_names, recent_errors
 from sse import ChannelHub
-from sse.groups import ChannelGroup
+from sse.hub.groups import ChannelGroup
 from tests.project.conftest import browser_login, login
 from tests.servers import DaphneServer
 

@@ -2,7 +2,7 @@
 
 A real Daphne serves the project; 500 streams come from raw asyncio sockets.
 Django's stock handler would run ~500 threads here (one per in-flight request);
-sse.asgi's handler keeps the count flat.
+sse.server.asgi's handler keeps the count flat.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Every request answers what Django's own handler answers, with every middleware in force.
 
-``project.asgi`` serves requests through ``sse.asgi`` and ``sse.middleware_groups`` (the
+``project.asgi`` serves requests through ``sse.server.asgi`` and ``sse.server.middleware_groups`` (the
 site's middlewares in two thread hops per group); ``tests/project/stock_asgi.py`` serves
 the same project through Django's own
 ``get_asgi_application()``. Both run under one server on one database, with the demo's

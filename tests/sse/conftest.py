@@ -13,7 +13,7 @@ import httpx
 import pytest
 from django.conf import settings
 
-from sse import registry
+from sse.channels import registry
 from tests.conftest import redis  # noqa: F401  (the real redis-server fixture)
 from tests.servers import DaphneServer, copy_of_template, project_env, share_templates
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from django.core import signing
 
-from sse.tokens import issue_token
+from sse.auth.tokens import issue_token
 from tests.sse.conftest import Site
 from tests.sse.sse_client import StreamReader
 
@@ -109,7 +109,7 @@ def test_tampered_token_is_401(site: Site, anonymous: httpx.Client) -> None:
     tampered = value[:-2] + ("AA" if not value.endswith("AA") else "BB")
     response = get(anonymous, "tampered", {"channel": "public", "token": tampered})
     expect(response, 401, "invalid token")
-    # tests/sse_app mounts sse.api_urls at api/sse/ (test_setup_mistakes.py: elsewhere, or not at all).
+    # tests/sse_app mounts sse.api.urls at api/sse/ (test_setup_mistakes.py: elsewhere, or not at all).
     assert response.text == "invalid token: ask POST /api/sse/tokens/ for a new one\n"
 
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from django.test import Client, override_settings
 
-from sse import registry
-from sse.access import not_allowed_message
+from sse.channels import registry
+from sse.streams.access import not_allowed_message
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sse.access_log import AccessLog
+from sse.server.access_log import AccessLog
 from tests.sse.conftest import Site, running_site, site_fixture
 from tests.sse.sse_client import StreamReader
 

@@ -1,4 +1,5 @@
-"""Streams opened with the site's own API credentials (sse.api_auth), over a real socket to Daphne.
+"""Streams opened with the site's own API credentials (sse.auth.api_credentials),
+over a real socket to Daphne.
 
 The site is tests/sse_app under tests/sse_app/drf_settings.py: its DRF API takes the session,
 simplejwt access tokens and DRF's ``Token <key>``, and ``SSE_AUTHENTICATION_CLASSES`` is unset,
@@ -24,9 +25,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import RequestFactory, override_settings
 
-from sse import api_auth
-from sse.access import StreamRefused, authenticate_stream
-from sse.tokens import issue_token
+from sse.auth import api_credentials as api_auth
+from sse.auth.tokens import issue_token
+from sse.streams.access import StreamRefused, authenticate_stream
 from tests.servers import DaphneServer, manage
 from tests.sse.conftest import Site, prepare, sse_env
 

@@ -1,4 +1,4 @@
-"""sse.asgi.StreamingASGIHandler in process: which thread a request's sync work runs on.
+"""sse.server.asgi.StreamingASGIHandler in process: which thread a request's sync work runs on.
 
 The ASGI application is driven directly (scope, receive, send) with the
 tests.sse_app settings; this module is also the URLconf of its requests. Each
@@ -23,7 +23,7 @@ from django.http import HttpRequest, JsonResponse
 from django.test import override_settings
 from django.urls import path
 
-from sse.asgi import DEFAULT_STREAM_PATHS, StreamingASGIHandler
+from sse.server.asgi import DEFAULT_STREAM_PATHS, StreamingASGIHandler
 
 STREAM_THREAD = "sse-streams"
 REQUEST_THREAD = "sse-requests-"

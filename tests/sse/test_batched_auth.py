@@ -1,4 +1,4 @@
-"""sse.batched_auth: streams opening together share their session and user look-ups.
+"""sse.auth.batched: streams opening together share their session and user look-ups.
 
 Over a real socket: a burst of streams opening at once, with every kind of session
 mixed in, gets the answers one stream at a time would get. In process: the batching
@@ -20,8 +20,8 @@ from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory, override_settings
 
-from sse import batched_auth
-from sse.batched_auth import batched_session_user
+from sse.auth import batched as batched_auth
+from sse.auth.batched import batched_session_user
 from tests.servers import DaphneServer
 from tests.sse.conftest import Site, prepare, sse_env
 from tests.sse.test_revocation import new_password_hash, sign_out_elsewhere
@@ -31,7 +31,7 @@ STREAM = "/sse/stream/"
 
 @pytest.fixture(scope="module")
 def burst_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """tests/sse_app behind sse.asgi (where look-ups are batched); its users' passwords change."""
+    """tests/sse_app behind sse.server.asgi (where look-ups are batched); its users' passwords change."""
     tmp = tmp_path_factory.mktemp("burst")
     env = sse_env(tmp / "db.sqlite3")
     users = prepare(env)

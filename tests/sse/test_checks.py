@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from sse import registry
+from sse.channels import registry
 from sse.checks import _NUMBER_RULES, _project_asgi_module, check_settings, check_setup
 from sse.conf import Settings, conf
 
@@ -240,7 +240,7 @@ ASGI_FILES = {
     ),
     "asgi_static_sse": (
         "from sse.asgi import get_asgi_application\n"
-        "from sse.staticfiles import StaticFilesHandler\n"
+        "from sse.server.staticfiles import StaticFilesHandler\n"
         "application = StaticFilesHandler(get_asgi_application())\n",
         False,
     ),
@@ -534,7 +534,8 @@ def test_e010_each_invalid_setting(name: str, value: Any, expected: str) -> None
 def test_e010_covers_every_setting() -> None:
     """A rule for each property of sse.conf.Settings, and a wrong value of each in the table above."""
     ruled = {*_NUMBER_RULES, "SSE_CHANNEL_LAYER", "SSE_STREAM_PATHS", "SSE_EVENT_LOG"}
-    # Checked beside them, by sse.api_auth.check_authentication_classes (tests/sse/test_api_auth.py).
+    # Checked beside them, by sse.auth.api_credentials.check_authentication_classes
+    # (tests/sse/test_api_auth.py).
     elsewhere = {"SSE_AUTHENTICATION_CLASSES"}
     assert sorted(ruled | elsewhere) == sse_settings()
     assert sorted({name for name, _, _ in INVALID_SETTINGS} | elsewhere) == sse_settings()

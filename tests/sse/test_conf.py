@@ -114,7 +114,7 @@ def test_each_default(name: str) -> None:
 
 
 def test_the_default_stream_paths_are_the_asgi_handlers() -> None:
-    from sse import asgi
+    from sse.server import asgi
 
     assert asgi.DEFAULT_STREAM_PATHS is DEFAULT_STREAM_PATHS == DEFAULTS["SSE_STREAM_PATHS"]
 

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sse.cursor import (
+from sse.wire.cursor import (
     CHECKS,
     InvalidCursor,
     LogPosition,

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sse.daphne import _InputQueue, _RedactingLogger, redact
+from sse.server.daphne import _InputQueue, _RedactingLogger, redact
 from tests.sse.conftest import Site
 
 
@@ -101,7 +101,7 @@ def test_static_files_are_served_under_debug_as_runserver_does() -> None:
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
     from django.test import override_settings
 
-    from sse.daphne import _with_static_files
+    from sse.server.daphne import _with_static_files
 
     with override_settings(DEBUG=True, INSTALLED_APPS=_static_apps(), STATIC_URL="/static/"):
         wrapped = _with_static_files(_inner_app)
@@ -113,7 +113,7 @@ def test_static_files_are_served_under_debug_as_runserver_does() -> None:
 def test_no_static_files_without_debug_or_staticfiles() -> None:
     from django.test import override_settings
 
-    from sse.daphne import _with_static_files
+    from sse.server.daphne import _with_static_files
 
     with override_settings(DEBUG=False, INSTALLED_APPS=_static_apps(), STATIC_URL="/static/"):
         assert _with_static_files(_inner_app) is _inner_app
@@ -139,7 +139,7 @@ def test_no_static_files_without_debug_or_staticfiles() -> None:
 def test_the_logging_filter_redacts_access_log_records(args: Any, expected: str) -> None:
     import logging
 
-    from sse.redaction import RedactTokensFilter
+    from sse.server.redaction import RedactTokensFilter
 
     msg = 'X %s - "%s %s HTTP/%s" %d' if isinstance(args, tuple) else "HTTP %(method)s %(path)s %(status)s"
     record = logging.LogRecord("access", logging.INFO, __file__, 1, msg, args, None)
@@ -165,7 +165,7 @@ def _server_env(tmp_path: Path, settings_module: str) -> dict[str, str]:
 
 
 def test_a_warning_is_printed_and_the_server_starts(tmp_path: Path) -> None:
-    # GZipMiddleware breaks live updates: runserver says so (sse.W004), and now so does sse.daphne.
+    # GZipMiddleware breaks live updates: runserver says so (sse.W004), and now so does sse.server.daphne.
     from tests.servers import DaphneServer
 
     _settings_module(
@@ -191,7 +191,16 @@ def test_an_error_is_printed_and_the_server_refuses_to_start(tmp_path: Path) -> 
     )
     port = free_port()
     done = subprocess.run(
-        [PYTHON, "-m", "sse.daphne", "-b", "127.0.0.1", "-p", str(port), "tests.sse_app.asgi:application"],
+        [
+            PYTHON,
+            "-m",
+            "sse.daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "tests.sse_app.asgi:application",
+        ],
         cwd=ROOT,
         env=_server_env(tmp_path, "bad_settings"),
         capture_output=True,

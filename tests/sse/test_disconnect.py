@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from sse.tokens import issue_token
+from sse.auth.tokens import issue_token
 from tests.sse.conftest import Site, site_fixture
 from tests.sse.sse_client import StreamReader
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sse.encoding import (
+from sse.testing import EventParser, parse_events
+from sse.wire.encoding import (
     Event,
     EventEncodingError,
     encode_body,
@@ -16,7 +17,6 @@ from sse.encoding import (
     encode_retry,
     split_lines,
 )
-from sse.testing import EventParser, parse_events
 
 # (data, the data lines the stream must carry)
 DATA_CASES = [

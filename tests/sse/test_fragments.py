@@ -13,10 +13,10 @@ from django.template import Context, Template, TemplateSyntaxError
 from django.test import override_settings
 
 import sse
-from sse.encoding import encode_body
-from sse.fragments import FRAGMENT_PREFIX, as_fragment, render_fragment
-from sse.publishing import apublish_text, publish_text
+from sse.publishing.fragments import FRAGMENT_PREFIX, as_fragment, render_fragment
+from sse.publishing.publish import apublish_text, publish_text
 from sse.storage import get_event_log
+from sse.wire.encoding import encode_body
 
 XSS = "<img src=x onerror=window.__xss=1>"
 LOCMEM: list[dict[str, Any]] = [

@@ -1,4 +1,4 @@
-"""sse.middleware_groups: a request meets the site's middlewares as Django's own handler runs them.
+"""sse.server.middleware_groups: a request meets the site's middlewares as Django's own handler runs them.
 
 Django's ``ASGIHandler`` and ``StreamingASGIHandler`` serve the same request (an async
 view under a stream path, an async view elsewhere, a sync view) through a chain of test
@@ -25,8 +25,8 @@ from django.test import override_settings
 from django.urls import path
 from django.utils.deprecation import MiddlewareMixin
 
-from sse.asgi import StreamingASGIHandler
-from sse.middleware_groups import is_plain_mixin
+from sse.server.asgi import StreamingASGIHandler
+from sse.server.middleware_groups import is_plain_mixin
 
 # ---- the test middlewares: each leaves its mark, some end early or raise by the query string
 

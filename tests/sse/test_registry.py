@@ -6,8 +6,14 @@ from typing import Any
 import pytest
 
 import sse
-from sse import registry
-from sse.registry import ChannelNotFound, check_access, find_pattern, register_channel, validate_channel_name
+from sse.channels import registry
+from sse.channels.registry import (
+    ChannelNotFound,
+    check_access,
+    find_pattern,
+    register_channel,
+    validate_channel_name,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from sse.tokens import InvalidToken, issue_token, verify_token
+from sse.auth.tokens import InvalidToken, issue_token, verify_token
 from tests.servers import manage
 from tests.sse.conftest import Site, site_fixture
 
@@ -34,7 +34,7 @@ def mint(site: Site, username: str, channels: list[str], session_key: str | None
     """A token minted in another process, as a token endpoint would: for the user object."""
     out = shell(
         site,
-        "from django.contrib.auth import get_user_model\nfrom sse.tokens import issue_token\n"
+        "from django.contrib.auth import get_user_model\nfrom sse.auth.tokens import issue_token\n"
         f"u = get_user_model().objects.get(username={username!r})\n"
         f"print(issue_token(u, {channels!r}, session_key={session_key!r}).token)",
     )

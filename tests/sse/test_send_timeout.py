@@ -1,4 +1,4 @@
-"""sse.asgi's send timeout, in process: a stream whose send() waits too long is cut off.
+"""sse.server.asgi's send timeout, in process: a stream whose send() waits too long is cut off.
 
 The ASGI application is driven directly; its ``send`` stands for a server whose send
 waits while the client's buffer is full (uvicorn, hypercorn, granian): it blocks on the
@@ -20,8 +20,8 @@ from django.http import HttpRequest
 from django.test import override_settings
 from django.urls import path
 
-from sse.asgi import StreamingASGIHandler
-from sse.response import EventStreamResponse
+from sse.server.asgi import StreamingASGIHandler
+from sse.streams.response import EventStreamResponse
 
 
 class _Body:

@@ -28,8 +28,8 @@ import httpx
 import pytest
 from django.test import AsyncClient, override_settings
 
-from sse import streams
 from sse.storage import get_event_log
+from sse.streams import stream as streams
 from tests.servers import PYTHON, ROOT, DaphneServer, manage
 from tests.sse.conftest import login, prepare, sse_env
 from tests.sse.sse_client import StreamReader
@@ -230,7 +230,7 @@ def test_sse_missing_from_installed_apps_names_the_fix_when_publishing(
 # -- the 401 of a bad token ----------------------------------------------------------------
 
 URLCONFS = {
-    "urls_moved_api": "path('sse/', include('sse.urls')), path('auth/streams/', include('sse.api_urls'))",
+    "urls_moved_api": "path('sse/', include('sse.urls')), path('auth/streams/', include('sse.api.urls'))",
     "urls_no_api": "path('sse/', include('sse.urls'))",
 }
 

@@ -1,11 +1,11 @@
-"""sse.storage.threads.LogThreads.shared: callers asking the same share one read, until it starts."""
+"""sse.hub.log_threads.LogThreads.shared: callers asking the same share one read, until it starts."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 
-from sse.storage.threads import LogThreads
+from sse.hub.log_threads import LogThreads
 
 
 async def test_same_questions_asked_before_the_read_starts_share_it() -> None:

@@ -19,8 +19,8 @@ import httpx
 import pytest
 from django.test import override_settings
 
-from sse.daphne import with_backlog
-from sse.hub import tune_gc
+from sse.hub.channel_hub import tune_gc
+from sse.server.daphne import with_backlog
 from tests.sse.conftest import Site, running_site
 
 STREAMS = 20
@@ -99,13 +99,13 @@ def test_the_collector_is_tuned_unless_the_setting_is_0() -> None:
 
 
 def test_a_response_in_flight_at_sigterm_still_gets_its_answer(tmp_path: Path) -> None:
-    # Daphne cancels every application still running once its own shutdown begins; sse.shutdown
+    # Daphne cancels every application still running once its own shutdown begins; sse.server.shutdown
     # waits for the streams first, and under python -m sse.daphne for the other responses too.
     with running_site(tmp_path) as site:
         client = site.client("alice")
         answers: list[httpx.Response] = []
         with client.stream("GET", "/sse/stream/", params={"channel": "public"}, timeout=60) as stream:
-            assert stream.status_code == 200  # the hub runs: sse.shutdown is in front of SIGTERM
+            assert stream.status_code == 200  # the hub runs: sse.server.shutdown is in front of SIGTERM
             chunks = stream.iter_raw()
             next(chunks)
             slow = threading.Thread(

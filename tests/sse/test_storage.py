@@ -8,9 +8,9 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from sse.cursor import current_log_id
 from sse.models import ChannelHead, LogIdentity, StoredEvent
 from sse.storage.db import DatabaseEventLog
+from sse.wire.cursor import current_log_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,8 +11,8 @@ from unittest import mock
 import httpx
 import pytest
 
-from sse.cursor import CHECKS, format_check
-from sse.tokens import issue_token
+from sse.auth.tokens import issue_token
+from sse.wire.cursor import CHECKS, format_check
 from tests.sse.conftest import Site, site_fixture
 from tests.sse.sse_client import Received, StreamReader, plain_id, position_of
 

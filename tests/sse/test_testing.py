@@ -19,7 +19,7 @@ from django.test import AsyncClient, Client, TestCase, TransactionTestCase
 
 import sse
 import sse.testing
-from sse.hub import ChannelHub
+from sse.hub.channel_hub import ChannelHub
 from sse.testing import EventParser, ReceivedEvent, parse_events
 from tests.delivery.conftest import PostgresCluster, postgres  # noqa: F401  (the cluster fixture)
 from tests.servers import PYTHON, ROOT
@@ -193,7 +193,7 @@ def test_received_event_json_and_frozen() -> None:
 
 
 def test_what_the_hub_writes_parses_back() -> None:
-    from sse.encoding import encode_body
+    from sse.wire.encoding import encode_body
 
     stream = b"retry: 2000\nid: t:0\n\n" + b"id: t:1\n" + encode_body("tick", "a\nb") + b": ping\n\n"
     parser, events = feed_all([stream])

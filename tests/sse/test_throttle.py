@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
-from sse import registry
-from sse.registry import ChannelPattern, effective_rate, register_channel
-from sse.stats import Counts
-from sse.throttle import Throttle, ThrottleMode, conflation_key
+from sse.channels import registry
+from sse.channels.registry import ChannelPattern, effective_rate, register_channel
+from sse.channels.throttle import Throttle, ThrottleMode, conflation_key
+from sse.hub.stats import Counts
 from tests.servers import manage
 from tests.sse.conftest import Site
 from tests.sse.sse_client import Received, StreamReader, plain_id

@@ -8,7 +8,7 @@ import pytest
 from django.core import signing
 from django.test import override_settings
 
-from sse.tokens import InvalidToken, issue_token, verify_token
+from sse.auth.tokens import InvalidToken, issue_token, verify_token
 
 SALT = "sse.stream-token"
 

@@ -1,4 +1,4 @@
-"""The upstream internals ``sse.daphne`` and ``sse.asgi`` rely on, one test each.
+"""The upstream internals ``sse.server.daphne`` and ``sse.server.asgi`` rely on, one test each.
 
 Daphne, Twisted, asgiref and Django make no promise about any of these: a new
 release may rename or drop one, and sse would then fail at run time (a stream
@@ -6,11 +6,11 @@ server that cannot accept a connection, streams back on a thread each). These
 tests fail first, naming the attribute, where it lives and the installed
 version. pyproject.toml caps Daphne, asgiref and Django below their first release
 these tests have not run; when one fails after raising a cap, adapt sse (and the
-comment at the top of sse/daphne.py or sse/asgi.py) before raising it. Twisted is
+comment at the top of sse/server/daphne.py or sse/server/asgi.py) before raising it. Twisted is
 not capped: sse uses only its documented interfaces, and a Twisted test failing
 here means a documented behaviour changed.
 
-``sse.daphne`` uses Twisted's public interfaces only (a twisted.web ``Request`` as
+``sse.server.daphne`` uses Twisted's public interfaces only (a twisted.web ``Request`` as
 an ``IConsumer`` of a push producer): its tests here pin down the behaviour the
 interfaces document, which sse relies on. Of Daphne it uses the command line's
 ``server_class``, the ``Server`` constructor's arguments and ``Server.handle_reply``.
@@ -51,7 +51,7 @@ from twisted.internet.selectreactor import SelectReactor
 from twisted.python.failure import Failure
 from twisted.web import http
 
-from sse.daphne import _FlowControl, _InputQueue, _Server
+from sse.server.daphne import _FlowControl, _InputQueue, _Server
 
 DISTRIBUTIONS = {"twisted": "Twisted", "daphne": "daphne", "asgiref": "asgiref", "django": "Django"}
 
@@ -63,7 +63,7 @@ def where(name: str, upstream: str) -> str:
 
 
 def relied_on(name: str, upstream: str, problem: str, user: str = "sse.daphne") -> str:
-    return f"{where(name, upstream)}: {problem}. {user} relies on it (see the top of sse/daphne.py)."
+    return f"{where(name, upstream)}: {problem}. {user} relies on it (see the top of sse/server/daphne.py)."
 
 
 def function_body(function: Any) -> list[ast.stmt]:
@@ -176,7 +176,7 @@ def _drain(transport: Any, client: socket.socket, flow: _FlowControl) -> None:
 
 
 def test_request_pauses_and_resumes_a_push_producer(connection: tuple[Any, socket.socket]) -> None:
-    # sse.daphne._Server.handle_reply registers a _FlowControl on each response and waits while paused.
+    # sse.server.daphne._Server.handle_reply registers a _FlowControl on each response and waits while paused.
     name = "twisted.web.http.Request.registerProducer (IConsumer) with an IPushProducer"
     transport, client = connection
     request = _started_request(transport)
@@ -195,7 +195,7 @@ def test_request_pauses_and_resumes_a_push_producer(connection: tuple[Any, socke
 def test_a_producer_registered_on_a_full_buffer_is_paused_by_the_next_write(
     connection: tuple[Any, socket.socket],
 ) -> None:
-    # Why sse.daphne reads nothing of the channel's state when it registers: the next write tells.
+    # Why sse.server.daphne reads nothing of the channel's state when it registers: the next write tells.
     name = "twisted.internet.abstract.FileDescriptor.write"
     transport, client = connection
     request = _started_request(transport)
@@ -273,7 +273,7 @@ def test_server_create_application_is_still_what_sse_copied() -> None:
     assert copied == expected, relied_on(
         name,
         "daphne",
-        "it changed since sse.daphne._Server.create_application copied it (with a lighter queue); "
+        "it changed since sse.server.daphne._Server.create_application copied it (with a lighter queue); "
         f"Daphne's, with sse's two changes applied:\n{expected}\n\nsse's copy:\n{copied}",
     )
 
@@ -351,7 +351,7 @@ def test_cli_server_class() -> None:
 
 
 def test_protocols_use_only_put_nowait_on_the_application_queue() -> None:
-    # sse.daphne._InputQueue replaces asyncio.Queue: put_nowait, get (the app's receive), truthiness.
+    # sse.server.daphne._InputQueue replaces asyncio.Queue: put_nowait, get (the app's receive), truthiness.
     for module in (http_protocol, ws_protocol):
         used = set(re.findall(r"application_queue\.(\w+)", inspect.getsource(module)))
         assert used <= {"put_nowait"}, relied_on(
@@ -361,7 +361,7 @@ def test_protocols_use_only_put_nowait_on_the_application_queue() -> None:
 
 
 def test_daphne_logs_a_complete_line_and_access_log_generator_stream() -> None:
-    # sse.daphne drops Daphne's own ("http", "complete") line (it writes one per request itself)
+    # sse.server.daphne drops Daphne's own ("http", "complete") line (it writes one per request itself)
     # and writes its lines to the stream of the CLI's AccessLogGenerator.
     reply = inspect.getsource(http_protocol.WebRequest.handle_reply)
     assert re.search(r"self\.server\.log_action\(\s*\"http\",\s*\"complete\"", reply), relied_on(
@@ -416,7 +416,7 @@ async def _streaming_app(scope: Any, receive: Any, send: Any) -> None:
         pass
 
 
-# --- asgiref and Django (sse.asgi) ---------------------------------------------------------------
+# --- asgiref and Django (sse.server.asgi) ---------------------------------------------------------------
 
 
 def _thread_name() -> str:
@@ -427,7 +427,7 @@ async def test_sync_to_async_context_to_thread_executor() -> None:
     name = "asgiref.sync.SyncToAsync.context_to_thread_executor"
     mapping = getattr(SyncToAsync, "context_to_thread_executor", None)
     assert isinstance(mapping, MutableMapping), relied_on(
-        name, "asgiref", f"is {type(mapping).__name__}, not a mutable mapping", "sse.asgi"
+        name, "asgiref", f"is {type(mapping).__name__}, not a mutable mapping", "sse.server.asgi"
     )
     context = ThreadSensitiveContext()
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upstream-probe")
@@ -443,7 +443,7 @@ async def test_sync_to_async_context_to_thread_executor() -> None:
         name,
         "asgiref",
         f"an executor put in it for the current context is not used (ran on {ran_on})",
-        "sse.asgi",
+        "sse.server.asgi",
     )
 
 
@@ -451,7 +451,7 @@ async def test_sync_to_async_thread_sensitive_context() -> None:
     name = "asgiref.sync.SyncToAsync.thread_sensitive_context"
     variable = getattr(SyncToAsync, "thread_sensitive_context", None)
     assert isinstance(variable, contextvars.ContextVar), relied_on(
-        name, "asgiref", f"is {type(variable).__name__}, not a ContextVar", "sse.asgi"
+        name, "asgiref", f"is {type(variable).__name__}, not a ContextVar", "sse.server.asgi"
     )
     contexts = [ThreadSensitiveContext(), ThreadSensitiveContext()]
     executors = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"upstream-{n}") for n in range(2)]
@@ -469,7 +469,7 @@ async def test_sync_to_async_thread_sensitive_context() -> None:
             SyncToAsync.context_to_thread_executor.pop(context, None)
             executor.shutdown()
     assert [n.rsplit("_", 1)[0] for n in ran_on] == ["upstream-0", "upstream-1"], relied_on(
-        name, "asgiref", f"its value does not pick the executor (ran on {ran_on})", "sse.asgi"
+        name, "asgiref", f"its value does not pick the executor (ran on {ran_on})", "sse.server.asgi"
     )
 
 
@@ -478,8 +478,10 @@ async def test_thread_sensitive_context_is_usable_without_entering_it() -> None:
     try:
         context = ThreadSensitiveContext()
     except TypeError as error:
-        pytest.fail(relied_on(name, "asgiref", f"cannot be made without arguments ({error})", "sse.asgi"))
-    # sse.asgi never enters its context (tasks a stream starts outlive the stream):
+        pytest.fail(
+            relied_on(name, "asgiref", f"cannot be made without arguments ({error})", "sse.server.asgi")
+        )
+    # sse.server.asgi never enters its context (tasks a stream starts outlive the stream):
     # calls made under it, before and after other requests' contexts come and go, still run.
     token = SyncToAsync.thread_sensitive_context.set(context)
     try:
@@ -488,25 +490,27 @@ async def test_thread_sensitive_context_is_usable_without_entering_it() -> None:
             await sync_to_async(_thread_name)()
         second = await sync_to_async(_thread_name)()
     except RuntimeError as error:
-        pytest.fail(relied_on(name, "asgiref", f"a context never entered is refused ({error})", "sse.asgi"))
+        pytest.fail(
+            relied_on(name, "asgiref", f"a context never entered is refused ({error})", "sse.server.asgi")
+        )
     finally:
         SyncToAsync.thread_sensitive_context.reset(token)
         executor = SyncToAsync.context_to_thread_executor.pop(context, None)
         if executor is not None:
             executor.shutdown()
-    assert first == second, relied_on(name, "asgiref", "one context's calls moved thread", "sse.asgi")
+    assert first == second, relied_on(name, "asgiref", "one context's calls moved thread", "sse.server.asgi")
 
 
 def test_asgi_handler_call_only_wraps_handle_in_a_thread_sensitive_context() -> None:
     name = "django.core.handlers.asgi.ASGIHandler.handle"
     assert inspect.iscoroutinefunction(ASGIHandler.handle), relied_on(
-        name, "django", "is not a coroutine", "sse.asgi"
+        name, "django", "is not a coroutine", "sse.server.asgi"
     )
     parameters = list(inspect.signature(ASGIHandler.handle).parameters)
     assert parameters == ["self", "scope", "receive", "send"], relied_on(
-        name, "django", f"takes {parameters}", "sse.asgi"
+        name, "django", f"takes {parameters}", "sse.server.asgi"
     )
-    # sse.asgi calls handle() itself for streams: __call__ must add nothing else a request needs.
+    # sse.server.asgi calls handle() itself for streams: __call__ must add nothing else a request needs.
     call = function_body(ASGIHandler.__call__)
     last = source(call[-1:])
     assert last == "async with ThreadSensitiveContext():\n    await self.handle(scope, receive, send)", (
@@ -514,7 +518,7 @@ def test_asgi_handler_call_only_wraps_handle_in_a_thread_sensitive_context() -> 
             "django.core.handlers.asgi.ASGIHandler.__call__",
             "django",
             f"no longer ends with handle() in a ThreadSensitiveContext:\n{last}",
-            "sse.asgi",
+            "sse.server.asgi",
         )
     )
     before = source(call[:-1])
@@ -522,5 +526,5 @@ def test_asgi_handler_call_only_wraps_handle_in_a_thread_sensitive_context() -> 
         "django.core.handlers.asgi.ASGIHandler.__call__",
         "django",
         f"does more than check the scope type before handle():\n{before}",
-        "sse.asgi",
+        "sse.server.asgi",
     )

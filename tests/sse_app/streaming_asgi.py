@@ -1,4 +1,4 @@
-"""tests/sse_app behind ``sse.asgi``: streams on the thread they share, requests on long-lived ones."""
+"""tests/sse_app behind ``sse.server.asgi``: streams on the thread they share, requests on long-lived ones."""
 
 import os
 

@@ -11,5 +11,5 @@ urlpatterns = [
     path("sync-stream/", views.sync_stream),
     path("slow/", views.slow),
     path("sse/", include("sse.urls")),
-    path("api/sse/", include("sse.api_urls")),
+    path("api/sse/", include("sse.api.urls")),
 ]

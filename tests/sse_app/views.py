@@ -16,9 +16,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 import sse
-from sse.access import last_event_id
-from sse.encoding import Event
 from sse.storage import get_event_log
+from sse.streams.access import last_event_id
+from sse.wire.encoding import Event
 
 
 @csrf_exempt

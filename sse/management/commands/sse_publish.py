@@ -5,9 +5,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sse.layer import get_layer, reaches_other_processes
-from sse.publishing import publish
+from sse.publishing.publish import publish
 from sse.storage import get_event_log
+from sse.transport.layer import get_layer, reaches_other_processes
 
 
 class Command(BaseCommand):

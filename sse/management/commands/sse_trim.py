@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from sse.storage.threads import trim_log
+from sse.hub.log_threads import trim_log
 
 
 class Command(BaseCommand):

@@ -1,0 +1,1 @@
+"""The JSON endpoints (Django REST framework, the `[api]` extra): stream tokens, publish, stats."""

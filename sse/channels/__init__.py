@@ -1,0 +1,3 @@
+"""What a channel is: names, patterns and their access rules (`registry`),
+rates and conflation (`throttle`).
+"""

@@ -1,0 +1,232 @@
+"""Subscriber: one open stream's channels, its position on each, and its bounded queue."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from sse.wire.cursor import LogPosition, channel_tag, format_cursor
+from sse.wire.encoding import encode_id
+
+if TYPE_CHECKING:
+    from sse.auth.revocation import StreamIdentity
+    from sse.hub.channel_hub import ChannelHub
+
+__all__ = ["CHUNK_BYTES", "Subscriber"]
+
+# A backlog is written in chunks of about this size, so the server's write buffer
+# holds little beyond the bounded queue.
+CHUNK_BYTES = 64 * 1024
+
+# Numbers the streams of a process, for operators (sse.hub.channel_hub.ChannelHub.close_stream).
+_serials = itertools.count(1)
+
+
+class Subscriber:
+    """One open stream. Lives on the hub's loop; the hub offers it events in seq order."""
+
+    __slots__ = (
+        "bytes_sent",
+        "channels",
+        "check_rules",
+        "checks",
+        "close_reason",
+        "closed",
+        "credential_deadline",
+        "deadline",
+        "end_after",
+        "frames",
+        "held",
+        "held_bytes",
+        "hub",
+        "identity",
+        "last_write",
+        "nbytes",
+        "opened_at",
+        "positions",
+        "replaying",
+        "serial",
+        "suspended",
+        "tag",
+        "user_key",
+        "waiter",
+    )
+
+    def __init__(
+        self,
+        hub: ChannelHub,
+        channels: tuple[str, ...],
+        user_key: str | None,
+        end_after: frozenset[str] = frozenset(),
+        identity: StreamIdentity | None = None,
+        check_rules: bool = False,
+    ) -> None:
+        self.hub = hub
+        self.channels = channels
+        self.tag = channel_tag(channels)
+        self.user_key = user_key
+        #: Whose session and password the stream stands on (sse.auth.revocation checks them).
+        self.identity = identity
+        #: Re-run the channels' registered rules while open (they admitted the stream).
+        self.check_rules = check_rules
+        #: The stream ends after sending an event of one of these names.
+        self.end_after = end_after
+        self.positions = [0] * len(channels)
+        #: The check of the event at each position (None: seq 0, or none known): ids carry them.
+        self.checks: list[int | None] = [None] * len(channels)
+        self.frames: list[bytes] = []
+        self.nbytes = 0
+        self.waiter: asyncio.Future[None] | None = None
+        self.closed = False
+        self.close_reason: str | None = None
+        # Live events wait here until the stream has replayed what it missed, and while its
+        # access is being re-checked after a change (sse.auth.revocation.access_changed).
+        self.held: list[tuple[int, int, int | None, str | None, bytes]] | None = []
+        self.held_bytes = 0
+        self.replaying = True
+        self.suspended = False
+        self.last_write = hub.loop.time()
+        self.deadline: float | None = None
+        #: The deadline is when the stream's credential expires (sse.hub.channel_hub ends it with a retry:).
+        self.credential_deadline = False
+        # For operators (read-only elsewhere): a number unique in this process, when the
+        # stream opened (wall clock), and the bytes its live writes carried.
+        self.serial = next(_serials)
+        self.opened_at = time.time()
+        self.bytes_sent = 0
+
+    @property
+    def cursor(self) -> str:
+        return format_cursor(self.tag, self.positions, self.checks)
+
+    def start_at(self, positions: list[LogPosition]) -> None:
+        """Stand at ``positions`` (one per channel, with the checks of their events)."""
+        self.positions = [p.seq for p in positions]
+        self.checks = [p.check for p in positions]
+
+    def offer(
+        self,
+        index: int,
+        seq: int,
+        check: int | None,
+        event: str | None,
+        body: bytes,
+        single_id: bytes | None = None,
+    ) -> None:
+        """Queue event ``seq`` (its log check: ``check``) of channel ``index`` unless already
+        sent; ``body`` from encode_body."""
+        if self.closed:
+            return
+        if self.held is not None:
+            self.held.append((index, seq, check, event, body))
+            self.held_bytes += len(body)
+            max_frames, max_bytes = self.hub.queue_limits
+            if len(self.held) > max_frames or self.held_bytes > max_bytes:
+                # Live events outran the replay: the client resumes from where replay got to.
+                self.hub.counts.slow_disconnects += 1
+                self.held = []
+                self.held_bytes = 0
+                self.close("slow-consumer")
+            return
+        if seq <= self.positions[index]:
+            if event in self.end_after:
+                # Covered by the state the stream sent first, which may have been read just
+                # before the end: the stream still ends where the channel does.
+                self.push(encode_id(self.cursor) + body)
+                self.close("ended")
+            return
+        self.positions[index] = seq
+        self.checks[index] = check
+        if single_id is not None and len(self.positions) == 1:
+            self.push(single_id + body)
+        else:
+            self.push(encode_id(self.cursor) + body)
+        if self.end_after and event in self.end_after:
+            self.close("ended")
+
+    def release(self) -> None:
+        """Replay is done: deliver what arrived during it, minus what replay sent (unless an
+        access re-check holds the stream: then when it answers)."""
+        self.replaying = False
+        if not self.suspended:
+            self._flush_held()
+
+    def suspend(self) -> None:
+        """Hold live events until :meth:`unsuspend`: the stream's access is being re-checked,
+        and nothing published after the change may go out before the answer."""
+        self.suspended = True
+        if self.held is None:
+            self.held = []
+
+    def unsuspend(self) -> None:
+        """The re-check let the stream stay: deliver what it held (a closed stream sends nothing)."""
+        self.suspended = False
+        if not self.replaying:
+            self._flush_held()
+
+    def _flush_held(self) -> None:
+        held, self.held = self.held, None
+        self.held_bytes = 0
+        for index, seq, check, event, body in held or ():
+            self.offer(index, seq, check, event, body)
+
+    def push(self, frame: bytes) -> None:
+        if self.closed:
+            return
+        self.frames.append(frame)
+        self.nbytes += len(frame)
+        max_frames, max_bytes = self.hub.queue_limits
+        if len(self.frames) > max_frames or self.nbytes > max_bytes:
+            # Its client resumes from the event log with its last id: nothing is lost.
+            self.hub.counts.slow_disconnects += 1
+            self.close("slow-consumer", drop_queued=True)
+            return
+        self._wake()
+
+    def close(self, reason: str, *, drop_queued: bool = False) -> None:
+        """End the stream after what is queued (or at once, ``drop_queued``)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        if drop_queued:
+            self.frames.clear()
+            self.nbytes = 0
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Queued frames, coalesced into chunks of about CHUNK_BYTES, until closed."""
+        loop = self.hub.loop
+        while True:
+            if self.frames:
+                if self.nbytes <= CHUNK_BYTES:
+                    chunk = b"".join(self.frames)
+                    self.frames.clear()
+                    self.nbytes = 0
+                else:
+                    size = count = 0
+                    while count < len(self.frames) and (count == 0 or size < CHUNK_BYTES):
+                        size += len(self.frames[count])
+                        count += 1
+                    chunk = b"".join(self.frames[:count])
+                    del self.frames[:count]
+                    self.nbytes -= size
+                self.last_write = loop.time()
+                self.bytes_sent += len(chunk)
+                yield chunk
+                continue
+            if self.closed:
+                return
+            self.waiter = loop.create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None

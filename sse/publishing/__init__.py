@@ -1,0 +1,1 @@
+"""`publish()` / `apublish()` (`publish`) and HTML fragments rendered once per event (`fragments`)."""
