@@ -1,10 +1,19 @@
-"""Errors of Django REST framework views as JSON, never Django's HTML pages.
+"""The demo's hardening of every Django REST framework view: JSON in and out, never a 500 page.
 
-DRF answers its own exceptions (validation, permissions, parse errors) and
-leaves every other one to Django, whose answer is the HTML 500 page. Here:
+``REST_FRAMEWORK`` (project/settings.py) names both for every DRF view of the site (the
+chat, jobs and notifications APIs); the sse app's own views guard themselves the same way.
 
-- the database or the channel layer unavailable (``OperationalError``,
-  ``InterfaceError``, a refused or timed-out connection): 503
+:class:`StrictJSONParser`: DRF's own ``JSONParser`` hands ``json.loads`` whatever arrives:
+100,000 nested ``[`` end in a ``RecursionError`` (a 500), and an escaped lone surrogate
+(``"\\ud800"``) is a Python string that cannot be encoded, so it is stored and breaks
+whoever reads it back. This parser answers both with a ``ParseError`` (400, a JSON
+message) before the view sees the data.
+
+:func:`exception_handler`: DRF answers its own exceptions (validation, permissions, parse
+errors) and leaves every other one to Django, whose answer is the HTML 500 page. Here:
+
+- the database or the channel layer unavailable (``sse.UNAVAILABLE_ERRORS``:
+  ``OperationalError``, ``InterfaceError``, a refused or timed-out connection): 503
   ``{"detail": ...}`` with ``Retry-After``, logged as one warning line; the
   request's transaction is rolled back, so nothing is half written;
 - a request Django itself refuses as suspicious (``SuspiciousOperation``): a body over
@@ -14,13 +23,11 @@ leaves every other one to Django, whose answer is the HTML 500 page. Here:
 - anything else: 500 ``{"detail": "server error"}``, logged with its traceback
   as Django logs one, and ``got_request_exception`` sent (the test client
   re-raises it).
-
-The sse API views use :func:`exception_handler`; a project makes it the
-default with ``REST_FRAMEWORK = {"EXCEPTION_HANDLER": "sse.api.errors.exception_handler"}``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
@@ -28,13 +35,71 @@ from django.core.signals import got_request_exception
 from django.http import HttpRequest
 from django.utils.log import log_response
 from rest_framework import status
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from sse.streams.access import UNAVAILABLE_ERRORS
+import sse
 
-__all__ = ["RETRY_AFTER_SECONDS", "UNAVAILABLE_MESSAGE", "exception_handler", "is_unavailable"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "RETRY_AFTER_SECONDS",
+    "UNAVAILABLE_MESSAGE",
+    "StrictJSONParser",
+    "check_json_value",
+    "exception_handler",
+    "is_unavailable",
+]
+
+MAX_JSON_DEPTH = 64
+"""How deeply arrays and objects may nest in a request body."""
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ParseError("JSON parse error - the body holds invalid Unicode (a lone surrogate)") from None
+
+
+def check_json_value(value: Any, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Raise ``ParseError`` if ``value`` nests deeper than ``max_depth`` or holds a lone surrogate.
+
+    Walks with a list, not recursion, so no input can exhaust the stack here.
+    """
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, Mapping | list):
+            if depth >= max_depth:
+                raise ParseError(f"JSON parse error - arrays and objects nest deeper than {max_depth} levels")
+            if isinstance(item, Mapping):
+                for key, child in item.items():
+                    _check_text(key)
+                    pending.append((child, depth + 1))
+            else:
+                pending.extend((child, depth + 1) for child in item)
+
+
+class StrictJSONParser(JSONParser):
+    """DRF's ``JSONParser``, plus a depth limit and no lone surrogates: both are a 400."""
+
+    max_depth = MAX_JSON_DEPTH
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError(
+                f"JSON parse error - arrays and objects nest deeper than {self.max_depth} levels"
+            ) from None
+        check_json_value(data, self.max_depth)
+        return data
+
 
 RETRY_AFTER_SECONDS = 5
 """What ``Retry-After`` tells a client to wait when a backing service is down."""
@@ -44,7 +109,7 @@ UNAVAILABLE_MESSAGE = "service unavailable: the database or the channel layer ca
 
 def is_unavailable(exc: BaseException) -> bool:
     """True for the errors of a database or channel layer that cannot be reached right now."""
-    return isinstance(exc, UNAVAILABLE_ERRORS)
+    return isinstance(exc, sse.UNAVAILABLE_ERRORS)
 
 
 def _django_request(context: dict[str, Any]) -> HttpRequest | None:
