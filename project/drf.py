@@ -38,8 +38,6 @@ from rest_framework import status
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
-from rest_framework.views import set_rollback
 
 import sse
 
@@ -120,6 +118,11 @@ def _django_request(context: dict[str, Any]) -> HttpRequest | None:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's handler, then a JSON 503 (unavailable) or 500 (anything else) instead of HTML."""
+    # Imported here: rest_framework.views reads DEFAULT_PARSER_CLASSES when imported, which
+    # names this module's parser.
+    from rest_framework.views import exception_handler as drf_exception_handler
+    from rest_framework.views import set_rollback
+
     response = drf_exception_handler(exc, context)
     if response is not None:
         return response
