@@ -117,7 +117,7 @@ async def stream_response(
     resume from, or a ``reset``); its events go out before any live one.
     ``end_after``: event names after which the stream ends (a job's final event).
     ``max_rate``: at most this many events per second from the throttled channels
-    among ``channels`` (``sse.streams.access.requested_rate`` reads the client's ``?max_rate=``).
+    among ``channels`` (``sse.requested_rate`` reads the client's ``?max_rate=``).
     ``check_rules``: the channels' registered rules (``@sse.channel``) admit this user, and
     are re-run while the stream is open, as for ``open_stream``: every
     ``SSE_ACCESS_RECHECK_SECONDS`` and at once on ``sse.access_changed``; the stream ends
