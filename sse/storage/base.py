@@ -1,3 +1,5 @@
+"""The event log's interface (public through ``sse.storage``): what a backend implements, what it returns."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
