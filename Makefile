@@ -39,6 +39,8 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	# .importlinter: the demo apps use only sse's public modules; no import cycle inside sse.
+	$(VENV)/bin/lint-imports
 
 # The wall time of the whole of it (installs and lint included) is the last line printed.
 test:

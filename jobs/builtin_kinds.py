@@ -18,8 +18,7 @@ from django.utils import timezone
 from jobs.kinds import JobError, ParamsForm, job_kind
 from jobs.models import Job
 from jobs.progress import JobContext
-from sse.storage import get_event_log
-from sse.storage.base import ChannelSummary
+from sse.storage import ChannelSummary, get_event_log
 
 # -- primes ----------------------------------------------------------------
 

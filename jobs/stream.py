@@ -14,17 +14,22 @@ from django.views.decorators.http import require_GET
 
 from jobs.access import visible_job
 from jobs.models import Job, job_channel
-from sse import Event, EventStreamResponse, FirstEvents, stream_response
-from sse.storage import get_event_log
-from sse.streams.access import (
+from sse import (
     UNAVAILABLE_ERRORS,
+    Event,
+    EventStreamResponse,
+    FirstEvents,
+    LogPosition,
     StreamRefused,
     StreamUnavailable,
     authenticate_stream,
+    event_id,
     last_event_id,
+    read_event_id,
     requested_rate,
+    stream_response,
 )
-from sse.wire.cursor import InvalidCursor, LogPosition, channel_tag, format_cursor, parse_cursor
+from sse.storage import get_event_log
 
 __all__ = ["job_stream"]
 
@@ -69,7 +74,6 @@ def state_events(job: Job) -> list[Event]:
 @require_GET
 async def job_stream(request: HttpRequest, job_id: UUID) -> HttpResponse:
     channel = job_channel(job_id)
-    tag = channel_tag((channel,))
     try:
         user = await authenticate_stream(request, [channel])
         try:
@@ -89,12 +93,12 @@ async def job_stream(request: HttpRequest, job_id: UUID) -> HttpResponse:
 
     if job.is_finished:
         # 204 stops a browser for good; a client that missed the end still gets it once.
-        seen = _resume_seq(resume_from, tag)
+        seen = _resume_seq(resume_from, channel)
         if seen is None or seen >= head.seq:
             return HttpResponse(status=204)
         final = state_events(job)[-1]
-        event_id = format_cursor(tag, [head.seq], [head.check])
-        return EventStreamResponse(_once(Event(data=final.data, event=final.event, id=event_id)))
+        final_id = event_id({channel: head})
+        return EventStreamResponse(_once(Event(data=final.data, event=final.event, id=final_id)))
 
     async def first() -> FirstEvents:
         # Subscribed first, read second: nothing falls between the state and the live events.
@@ -111,16 +115,15 @@ async def job_stream(request: HttpRequest, job_id: UUID) -> HttpResponse:
         # The channel's rule (jobs.channels: the owner and staff) is re-run while the stream
         # is open: a staff member demoted while watching someone's job loses the stream.
         check_rules=True,
+        request=request,
     )
 
 
-def _resume_seq(resume_from: str | None, tag: str) -> int | None:
+def _resume_seq(resume_from: str | None, channel: str) -> int | None:
     if resume_from is None:
         return None
-    try:
-        position = parse_cursor(resume_from, tag, 1)[0]
-    except InvalidCursor:
-        return None
+    positions = read_event_id(resume_from, [channel])
+    position = None if positions is None else positions[channel]
     return None if position is None else position.seq
 
 

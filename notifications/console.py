@@ -43,13 +43,11 @@ from django.contrib.auth import get_user_model
 
 import sse
 from notifications.dashboard import PROCESS
-from notifications.layer_groups import follow_group
 from sse import ChannelHub
-from sse.hub.subscriber import Subscriber
-from sse.models import StoredEvent
+from sse.layer_groups import follow_group, send_to_group
+from sse.operator import StreamInfo, disconnect, log_rows, log_tail, open_streams
 from sse.signals import stream_opened
-from sse.transport.layer import get_layer
-from sse.wire.cursor import channel_tag
+from sse.storage import TailEvent
 
 __all__ = [
     "CONSOLE_PERMISSION",
@@ -108,11 +106,11 @@ def _iso(moment: datetime | float) -> str:
     return moment.isoformat()
 
 
-def _tail_row(row: StoredEvent) -> dict[str, Any]:
+def _tail_row(row: TailEvent) -> dict[str, Any]:
     data = row.data
     return {
-        "row": row.pk,
-        "id": f"{channel_tag((row.channel,))}:{row.seq}",
+        "row": row.row,
+        "id": sse.event_id({row.channel: row.seq}),
         "channel": row.channel,
         "event": row.event or "message",
         "data": data[:TAIL_PAYLOAD_CHARS],
@@ -122,18 +120,19 @@ def _tail_row(row: StoredEvent) -> dict[str, Any]:
     }
 
 
-def _outside_console() -> Any:
-    return StoredEvent.objects.exclude(channel__startswith="console.")
+# The console's own channels are left out of the tail (it would tail itself).
+OUTSIDE_CONSOLE = ("console.",)
 
 
 def recent_events(limit: int = 20) -> list[dict[str, Any]]:
     """The newest ``limit`` events of the log, oldest first (the console page renders them)."""
-    rows = list(_outside_console().order_by("-id")[:limit])
+    rows = log_tail(limit, exclude=OUTSIDE_CONSOLE).events
     return [_tail_row(row) for row in reversed(rows)]
 
 
 def last_row_id() -> int:
-    return StoredEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    newest = log_tail(1).events
+    return newest[0].row if newest else 0
 
 
 class TailReader:
@@ -146,42 +145,39 @@ class TailReader:
     def read(self) -> tuple[list[dict[str, Any]], int]:
         """(rows, how many newer rows were left out); sync: call in a thread."""
         now = time.monotonic()
-        rows = list(_outside_console().filter(id__gt=self.cursor).order_by("-id")[:TAIL_BATCH])
-        skipped = 0
-        if len(rows) == TAIL_BATCH:
-            skipped = _outside_console().filter(id__gt=self.cursor, id__lt=rows[-1].pk).count()
-        elif rows:
-            seen = {row.pk for row in rows}
-            for missing in range(self.cursor + 1, rows[0].pk):
+        tail = log_tail(TAIL_BATCH, after=self.cursor, exclude=OUTSIDE_CONSOLE)
+        rows, skipped = tail.events, tail.left_out
+        if rows and len(rows) < TAIL_BATCH:
+            seen = {row.row for row in rows}
+            for missing in range(self.cursor + 1, rows[0].row):
                 if missing not in seen and len(self.gaps) < 4 * TAIL_BATCH:
                     self.gaps.setdefault(missing, now)
         if rows:
-            self.cursor = max(self.cursor, rows[0].pk)
+            self.cursor = max(self.cursor, rows[0].row)
         self.gaps = {pk: t for pk, t in self.gaps.items() if now - t < GAP_SECONDS}
-        late: list[StoredEvent] = []
+        late: list[TailEvent] = []
         if self.gaps:
-            late = list(_outside_console().filter(id__in=list(self.gaps)))
+            late = log_rows(list(self.gaps), exclude=OUTSIDE_CONSOLE)
             for row in late:
-                self.gaps.pop(row.pk, None)
-        found = sorted([*rows, *late], key=lambda row: row.pk)
+                self.gaps.pop(row.row, None)
+        found = sorted([*rows, *late], key=lambda row: row.row)
         return [_tail_row(row) for row in found], skipped
 
 
 # -- open streams --------------------------------------------------------------
 
 
-def stream_row(sub: Subscriber, now: float, usernames: dict[str, str]) -> dict[str, Any]:
+def stream_row(stream: StreamInfo, usernames: dict[str, str]) -> dict[str, Any]:
     # Lag: how long frames have waited unwritten (0 with an empty queue), and how many.
-    waiting = max(0.0, now - sub.last_write) if sub.frames else 0.0
     return {
         "process": PROCESS,
-        "serial": sub.serial,
-        "user": usernames.get(sub.user_key or "", sub.user_key or "anonymous"),
-        "channels": list(sub.channels),
-        "since": _iso(sub.opened_at),
-        "bytes": sub.bytes_sent,
-        "queued": len(sub.frames),
-        "lag_s": round(waiting, 1),
+        "serial": stream.serial,
+        "user": usernames.get(stream.user_key or "", stream.user_key or "anonymous"),
+        "channels": list(stream.channels),
+        "since": _iso(stream.opened_at),
+        "bytes": stream.bytes_sent,
+        "queued": stream.queued,
+        "lag_s": round(stream.waiting, 1),
     }
 
 
@@ -193,16 +189,15 @@ def _usernames(keys: Iterable[str]) -> dict[str, str]:
 
 async def stream_report(hub: ChannelHub) -> dict[str, Any]:
     """This process's open streams (the newest ``REPORT_MAX_STREAMS``), on the hub's loop."""
-    subs = sorted(hub.open_streams(), key=lambda sub: sub.opened_at, reverse=True)
-    shown = subs[:REPORT_MAX_STREAMS]
-    keys = [sub.user_key for sub in shown if sub.user_key]
+    streams = sorted(open_streams(hub), key=lambda stream: stream.opened_at, reverse=True)
+    shown = streams[:REPORT_MAX_STREAMS]
+    keys = [stream.user_key for stream in shown if stream.user_key]
     usernames = await sync_to_async(_usernames, thread_sensitive=False)(keys) if keys else {}
-    now = hub.loop.time()
     return {
         "process": PROCESS,
         "time": time.time(),
-        "total": len(subs),
-        "streams": [stream_row(sub, now, usernames) for sub in shown],
+        "total": len(streams),
+        "streams": [stream_row(stream, usernames) for stream in shown],
     }
 
 
@@ -211,11 +206,11 @@ def online_streams(hub: ChannelHub, channels: Sequence[str]) -> tuple[int, set[s
     wanted = set(channels)
     count = 0
     users: set[str] = set()
-    for sub in hub.open_streams():
-        if wanted.intersection(sub.channels):
+    for stream in open_streams(hub):
+        if wanted.intersection(stream.channels):
             count += 1
-            if sub.user_key:
-                users.add(sub.user_key)
+            if stream.user_key:
+                users.add(stream.user_key)
     return count, users
 
 
@@ -289,9 +284,7 @@ class Console:
                 logger.warning("reporting streams to the console failed: %s", exc)
 
     async def _send_control(self, message: dict[str, Any]) -> None:
-        layer = get_layer()
-        if layer is not None:
-            await layer.group_send(CONTROL_GROUP, message)
+        await send_to_group(CONTROL_GROUP, message)
 
     async def _control_loop(self) -> None:
         await follow_group(self.hub, CONTROL_GROUP, self.on_control, "the console's control group")
@@ -302,7 +295,7 @@ class Console:
             self.watched_until = self.hub.loop.time() + WATCH_SECONDS
         elif kind == "console.disconnect" and message.get("process") == PROCESS:
             try:
-                self.hub.close_stream(int(message["serial"]))
+                disconnect(int(message["serial"]), hub=self.hub)
             except (KeyError, TypeError, ValueError):
                 logger.warning("ignored a malformed console.disconnect message")
 
@@ -321,13 +314,12 @@ async def request_disconnect(process: str, serial: int) -> str:
     "gone" (this process holds no such stream and no layer reaches the others)."""
     hub = ChannelHub.current()
     if process == PROCESS:
-        return "closed" if hub.close_stream(serial) else "gone"
+        return "closed" if disconnect(serial, hub=hub) else "gone"
     if not hub.layer_reaches_other_processes:
         return "gone"
-    layer = get_layer()
-    assert layer is not None
     message = {"type": "console.disconnect", "process": process, "serial": serial}
-    await layer.group_send(CONTROL_GROUP, message)
+    sent = await send_to_group(CONTROL_GROUP, message)
+    assert sent
     return "sent"
 
 

@@ -47,12 +47,11 @@ from django.contrib.auth import get_user_model
 
 import sse
 from notifications.channels import DASHBOARD, DASHBOARD_VIEWER_PREFIX
-from notifications.layer_groups import follow_group
 from sse import ChannelHub
-from sse.channels.registry import check_access_all, find_pattern
+from sse.layer_groups import follow_group, send_to_group
+from sse.operator import channel_pattern, open_channels, readable
 from sse.signals import stream_opened
 from sse.storage import get_event_log
-from sse.transport.layer import get_layer
 
 __all__ = [
     "PROCESS",
@@ -111,8 +110,8 @@ def hide_channel_names(message: str) -> str:
     def pattern_of(match: re.Match[str]) -> str:
         word = match.group(0)
         name = word.rstrip(".")  # the end of a sentence
-        found = find_pattern(name) if "." in name else None
-        return word if found is None else found[0].pattern + word[len(name) :]
+        found = channel_pattern(name) if "." in name else None
+        return word if found is None else found + word[len(name) :]
 
     return _WORD.sub(pattern_of, message)
 
@@ -122,8 +121,8 @@ async def readable_rows(user: Any, rows: Sequence[dict[str, Any]]) -> list[dict[
     own access rules; a rule that raises (``ChannelNotFound`` for a private room) is a no."""
     if not rows:
         return []
-    allowed = await check_access_all(user, [row["channel"] for row in rows])
-    return [row for row, ok in zip(rows, allowed, strict=True) if ok is True]
+    allowed = await readable(user, [row["channel"] for row in rows])
+    return [row for row, ok in zip(rows, allowed, strict=True) if ok]
 
 
 def _merge_rows(lists: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -196,7 +195,7 @@ class Sampler:
         # The last minute of published figures, so the page renders its charts on load.
         self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY_POINTS)
         # Each channel group's last_seq at the previous tick: events/s is its change. The
-        # group itself is kept so a group closed and joined again (last_seq jumps to the
+        # membership is kept so a channel closed and joined again (last_seq jumps to the
         # log's head) is not taken for a burst.
         self.seqs: dict[str, tuple[Any, int]] = {}
         self.channel_rates: list[dict[str, Any]] = []
@@ -275,14 +274,14 @@ class Sampler:
         first tick, rates start at 0), and the open streams on each."""
         seqs: dict[str, tuple[Any, int]] = {}
         rows: list[dict[str, Any]] = []
-        for name, group in list(self.hub.groups.items()):
-            seq = group.last_seq
-            seqs[name] = (group, seq)
+        for channel in open_channels(self.hub):
+            name, seq = channel.channel, channel.last_seq
+            seqs[name] = (channel.membership, seq)
             before = self.seqs.get(name)
             rate = 0.0
-            if dt is not None and before is not None and before[0] is group:
+            if dt is not None and before is not None and before[0] is channel.membership:
                 rate = max(0, seq - before[1]) / max(dt, 1e-6)
-            rows.append({"channel": name, "events_per_s": round(rate, 2), "streams": len(group.members)})
+            rows.append({"channel": name, "events_per_s": round(rate, 2), "streams": channel.streams})
         self.seqs = seqs
         # A bounded heap, not a sort: a process may hold thousands of channels (one per user).
         self.channel_rates = heapq.nsmallest(
@@ -337,15 +336,14 @@ class Sampler:
     async def share_channels(self) -> None:
         if not self.hub.layer_reaches_other_processes:
             return
-        layer = get_layer()
-        if layer is not None:
-            message = {"type": "dashboard.channels", "process": PROCESS, "rows": self.channel_rates}
-            await layer.group_send(CHANNELS_GROUP, message)
+        message = {"type": "dashboard.channels", "process": PROCESS, "rows": self.channel_rates}
+        await send_to_group(CHANNELS_GROUP, message)
 
     async def publish_viewer_channels(self) -> None:
         """Each staff member watching here gets the busiest channels they may read."""
         prefix = DASHBOARD_VIEWER_PREFIX
-        pks = [name[len(prefix) :] for name in list(self.hub.groups) if name.startswith(prefix)]
+        names = [channel.channel for channel in open_channels(self.hub)]
+        pks = [name[len(prefix) :] for name in names if name.startswith(prefix)]
         if not pks:
             return
         users = await sync_to_async(_staff_users, thread_sensitive=False)(pks)

@@ -18,9 +18,7 @@ from notifications.dashboard import ensure_sampler
 from notifications.metrics import render as render_metrics
 from notifications.models import Notification
 from notifications.services import broadcasts_for, unread_count
-from sse import ChannelHub
-from sse.streams.access import StreamRefused, authenticate_stream
-from sse.streams.stream import open_stream
+from sse import ChannelHub, StreamRefused, authenticate_stream, open_stream
 
 PAGE_SIZE = 50
 

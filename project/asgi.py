@@ -9,7 +9,7 @@ from sse.asgi import get_asgi_application
 
 django_application = get_asgi_application()
 
-from sse.server.staticfiles import StaticFilesHandler  # noqa: E402
+from sse.asgi import StaticFilesHandler  # noqa: E402
 
 # The demo serves its own static files (a path leaving the static folders is a 404);
 # in production put nginx in front.

@@ -1,6 +1,6 @@
 """A 503 with ``Retry-After`` instead of the 500 page while the database is unreachable.
 
-DRF views answer JSON themselves (``sse.api.errors``, the project's EXCEPTION_HANDLER);
+DRF views answer JSON themselves (``project.drf``, the project's EXCEPTION_HANDLER);
 this catches what the other views raise: JSON under ``/api/``, plain text elsewhere.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 
-from sse.api.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, is_unavailable
+from project.drf import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, is_unavailable
 
 logger = logging.getLogger("django.request")
 

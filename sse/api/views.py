@@ -18,8 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sse.api.errors import exception_handler
-from sse.api.parsers import StrictJSONParser
+from sse.api.guards import StrictJSONParser, exception_handler
 from sse.auth.tokens import issue_token
 from sse.channels.registry import ChannelNotFound, check_access, validate_channel_name
 from sse.hub.channel_hub import ChannelHub
@@ -42,7 +41,7 @@ class _JSONView(APIView):
 
     JSON bodies go through ``StrictJSONParser`` (too deep or invalid Unicode: 400; forms are
     decoded by Django, which replaces what is not valid UTF-8), errors through
-    ``sse.api.errors`` (the database down: 503 with Retry-After; never an HTML page).
+    ``sse.api.guards`` (the database down: 503 with Retry-After; never an HTML page).
     JSON out only: the browsable API needs the host project's templates, and without them
     it is a 500.
     """

@@ -33,6 +33,7 @@ class Subscriber:
         "channels",
         "check_rules",
         "checks",
+        "client",
         "close_reason",
         "closed",
         "credential_deadline",
@@ -97,6 +98,8 @@ class Subscriber:
         self.serial = next(_serials)
         self.opened_at = time.time()
         self.bytes_sent = 0
+        #: (User-Agent, HTTP version) of the request that opened it, when known (sse.operator).
+        self.client: tuple[str, str] | None = None
 
     @property
     def cursor(self) -> str:

@@ -1,6 +1,8 @@
 """The event log: every published event, numbered per channel, kept for resume.
 
 Configured like ``CACHES``: ``SSE_EVENT_LOG = {"BACKEND": "...", "OPTIONS": {...}}``.
+Public: this module's names (the ``EventLog`` interface a backend implements, what it
+returns, ``get_event_log()``); its sub-modules are not.
 """
 
 from __future__ import annotations
@@ -13,10 +15,19 @@ from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from sse.conf import conf
-from sse.storage.base import EventLog, LoggedEvent
+from sse.storage.base import ChannelSummary, EventLog, LoggedEvent, LogPosition, LogTail, TailEvent
 from sse.wire.cursor import current_log_id, set_log_id
 
-__all__ = ["EventLog", "LoggedEvent", "get_event_log", "learn_log_id"]
+__all__ = [
+    "ChannelSummary",
+    "EventLog",
+    "LogPosition",
+    "LogTail",
+    "LoggedEvent",
+    "TailEvent",
+    "get_event_log",
+    "learn_log_id",
+]
 
 logger = logging.getLogger("sse.log")
 

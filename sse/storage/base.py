@@ -1,13 +1,15 @@
+"""The event log's interface (public through ``sse.storage``): what a backend implements, what it returns."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sse.wire.cursor import LogPosition
 
-__all__ = ["ChannelSummary", "EventLog", "LogPosition", "LoggedEvent"]
+__all__ = ["ChannelSummary", "EventLog", "LogPosition", "LogTail", "LoggedEvent", "TailEvent"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,30 @@ class ChannelSummary:
     events_kept: int
     last_seq: int
     last_event_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TailEvent:
+    """An event as the log's tail shows it to operators."""
+
+    #: The log's number for the event, in the order events were stored (row ids need not
+    #: commit in order: one may appear after a higher one was read).
+    row: int
+    channel: str
+    seq: int
+    event: str | None
+    data: str
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LogTail:
+    """The newest events of the log after a row (``EventLog.tail``)."""
+
+    #: Newest first.
+    events: list[TailEvent]
+    #: Older events after the row asked from that did not fit in ``limit`` (0 when all did).
+    left_out: int
 
 
 class EventLog(ABC):
@@ -121,6 +147,16 @@ class EventLog(ABC):
     def channel_summaries(self) -> list[ChannelSummary]:
         """One summary per channel with events kept, by name (optional: for operators' reports)."""
         raise NotImplementedError(f"{type(self).__name__} does not summarise its channels")
+
+    def tail(self, limit: int, *, after: int = 0, exclude: Sequence[str] = ()) -> LogTail:
+        """The newest ``limit`` events stored after row ``after``, of every channel but those
+        starting with a prefix in ``exclude`` (optional: for operators' views of the log)."""
+        raise NotImplementedError(f"{type(self).__name__} has no tail")
+
+    def tail_rows(self, rows: Iterable[int], *, exclude: Sequence[str] = ()) -> list[TailEvent]:
+        """The events at ``rows`` still kept (not in ``exclude``), in no order (optional: a
+        tail reader looks again at rows it skipped, which may commit late)."""
+        raise NotImplementedError(f"{type(self).__name__} has no tail")
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once what ``append`` wrote is committed."""

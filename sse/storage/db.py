@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from sse.models import ChannelHead, LogIdentity, StoredEvent
 from sse.storage.base import ChannelSummary, EventLog, LoggedEvent
+from sse.storage.db_tail import TailQueries
 from sse.wire.cursor import LogPosition, new_check, new_log_id, set_log_id
 
 _CHUNK = 500
@@ -19,7 +20,7 @@ _CHUNK = 500
 logger = logging.getLogger("sse.log")
 
 
-class DatabaseEventLog(EventLog):
+class DatabaseEventLog(TailQueries, EventLog):
     """Order across channels is the events' primary key: on SQLite (one writer at a time)
     that is commit order; on PostgreSQL it is insert order, which is commit order for the
     events of one publisher (each publish commits before the next starts, or they commit

@@ -74,6 +74,7 @@ async def open_stream(request: HttpRequest, channels: Sequence[str], *, user: An
         max_rate=max_rate,
         path=request.path,
         epoch=epoch,
+        client=client_of(request),
     )
 
 
@@ -106,6 +107,7 @@ async def stream_response(
     end_after: Sequence[str] = (),
     max_rate: float | None = None,
     check_rules: bool = False,
+    request: HttpRequest | None = None,
 ) -> HttpResponseBase:
     """A stream of already-authorized ``channels`` (sorted, distinct): an
     :class:`EventStreamResponse`, or a ``503`` naming the fix while the event log cannot
@@ -115,11 +117,13 @@ async def stream_response(
     resume from, or a ``reset``); its events go out before any live one.
     ``end_after``: event names after which the stream ends (a job's final event).
     ``max_rate``: at most this many events per second from the throttled channels
-    among ``channels`` (``sse.streams.access.requested_rate`` reads the client's ``?max_rate=``).
+    among ``channels`` (``sse.requested_rate`` reads the client's ``?max_rate=``).
     ``check_rules``: the channels' registered rules (``@sse.channel``) admit this user, and
     are re-run while the stream is open, as for ``open_stream``: every
     ``SSE_ACCESS_RECHECK_SECONDS`` and at once on ``sse.access_changed``; the stream ends
     when one says no. Without it only the user's session and password are re-checked.
+    ``request``: the request the stream answers, for operators' views of it
+    (``sse.operator.StreamInfo``: its user agent and HTTP version).
 
     The hub subscription is made when the body starts, not here. Django closes
     only the responses it got as far as sending: a client that goes away while
@@ -138,6 +142,7 @@ async def stream_response(
         check_rules=check_rules,
         max_rate=max_rate,
         epoch=recall_epoch(),
+        client=None if request is None else client_of(request),
     )
 
 
@@ -153,6 +158,7 @@ async def _response(
     max_rate: float | None,
     path: str | None = None,
     epoch: int = 0,
+    client: tuple[str, str] | None = None,
 ) -> HttpResponseBase:
     problem = await _event_log_problem()
     if problem is not None:
@@ -170,6 +176,7 @@ async def _response(
     stream.check_rules = check_rules
     stream.max_rate = max_rate
     stream.epoch = epoch
+    stream.client = client
     return EventStreamResponse(stream.body(), opening=False, heartbeat=0, on_close=stream.close)
 
 
@@ -179,6 +186,7 @@ class _HubStream:
     __slots__ = (
         "channels",
         "check_rules",
+        "client",
         "closed",
         "end_after",
         "epoch",
@@ -214,6 +222,7 @@ class _HubStream:
         self.check_rules = False
         self.max_rate: float | None = None
         self.epoch = 0
+        self.client: tuple[str, str] | None = None
 
     async def body(self) -> AsyncIterator[bytes]:
         hub = self.hub
@@ -242,6 +251,7 @@ class _HubStream:
             yield encode_opening(conf.SSE_OVER_CAPACITY_RETRY_MS, comment=_UNAVAILABLE)
             return
         self.sub = sub
+        sub.client = self.client
         if self.closed:  # closed while subscribing
             self._close_now()
             return
@@ -303,6 +313,14 @@ class _HubStream:
         if self.opened:
             self.opened = False
             stream_closed.send_robust(ChannelHub, channels=sub.channels, user_key=sub.user_key, stream=sub)
+
+
+def client_of(request: HttpRequest) -> tuple[str, str]:
+    """(User-Agent, HTTP version) of a stream's request, for operators (cut: they are shown)."""
+    scope = getattr(request, "scope", None)
+    version = scope.get("http_version") if isinstance(scope, dict) else None
+    transport = f"HTTP/{version}" if version else request.META.get("SERVER_PROTOCOL", "")
+    return request.headers.get("User-Agent", "")[:300], str(transport)[:20]
 
 
 _UNAVAILABLE = "the server cannot open this stream now; come back soon"

@@ -13,8 +13,7 @@ import pytest
 from django.db import InterfaceError, OperationalError
 from rest_framework.exceptions import ParseError
 
-from sse.api.errors import exception_handler
-from sse.api.parsers import MAX_JSON_DEPTH, check_json_value
+from sse.api.guards import MAX_JSON_DEPTH, check_json_value, exception_handler
 from tests.sse.conftest import Site
 
 TOKENS = "/api/sse/tokens/"
