@@ -38,6 +38,20 @@ async def connect(
     ``last_event_id`` is sent as the ``Last-Event-ID`` header, as a browser
     does when it reconnects; ``extra`` goes to ``client.get`` as is.
     """
+    _need_async_client(client)
+    test_case = calling_test_case(sys._getframe(1))
+    await refuse_test_transactions(test_case)
+    response = await _get(client, path, last_event_id, headers, timeout, extra)
+    stream = EventStream(response, path)
+    stream._rule = the_rule(test_case)
+    await stream._start(timeout)
+    try:
+        yield stream
+    finally:
+        await stream._close()
+
+
+def _need_async_client(client: Any) -> None:
     from django.test import Client
 
     if isinstance(client, Client) or not inspect.iscoroutinefunction(getattr(client, "get", None)):
@@ -46,20 +60,22 @@ async def connect(
             f"fixture), not {type(client).__name__}: streams are async iterators, which the sync "
             "test client cannot read."
         )
-    test_case = calling_test_case(sys._getframe(1))
-    await refuse_test_transactions(test_case)
+
+
+async def _get(
+    client: Any,
+    path: str,
+    last_event_id: str | None,
+    headers: Mapping[str, str] | None,
+    timeout: float,
+    extra: dict[str, Any],
+) -> Any:
+    """The answer to ``GET path`` as a browser's EventSource asks for it."""
     sent = {"Accept": "text/event-stream", **(headers or {})}
     if last_event_id is not None:
         sent["Last-Event-ID"] = last_event_id
     try:
         async with asyncio.timeout(timeout):
-            response = await client.get(path, headers=sent, **extra)
+            return await client.get(path, headers=sent, **extra)
     except TimeoutError:
         raise AssertionError(f"GET {path}: no answer within {timeout} s") from None
-    stream = EventStream(response, path)
-    stream._rule = the_rule(test_case)
-    await stream._start(timeout)
-    try:
-        yield stream
-    finally:
-        await stream._close()
