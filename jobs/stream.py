@@ -20,7 +20,7 @@ from sse.streams.access import (
     UNAVAILABLE_ERRORS,
     StreamRefused,
     StreamUnavailable,
-    authenticate_stream,
+    authenticate,
     last_event_id,
     requested_rate,
 )
@@ -71,7 +71,8 @@ async def job_stream(request: HttpRequest, job_id: UUID) -> HttpResponse:
     channel = job_channel(job_id)
     tag = channel_tag((channel,))
     try:
-        user = await authenticate_stream(request, [channel])
+        auth = await authenticate(request, [channel])
+        user = auth.user
         try:
             job = await sync_to_async(_load)(user, job_id)
             head = (
@@ -104,6 +105,7 @@ async def job_stream(request: HttpRequest, job_id: UUID) -> HttpResponse:
     return await stream_response(
         [channel],
         user_key=str(user.pk),
+        auth=auth,  # the session (or token) the stream stands on while open
         resume_from=resume_from,
         first=first,
         end_after=FINAL_EVENTS,
