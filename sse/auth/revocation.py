@@ -36,7 +36,6 @@ import logging
 import time
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
@@ -68,11 +67,9 @@ __all__ = [
     "connect_signals",
     "follow_membership",
     "identity_check_seconds",
+    "notice_epoch",
     "on_notice",
-    "recall",
-    "recall_epoch",
     "recheck_forever",
-    "remember",
     "session_holds",
     "watch",
 ]
@@ -100,38 +97,16 @@ class StreamIdentity:
     expires_at: float | None = None
 
 
-# Set by sse.streams.access.authenticate_stream in the request's task, read when the same view
-# builds its stream: apps calling stream_response() pass nothing new.
-_identity: ContextVar[StreamIdentity | None] = ContextVar("sse_stream_identity", default=None)
-
-
-# The access notices this process's hub had taken in when the request authenticated: a
-# stream whose subscription comes after another notice is re-checked once subscribed.
-_epoch_at: ContextVar[int | None] = ContextVar("sse_access_epoch", default=None)
-
-
-def remember(identity: StreamIdentity) -> None:
-    _identity.set(identity)
-    _epoch_at.set(_epoch)
-
-
-def recall_epoch() -> int:
-    """The access-notice count when this request authenticated (now, if it did not here)."""
-    epoch = _epoch_at.get()
-    return _epoch if epoch is None else epoch
+def notice_epoch() -> int:
+    """The access notices this process's hub has taken in so far: taken when a request
+    authenticates, and handed to its stream with its identity (``sse.streams.authentication``),
+    so a stream subscribed after another notice is re-checked once subscribed."""
+    return _epoch
 
 
 def changed_since(epoch: int) -> bool:
-    """Whether an access notice reached this process since ``epoch`` (see :func:`recall_epoch`)."""
+    """Whether an access notice reached this process since ``epoch`` (see :func:`notice_epoch`)."""
     return _epoch != epoch
-
-
-def recall(user_key: str | None) -> StreamIdentity | None:
-    """The identity this request authenticated for ``user_key``, if any."""
-    identity = _identity.get()
-    if identity is None or user_key is None or identity.user_pk != user_key:
-        return None
-    return identity
 
 
 # -- sessions and users, read in batches (sync: run in a worker thread) -------------

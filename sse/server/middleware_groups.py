@@ -118,47 +118,63 @@ class GroupedMiddlewareHandler(BaseHandler):
         inner = self._get_response_async  # type: ignore[attr-defined]  # Django's, untyped in django-stubs
         handler: Handler = convert_exception_to_response(inner)
         group: list[MiddlewareMixin] = []  # the current run of plain mixins, innermost first
-
-        def close_group() -> None:
-            nonlocal handler
-            if group:
-                handler = convert_exception_to_response(_Group(list(reversed(group)), handler))
-                group.clear()
-
         for middleware_path in reversed(settings.MIDDLEWARE):
             middleware = import_string(middleware_path)
             plain = is_plain_mixin(middleware)
             if not plain:
-                close_group()
-            can_sync = getattr(middleware, "sync_capable", True)
-            can_async = getattr(middleware, "async_capable", False)
-            if not can_sync and not can_async:
-                raise RuntimeError(
-                    f"Middleware {middleware_path} must have at least one of "
-                    "sync_capable/async_capable set to True."
-                )
-            adapted = handler if can_async else self.adapt_method_mode(False, handler, True)
-            try:
-                instance = middleware(adapted)
-            except MiddlewareNotUsed as exc:
-                if settings.DEBUG:
-                    logger.debug("MiddlewareNotUsed(%r): %s", middleware_path, exc)
-                continue
+                handler = _close_group(group, handler)
+            can_async = _can_async(middleware, middleware_path)
+            instance = self._instantiate(middleware, middleware_path, handler, can_async)
             if instance is None:
-                raise ImproperlyConfigured(f"Middleware factory {middleware_path} returned None.")
-            if hasattr(instance, "process_view"):
-                self._view_middleware.insert(0, self.adapt_method_mode(True, instance.process_view))
-            if hasattr(instance, "process_template_response"):
-                self._template_response_middleware.append(
-                    self.adapt_method_mode(True, instance.process_template_response)
-                )
-            if hasattr(instance, "process_exception"):
-                self._exception_middleware.append(self.adapt_method_mode(False, instance.process_exception))
+                continue
+            self._register_hooks(instance)
             if plain:
                 group.append(instance)
             else:
                 handler = convert_exception_to_response(instance)
                 if not can_async:
                     handler = self.adapt_method_mode(True, handler, False)
-        close_group()
-        self._middleware_chain = handler
+        self._middleware_chain = _close_group(group, handler)
+
+    def _instantiate(self, middleware: Any, path: str, handler: Handler, can_async: bool) -> Any | None:
+        """The middleware made around ``handler`` (adapted to what it can call), or None: not used."""
+        adapted = handler if can_async else self.adapt_method_mode(False, handler, True)
+        try:
+            instance = middleware(adapted)
+        except MiddlewareNotUsed as exc:
+            if settings.DEBUG:
+                logger.debug("MiddlewareNotUsed(%r): %s", path, exc)
+            return None
+        if instance is None:
+            raise ImproperlyConfigured(f"Middleware factory {path} returned None.")
+        return instance
+
+    def _register_hooks(self, instance: Any) -> None:
+        # process_view, process_template_response and process_exception stay Django's.
+        if hasattr(instance, "process_view"):
+            self._view_middleware.insert(0, self.adapt_method_mode(True, instance.process_view))
+        if hasattr(instance, "process_template_response"):
+            self._template_response_middleware.append(
+                self.adapt_method_mode(True, instance.process_template_response)
+            )
+        if hasattr(instance, "process_exception"):
+            self._exception_middleware.append(self.adapt_method_mode(False, instance.process_exception))
+
+
+def _can_async(middleware: Any, path: str) -> bool:
+    can_sync = getattr(middleware, "sync_capable", True)
+    can_async = bool(getattr(middleware, "async_capable", False))
+    if not can_sync and not can_async:
+        raise RuntimeError(
+            f"Middleware {path} must have at least one of sync_capable/async_capable set to True."
+        )
+    return can_async
+
+
+def _close_group(group: list[MiddlewareMixin], handler: Handler) -> Handler:
+    """``handler`` wrapped in the run of plain mixins collected (emptied), if any."""
+    if not group:
+        return handler
+    wrapped = convert_exception_to_response(_Group(list(reversed(group)), handler))
+    group.clear()
+    return wrapped

@@ -16,6 +16,9 @@ from sse.storage.db_tail import TailQueries
 from sse.wire.cursor import LogPosition, new_check, new_log_id, set_log_id
 
 _CHUNK = 500
+# A head row created by another publisher is found by the next UPDATE; only a row deleted
+# again meanwhile (a flush racing the publish) needs another turn.
+_HEAD_ATTEMPTS = 3
 
 logger = logging.getLogger("sse.log")
 
@@ -50,15 +53,25 @@ class DatabaseEventLog(TailQueries, EventLog):
             check = new_check()
         self._learn_identity()  # publish() returns an id with the log's name
         using = self.using
-        connection = connections[using]
-        quote = connection.ops.quote_name
-        head_table = quote(ChannelHead._meta.db_table)
-        event_table = quote(StoredEvent._meta.db_table)
         # No savepoint of its own: if a statement fails, the caller's transaction is
         # broken as a whole, so a bumped head never commits without its event.
         with transaction.atomic(using=using, savepoint=False):
-            # The row lock taken here is held until commit, so per channel the
-            # sequence order is the commit order, across processes.
+            seq, prev_check = self._bump_head(using, channel, check)
+            self._insert(using, channel, seq, event, data, check, prev_check)
+            if ephemeral and seq > 1:
+                StoredEvent.objects.using(using).filter(channel=channel, seq__lt=seq).delete()
+        return seq
+
+    def _bump_head(self, using: str, channel: str, check: int) -> tuple[int, int | None]:
+        """The channel's next seq and the check of the event before it, the head row moved on.
+
+        The row lock taken here is held until commit, so per channel the sequence order is
+        the commit order, across processes. A channel without a head row gets one; a
+        publisher that loses the race to create it takes the UPDATE path again.
+        """
+        connection = connections[using]
+        head_table = connection.ops.quote_name(ChannelHead._meta.db_table)
+        for _attempt in range(_HEAD_ATTEMPTS):
             # Right-hand sides read the row as it was: prev_check takes the old last_check.
             with connection.cursor() as cursor:
                 cursor.execute(
@@ -67,44 +80,42 @@ class DatabaseEventLog(TailQueries, EventLog):
                     [check, channel],
                 )
                 row = cursor.fetchone()
-            if row is None:
-                with transaction.atomic(using=using):
-                    _head, created = ChannelHead.objects.using(using).get_or_create(
-                        name=channel, defaults={"last_seq": 1, "last_check": check}
-                    )
-                if created:
-                    seq, prev_check = 1, None
-                else:
-                    return self._bump_existing(channel, event, data, ephemeral=ephemeral, check=check)
-            else:
-                seq, prev_check = int(row[0]), row[1]
-            # One plain INSERT: the ORM's create() was over half of a publish's time.
-            columns = ", ".join(
-                quote(name)
-                for name in ("channel", "seq", "event", "data", "created", "event_check", "prev_check")
-            )
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"INSERT INTO {event_table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    [
-                        channel,
-                        seq,
-                        event or "",
-                        data,
-                        connection.ops.adapt_datetimefield_value(timezone.now()),
-                        check,
-                        prev_check,
-                    ],
+            if row is not None:
+                return int(row[0]), row[1]
+            with transaction.atomic(using=using):
+                _head, created = ChannelHead.objects.using(using).get_or_create(
+                    name=channel, defaults={"last_seq": 1, "last_check": check}
                 )
-            if ephemeral and seq > 1:
-                StoredEvent.objects.using(using).filter(channel=channel, seq__lt=seq).delete()
-        return seq
+            if created:
+                return 1, None
+            # Lost the race to create the head row: it exists now, so the UPDATE finds it.
+        raise DatabaseError(f"the head row of channel {channel!r} vanished {_HEAD_ATTEMPTS} times")
 
-    def _bump_existing(
-        self, channel: str, event: str | None, data: str, *, ephemeral: bool, check: int
-    ) -> int:
-        # Lost the race to create the head row: it exists now, so the UPDATE path works.
-        return self.append(channel, event, data, ephemeral=ephemeral, check=check)
+    @staticmethod
+    def _insert(
+        using: str, channel: str, seq: int, event: str | None, data: str, check: int, prev_check: int | None
+    ) -> None:
+        # One plain INSERT: the ORM's create() was over half of a publish's time.
+        connection = connections[using]
+        quote = connection.ops.quote_name
+        columns = ", ".join(
+            quote(name)
+            for name in ("channel", "seq", "event", "data", "created", "event_check", "prev_check")
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {quote(StoredEvent._meta.db_table)} ({columns}) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [
+                    channel,
+                    seq,
+                    event or "",
+                    data,
+                    connection.ops.adapt_datetimefield_value(timezone.now()),
+                    check,
+                    prev_check,
+                ],
+            )
 
     def heads(self, channels: Iterable[str]) -> dict[str, int]:
         names = list(channels)

@@ -211,38 +211,52 @@ async def _replay_conflated(
     """Into ``frames``, those of channel ``i``'s missed events, the latest per conflation key
     only; yields heartbeats while its turn for a second page comes."""
     name = sub.channels[i]
-    key_of = pattern.conflation_key
-    latest: dict[Hashable, LoggedEvent] = {}
-    gap = False
-    after = sub.positions[i]
+    latest = _Conflated(hub, pattern, sub.positions[i])
     more = True
     first = True
     while more:
-        if not first:
+        if first:
+            events, more = await hub.log.read_page(name, latest.after, _REPLAY_PAGE)
+            first = False
+        else:
             async with aclosing(_next_page_allowed(sub, ticket)) as beats:
                 async for beat in beats:
                     yield beat
             if sub.closed:
                 return
             async with hub.replays.lane(hub.loop):
-                events, more = await hub.log.read_page(name, after, _REPLAY_PAGE)
-        else:
-            events, more = await hub.log.read_page(name, after, _REPLAY_PAGE)
-            first = False
-        for ev in events:
-            if ev.seq != after + 1 and not pattern.ephemeral:
-                gap = True  # trimmed between the plan and this read
-            after = ev.seq
-            key = None if key_of is None else key_of(ev.event, ev.data)
-            if latest.pop(key, None) is not None:
-                hub.counts.conflated += 1
-            latest[key] = ev  # moved to the end: the survivors stay in publish order
-    if gap:
+                events, more = await hub.log.read_page(name, latest.after, _REPLAY_PAGE)
+        latest.add(events)
+    if latest.gap:
         frames.append(encode_reset(sub.cursor, "expired"))
-    for ev in latest.values():
+    for ev in latest.events.values():
         sub.positions[i] = ev.seq
         sub.checks[i] = ev.check
         frames.append(encode_id(sub.cursor) + encode_body(ev.event, ev.data))
         if ev.event in sub.end_after:
             sub.close("ended", drop_queued=True)
             break
+
+
+class _Conflated:
+    """A throttled channel's missed events as they are read: the latest per conflation key."""
+
+    __slots__ = ("after", "events", "gap", "hub", "pattern")
+
+    def __init__(self, hub: ChannelHub, pattern: ChannelPattern, after: int) -> None:
+        self.hub = hub
+        self.pattern = pattern
+        self.after = after  # the last seq read
+        self.events: dict[Hashable, LoggedEvent] = {}
+        self.gap = False  # events trimmed between the plan and a read
+
+    def add(self, page: list[LoggedEvent]) -> None:
+        key_of = self.pattern.conflation_key
+        for ev in page:
+            if ev.seq != self.after + 1 and not self.pattern.ephemeral:
+                self.gap = True
+            self.after = ev.seq
+            key = None if key_of is None else key_of(ev.event, ev.data)
+            if self.events.pop(key, None) is not None:
+                self.hub.counts.conflated += 1
+            self.events[key] = ev  # moved to the end: the survivors stay in publish order

@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from sse.server.daphne import _InputQueue, _RedactingLogger, redact
+from sse.server.daphne import redact
+from sse.server.daphne_server import InputQueue
+from sse.server.served import RedactingLogger
 from tests.sse.conftest import Site
 
 
@@ -43,7 +45,7 @@ def test_redact(path: str, expected: str) -> None:
 
 def test_logger_wrapper_redacts_the_path_and_keeps_the_rest() -> None:
     seen: list[tuple[str, str, dict[str, Any]]] = []
-    logger = _RedactingLogger(lambda *args: seen.append(args))
+    logger = RedactingLogger(lambda *args: seen.append(args))
     details = {"path": "/sse/stream/?token=secret", "status": 200, "client": "127.0.0.1:1"}
     logger("http", "complete", details)
     logger("websocket", "connecting", {"client": "x"})
@@ -59,7 +61,7 @@ def test_logger_wrapper_redacts_the_path_and_keeps_the_rest() -> None:
 
 
 async def test_input_queue_is_fifo_and_truthy_when_empty() -> None:
-    queue = _InputQueue()
+    queue = InputQueue()
     assert queue  # Daphne tests "if self.application_queue:" before sending a disconnect
     queue.put_nowait({"n": 1})
     queue.put_nowait({"n": 2})
@@ -68,7 +70,7 @@ async def test_input_queue_is_fifo_and_truthy_when_empty() -> None:
 
 
 async def test_input_queue_get_waits_for_a_put() -> None:
-    queue = _InputQueue()
+    queue = InputQueue()
     getter = asyncio.ensure_future(queue.get())
     await asyncio.sleep(0)
     assert not getter.done()
@@ -77,7 +79,7 @@ async def test_input_queue_get_waits_for_a_put() -> None:
 
 
 async def test_input_queue_keeps_items_a_cancelled_get_did_not_take() -> None:
-    queue = _InputQueue()
+    queue = InputQueue()
     cancelled = asyncio.ensure_future(queue.get())
     await asyncio.sleep(0)
     queue.put_nowait({"n": 1})
@@ -101,24 +103,24 @@ def test_static_files_are_served_under_debug_as_runserver_does() -> None:
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
     from django.test import override_settings
 
-    from sse.server.daphne import _with_static_files
+    from sse.server.daphne_server import with_static_files
 
     with override_settings(DEBUG=True, INSTALLED_APPS=_static_apps(), STATIC_URL="/static/"):
-        wrapped = _with_static_files(_inner_app)
+        wrapped = with_static_files(_inner_app)
         assert isinstance(wrapped, ASGIStaticFilesHandler)
         assert wrapped.application is _inner_app
-        assert _with_static_files(wrapped) is wrapped  # an asgi.py that wraps it already
+        assert with_static_files(wrapped) is wrapped  # an asgi.py that wraps it already
 
 
 def test_no_static_files_without_debug_or_staticfiles() -> None:
     from django.test import override_settings
 
-    from sse.server.daphne import _with_static_files
+    from sse.server.daphne_server import with_static_files
 
     with override_settings(DEBUG=False, INSTALLED_APPS=_static_apps(), STATIC_URL="/static/"):
-        assert _with_static_files(_inner_app) is _inner_app
+        assert with_static_files(_inner_app) is _inner_app
     with override_settings(DEBUG=True):  # tests.sse_app has no django.contrib.staticfiles
-        assert _with_static_files(_inner_app) is _inner_app
+        assert with_static_files(_inner_app) is _inner_app
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ import pytest
 from django.test import AsyncClient, override_settings
 
 from sse.storage import get_event_log
-from sse.streams import stream as streams
+from sse.streams import readiness
 from tests.servers import PYTHON, ROOT, DaphneServer, manage
 from tests.sse.conftest import login, prepare, sse_env
 from tests.sse.sse_client import StreamReader
@@ -136,8 +136,8 @@ async def test_streams_opening_together_share_one_look_at_the_tables(monkeypatch
         return "the event log's tables are missing"
 
     monkeypatch.setattr(get_event_log(), "setup_problem", setup_problem)
-    monkeypatch.setattr(streams, "_ready_log", None)
-    waiting = [asyncio.create_task(streams._event_log_problem()) for _ in range(20)]
+    monkeypatch.setattr(readiness, "_ready_log", None)
+    waiting = [asyncio.create_task(readiness.event_log_problem()) for _ in range(20)]
     await asyncio.sleep(0)  # each runs to its wait for the look
     answer.set()
     refusals = await asyncio.gather(*waiting)

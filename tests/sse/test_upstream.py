@@ -51,7 +51,8 @@ from twisted.internet.selectreactor import SelectReactor
 from twisted.python.failure import Failure
 from twisted.web import http
 
-from sse.server.daphne import _FlowControl, _InputQueue, _Server
+from sse.server.backpressure import FlowControl
+from sse.server.daphne_server import InputQueue, StreamingServer
 
 DISTRIBUTIONS = {"twisted": "Twisted", "daphne": "daphne", "asgiref": "asgiref", "django": "Django"}
 
@@ -165,7 +166,7 @@ def _fill(transport: Any, client: socket.socket, request: http.Request) -> None:
     request.write(b"x" * (transport.bufferSize + 1))
 
 
-def _drain(transport: Any, client: socket.socket, flow: _FlowControl) -> None:
+def _drain(transport: Any, client: socket.socket, flow: FlowControl) -> None:
     """The client reads while the transport writes out what it buffered, until ``flow`` resumes."""
     client.settimeout(5)
     for _ in range(10_000):
@@ -176,11 +177,12 @@ def _drain(transport: Any, client: socket.socket, flow: _FlowControl) -> None:
 
 
 def test_request_pauses_and_resumes_a_push_producer(connection: tuple[Any, socket.socket]) -> None:
-    # sse.server.daphne._Server.handle_reply registers a _FlowControl on each response and waits while paused.
+    # sse.server.daphne_server.StreamingServer.handle_reply registers a FlowControl on each response
+    # and waits while paused.
     name = "twisted.web.http.Request.registerProducer (IConsumer) with an IPushProducer"
     transport, client = connection
     request = _started_request(transport)
-    flow = _FlowControl()
+    flow = FlowControl()
     request.registerProducer(flow, True)
     _fill(transport, client, request)
     assert flow.paused, relied_on(
@@ -200,7 +202,7 @@ def test_a_producer_registered_on_a_full_buffer_is_paused_by_the_next_write(
     transport, client = connection
     request = _started_request(transport)
     _fill(transport, client, request)
-    flow = _FlowControl()
+    flow = FlowControl()
     request.registerProducer(flow, True)
     assert not flow.paused
     request.write(b"y")
@@ -217,7 +219,7 @@ async def test_a_lost_connection_stops_the_producer_and_releases_a_waiting_send(
     name = "twisted.internet.interfaces.IProducer.stopProducing on connection loss"
     transport, client = connection
     request = _started_request(transport)
-    flow = _FlowControl()
+    flow = FlowControl()
     request.registerProducer(flow, True)
     _fill(transport, client, request)
     waiting = asyncio.ensure_future(flow.writable(30))
@@ -256,7 +258,7 @@ class _SseCopy(ast.NodeTransformer):
         self.generic_visit(node)
         called = ast.unparse(node.func)
         if called == "asyncio.Queue":
-            return ast.Call(func=ast.Name("_InputQueue", ast.Load()), args=[], keywords=[])
+            return ast.Call(func=ast.Name("InputQueue", ast.Load()), args=[], keywords=[])
         if called == "asyncio.ensure_future":
             node.keywords = [keyword for keyword in node.keywords if keyword.arg != "loop"]
         return node
@@ -269,11 +271,12 @@ def test_server_create_application_is_still_what_sse_copied() -> None:
         name, "daphne", f"its signature is now {upstream}"
     )
     expected = source([_SseCopy().visit(statement) for statement in function_body(Server.create_application)])
-    copied = source(function_body(_Server.create_application))
+    copied = source(function_body(StreamingServer.create_application))
     assert copied == expected, relied_on(
         name,
         "daphne",
-        "it changed since sse.server.daphne._Server.create_application copied it (with a lighter queue); "
+        "it changed since sse.server.daphne_server.StreamingServer.create_application copied it "
+        "(with a lighter queue); "
         f"Daphne's, with sse's two changes applied:\n{expected}\n\nsse's copy:\n{copied}",
     )
 
@@ -285,7 +288,7 @@ async def _app(scope: Any, receive: Any, send: Any) -> None:
 async def test_server_create_application_behaves_like_the_copy() -> None:
     name = "daphne.server.Server.create_application"
     made = {}
-    for server_class in (Server, _Server):
+    for server_class in (Server, StreamingServer):
         calls: list[dict[str, Any]] = []
 
         async def app(scope: Any, receive: Any, send: Any, calls: list[dict[str, Any]] = calls) -> None:
@@ -309,7 +312,9 @@ async def test_server_create_application_behaves_like_the_copy() -> None:
             sorted(server.connections[protocol_]),
             call["receive"].__name__,
         )
-    assert made["Server"] == made["_Server"], relied_on(name, "daphne", f"differs from sse's copy: {made}")
+    assert made["Server"] == made["StreamingServer"], relied_on(
+        name, "daphne", f"differs from sse's copy: {made}"
+    )
 
 
 def test_server_handle_reply() -> None:
@@ -351,13 +356,14 @@ def test_cli_server_class() -> None:
 
 
 def test_protocols_use_only_put_nowait_on_the_application_queue() -> None:
-    # sse.server.daphne._InputQueue replaces asyncio.Queue: put_nowait, get (the app's receive), truthiness.
+    # sse.server.daphne_server.InputQueue replaces asyncio.Queue: put_nowait, get (the app's receive),
+    # truthiness.
     for module in (http_protocol, ws_protocol):
         used = set(re.findall(r"application_queue\.(\w+)", inspect.getsource(module)))
         assert used <= {"put_nowait"}, relied_on(
             f"{module.__name__} application_queue", "daphne", f"now uses {sorted(used)} of the input queue"
         )
-    assert _InputQueue()
+    assert InputQueue()
 
 
 def test_daphne_logs_a_complete_line_and_access_log_generator_stream() -> None:
@@ -378,13 +384,13 @@ def test_daphne_logs_a_complete_line_and_access_log_generator_stream() -> None:
 
 
 async def test_send_is_handle_reply_on_the_twisted_web_request(connection: tuple[Any, socket.socket]) -> None:
-    # A real _Server, a real WebRequest on a real channel and transport: the application's send()
-    # reaches _Server.handle_reply with the request, which registers its flow control there; the
+    # A real StreamingServer, a real WebRequest on a real channel and transport: the application's send()
+    # reaches StreamingServer.handle_reply with the request, which registers its flow control there; the
     # access log has one line when the client goes, from what the application saw.
     name = "daphne.server.Server.create_application: send=partial(handle_reply, protocol)"
     transport, _ = connection
     out = io.StringIO()
-    server = _Server(
+    server = StreamingServer(
         _streaming_app, endpoints=["tcp:port=0:interface=127.0.0.1"], action_logger=AccessLogGenerator(out)
     )
     server.connections = {}  # what Server.run starts with
@@ -397,10 +403,10 @@ async def test_send_is_handle_reply_on_the_twisted_web_request(connection: tuple
         await asyncio.sleep(0)
         if getattr(request, "sse_flow", None) is not None:
             break
-    assert isinstance(request.producer, _FlowControl), relied_on(
+    assert isinstance(request.producer, FlowControl), relied_on(
         name,
         "daphne",
-        "the application's http.response.start did not reach _Server.handle_reply with the request",
+        "the application's http.response.start did not reach StreamingServer.handle_reply with the request",
     )
     request.connectionLost(Failure(ConnectionDone()))
     instance = server.connections[request]["application_instance"]
