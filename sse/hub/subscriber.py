@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from sse.conf import conf
 from sse.wire.cursor import LogPosition, channel_tag, format_cursor
 from sse.wire.encoding import encode_id
 
@@ -44,6 +45,8 @@ class Subscriber:
         "hub",
         "identity",
         "last_write",
+        "max_bytes",
+        "max_frames",
         "nbytes",
         "opened_at",
         "positions",
@@ -79,6 +82,10 @@ class Subscriber:
         self.checks: list[int | None] = [None] * len(channels)
         self.frames: list[bytes] = []
         self.nbytes = 0
+        # Read once per stream, not per frame (a plain attribute on the hot path); settings
+        # changed later (override_settings in tests) apply to streams opened after.
+        self.max_frames = conf.SSE_QUEUE_MAX_FRAMES
+        self.max_bytes = conf.SSE_QUEUE_MAX_BYTES
         self.waiter: asyncio.Future[None] | None = None
         self.closed = False
         self.close_reason: str | None = None
@@ -123,8 +130,7 @@ class Subscriber:
         if self.held is not None:
             self.held.append((index, seq, check, event, body))
             self.held_bytes += len(body)
-            max_frames, max_bytes = self.hub.queue_limits
-            if len(self.held) > max_frames or self.held_bytes > max_bytes:
+            if len(self.held) > self.max_frames or self.held_bytes > self.max_bytes:
                 # Live events outran the replay: the client resumes from where replay got to.
                 self.hub.counts.slow_disconnects += 1
                 self.held = []
@@ -178,8 +184,7 @@ class Subscriber:
             return
         self.frames.append(frame)
         self.nbytes += len(frame)
-        max_frames, max_bytes = self.hub.queue_limits
-        if len(self.frames) > max_frames or self.nbytes > max_bytes:
+        if len(self.frames) > self.max_frames or self.nbytes > self.max_bytes:
             # Its client resumes from the event log with its last id: nothing is lost.
             self.hub.counts.slow_disconnects += 1
             self.close("slow-consumer", drop_queued=True)
