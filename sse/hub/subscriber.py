@@ -82,10 +82,8 @@ class Subscriber:
         self.checks: list[int | None] = [None] * len(channels)
         self.frames: list[bytes] = []
         self.nbytes = 0
-        # Read once per stream, not per frame (a plain attribute on the hot path); settings
-        # changed later (override_settings in tests) apply to streams opened after.
-        self.max_frames = conf.SSE_QUEUE_MAX_FRAMES
-        self.max_bytes = conf.SSE_QUEUE_MAX_BYTES
+        # Read when the stream opens: push() reads slots, not settings (later changes: later streams).
+        self.max_frames, self.max_bytes = conf.SSE_QUEUE_MAX_FRAMES, conf.SSE_QUEUE_MAX_BYTES
         self.waiter: asyncio.Future[None] | None = None
         self.closed = False
         self.close_reason: str | None = None
