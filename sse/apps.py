@@ -8,8 +8,7 @@ class SseConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from sse import checks  # noqa: F401  (register the system checks)
-        from sse.auth import api_credentials  # noqa: F401  (register the system checks)
+        from sse import checks  # noqa: F401  (register the system checks: sse/checks/)
         from sse.auth.revocation import connect_signals
         from sse.server.redaction import guard_access_logs
 

@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.checks import CheckMessage, Error, Tags, register
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
 
@@ -29,7 +28,6 @@ __all__ = [
     "APIUser",
     "AuthenticationRefused",
     "authenticate",
-    "check_authentication_classes",
     "credential_expiry",
     "stream_classes",
 ]
@@ -140,44 +138,3 @@ def credential_expiry(auth: Any) -> float | None:
             # A naive one is in the process's time zone (Django sets it to TIME_ZONE).
             return value.timestamp()
     return None
-
-
-@register(Tags.compatibility)
-def check_authentication_classes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """``sse.E010`` for an ``SSE_AUTHENTICATION_CLASSES`` that is set and wrong (beside
-    sse.checks.check_settings, which checks the other ``SSE_*`` settings)."""
-    name = "SSE_AUTHENTICATION_CLASSES"
-    value = conf.SSE_AUTHENTICATION_CLASSES
-    if value is None:
-        return []
-    problems: list[str] = []
-    expected = "a list of DRF authentication classes (dotted paths), or None for the API's own"
-    if not isinstance(value, list | tuple):
-        kind = type(value).__name__
-        article = "an" if kind[:1] in "aeiou" else "a"
-        problems.append(f"{name} = {value!r} is {article} {kind}; expected {expected}.")
-    else:
-        for index, item in enumerate(value):
-            problem = _class_problem(item)
-            if problem:
-                problems.append(f"{name}[{index}] = {item!r} {problem}.")
-    return [
-        Error(
-            problem,
-            hint="Name Django REST framework authentication classes, as in REST_FRAMEWORK's "
-            "DEFAULT_AUTHENTICATION_CLASSES, or delete the setting to take the API's own.",
-            id="sse.E010",
-        )
-        for problem in problems
-    ]
-
-
-def _class_problem(item: object) -> str:
-    if isinstance(item, str):
-        try:
-            item = import_string(item)
-        except ImportError as exc:
-            return f"cannot be imported ({exc})"
-    if not isinstance(item, type) or not callable(getattr(item, "authenticate", None)):
-        return "is not an authentication class (a class with an authenticate(request) method)"
-    return ""

@@ -101,9 +101,6 @@ class ChannelHub:
         self.subscribers: set[Subscriber] = set()
         self.per_user: Counter[str] = Counter()
         self.counts = Counts()
-        # Read per fan-out, subscribe and timer tick, not per frame: an unset setting costs
-        # an AttributeError inside django.conf on every read (6% of a 600-stream broadcast).
-        self.queue_limits = (conf.SSE_QUEUE_MAX_FRAMES, conf.SSE_QUEUE_MAX_BYTES)
         # Seconds from publish (commit) to fan-out, for events that carry a publish time.
         self.delivery_lags: deque[float] = deque(maxlen=10000)
         self._tasks: list[asyncio.Task[None]] = []
@@ -226,7 +223,6 @@ class ChannelHub:
         """
         if self._stopping:
             raise OverCapacity("server is shutting down")
-        self.refresh_limits()
         per_process = conf.SSE_MAX_STREAMS_PER_PROCESS
         if per_process and len(self.subscribers) >= per_process:
             raise OverCapacity("too many open streams on this server")
@@ -404,7 +400,6 @@ class ChannelHub:
         while True:
             heartbeat = conf.SSE_HEARTBEAT_SECONDS
             await asyncio.sleep(max(0.05, min(1.0, heartbeat / 4)))
-            self.refresh_limits()
             now = self.loop.time()
             for sub in list(self.subscribers):
                 if sub.deadline is not None and now >= sub.deadline:
@@ -416,9 +411,6 @@ class ChannelHub:
                 elif not sub.frames and now - sub.last_write >= heartbeat:
                     sub.last_write = now
                     sub.push(HEARTBEAT)
-
-    def refresh_limits(self) -> None:
-        self.queue_limits = (conf.SSE_QUEUE_MAX_FRAMES, conf.SSE_QUEUE_MAX_BYTES)
 
     def _wanted_channels(self) -> Sequence[str]:
         return () if self._stopping else list(self.groups)

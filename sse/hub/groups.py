@@ -187,7 +187,6 @@ class ChannelGroup:
 
     def _send(self, seq: int, event: str | None, data: str, key: Hashable, check: int | None) -> None:
         hub = self.hub
-        hub.refresh_limits()
         body = encode_body(event, data)
         single_id = encode_id(format_cursor(self.tag, (seq,), (check,)))
         if not self.rate_of:

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from sse.conf import conf
 from sse.wire.cursor import LogPosition, channel_tag, format_cursor
 from sse.wire.encoding import encode_id
 
@@ -45,6 +46,8 @@ class Subscriber:
         "hub",
         "identity",
         "last_write",
+        "max_bytes",
+        "max_frames",
         "nbytes",
         "opened_at",
         "positions",
@@ -80,6 +83,8 @@ class Subscriber:
         self.checks: list[int | None] = [None] * len(channels)
         self.frames: list[bytes] = []
         self.nbytes = 0
+        # Read when the stream opens: push() reads slots, not settings (later changes: later streams).
+        self.max_frames, self.max_bytes = conf.SSE_QUEUE_MAX_FRAMES, conf.SSE_QUEUE_MAX_BYTES
         self.waiter: asyncio.Future[None] | None = None
         self.closed = False
         self.close_reason: str | None = None
@@ -126,8 +131,7 @@ class Subscriber:
         if self.held is not None:
             self.held.append((index, seq, check, event, body))
             self.held_bytes += len(body)
-            max_frames, max_bytes = self.hub.queue_limits
-            if len(self.held) > max_frames or self.held_bytes > max_bytes:
+            if len(self.held) > self.max_frames or self.held_bytes > self.max_bytes:
                 # Live events outran the replay: the client resumes from where replay got to.
                 self.hub.counts.slow_disconnects += 1
                 self.held = []
@@ -181,8 +185,7 @@ class Subscriber:
             return
         self.frames.append(frame)
         self.nbytes += len(frame)
-        max_frames, max_bytes = self.hub.queue_limits
-        if len(self.frames) > max_frames or self.nbytes > max_bytes:
+        if len(self.frames) > self.max_frames or self.nbytes > self.max_bytes:
             # Its client resumes from the event log with its last id: nothing is lost.
             self.hub.counts.slow_disconnects += 1
             self.close("slow-consumer", drop_queued=True)

@@ -27,6 +27,7 @@ from django.test import RequestFactory, override_settings
 
 from sse.auth import api_credentials as api_auth
 from sse.auth.tokens import issue_token
+from sse.checks import check_settings
 from sse.streams.access import StreamRefused, authenticate_stream
 from tests.servers import DaphneServer, manage
 from tests.sse.conftest import Site, prepare, sse_env
@@ -203,7 +204,8 @@ def test_stream_tokens_keep_working_beside_them(drf_site: Site, held: list[Held]
     burst(drf_site, "scratch.sse-token", 1)
     by_header.wait_for(b'{"n":0}')
     # An expired stream token is still the package's: its own message, not the API's.
-    with override_settings(SSE_TOKEN_MAX_AGE=-10):
+    # Issued 400 s ago, past SSE_TOKEN_MAX_AGE (a negative max age is refused, not used).
+    with mock.patch("time.time", return_value=time.time() - 400):
         expired = issue_token(drf_site.users["alice"], ["public"]).token
     answer = refused(drf_site, {"Authorization": f"Bearer {expired}"})
     assert answer.status_code == 401
@@ -397,14 +399,15 @@ def test_messages_and_expiry_read_from_drf() -> None:
         ([TOKEN, "sse.conf.conf"], "[1] = 'sse.conf.conf' is not an authentication class"),
     ],
 )
-def test_a_wrong_setting_is_e010(value: Any, expected: str) -> None:
+def test_a_wrong_setting_is_its_own_error(value: Any, expected: str) -> None:
     with override_settings(SSE_AUTHENTICATION_CLASSES=value):
-        [message] = api_auth.check_authentication_classes()
-    assert message.id == "sse.E010"
+        [message] = check_settings()
+    assert message.id == "sse.E121"
     assert expected in message.msg, message.msg
+    assert "DEFAULT_AUTHENTICATION_CLASSES" in message.hint
 
 
 @pytest.mark.parametrize("value", [None, [], [SESSION, JWT, TOKEN], (TOKEN,)])
 def test_right_settings_pass_the_check(value: Any) -> None:
     with override_settings(SSE_AUTHENTICATION_CLASSES=value):
-        assert api_auth.check_authentication_classes() == []
+        assert check_settings() == []

@@ -15,7 +15,7 @@ from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from sse.channels import registry
-from sse.checks import _NUMBER_RULES, _project_asgi_module, check_settings, check_setup
+from sse.checks import check_settings, check_setup, project_asgi_module
 from sse.conf import Settings, conf
 
 REDIS_LAYER = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {}}}
@@ -322,7 +322,7 @@ def test_e009_asgi_application_not_callable() -> None:
 )
 def test_the_hints_name_this_projects_asgi_module(settings_module: str, asgi_module: str) -> None:
     with override_settings(SETTINGS_MODULE=settings_module):
-        assert _project_asgi_module() == asgi_module
+        assert project_asgi_module() == asgi_module
 
 
 @pytest.mark.usefixtures("no_rules", "no_asgi_application")
@@ -371,7 +371,7 @@ def test_w002_shows_in_manage_py_check(capsys: pytest.CaptureFixture[str]) -> No
     assert "sse.W002" in capsys.readouterr().err
 
 
-# Each SSE_* setting set wrong, and what sse.E010 says about it.
+# Each SSE_* setting set wrong, and what its check (its own id, from sse.conf's table) says.
 INVALID_SETTINGS: list[tuple[str, Any, str]] = [
     ("SSE_RETRY_MS", "2000", "SSE_RETRY_MS = '2000' is a str; expected an integer >= 0."),
     ("SSE_RETRY_MS", -1, "SSE_RETRY_MS = -1 is out of range; expected an integer >= 0."),
@@ -519,39 +519,59 @@ INVALID_SETTINGS: list[tuple[str, Any, str]] = [
 
 
 def sse_settings() -> list[str]:
-    return sorted(name for name, value in vars(Settings).items() if isinstance(value, property))
+    return sorted(row.name for row in Settings.table())
+
+
+def check_id_of(name: str) -> str:
+    return next(row.check_id for row in Settings.table() if row.name == name)
 
 
 @pytest.mark.parametrize(("name", "value", "expected"), INVALID_SETTINGS)
-def test_e010_each_invalid_setting(name: str, value: Any, expected: str) -> None:
+def test_each_invalid_setting_has_its_own_id(name: str, value: Any, expected: str) -> None:
     with override_settings(**{name: value}):
         [message] = check_settings()
-    assert (message.id, type(message)) == ("sse.E010", Error)
+    assert (message.id, type(message)) == (check_id_of(name), Error)
     assert message.msg.startswith(expected)
+    assert message.hint.startswith(f"{name}: ")
     assert "delete it to get its default" in message.hint
 
 
-def test_e010_covers_every_setting() -> None:
-    """A rule for each property of sse.conf.Settings, and a wrong value of each in the table above."""
-    ruled = {*_NUMBER_RULES, "SSE_CHANNEL_LAYER", "SSE_STREAM_PATHS", "SSE_EVENT_LOG"}
-    # Checked beside them, by sse.auth.api_credentials.check_authentication_classes
-    # (tests/sse/test_api_auth.py).
+def test_the_hint_says_what_the_setting_is_and_how_to_write_it() -> None:
+    with override_settings(SSE_HEARTBEAT_SECONDS="15"):
+        [message] = check_settings()
+    assert message.id == "sse.E101"
+    assert message.hint == (
+        "SSE_HEARTBEAT_SECONDS: Seconds of silence after which a stream gets a comment line. "
+        "Give it a number > 0, or delete it to get its default (15.0). Settings are Python values: "
+        "convert what comes from the environment in settings.py "
+        "(SSE_HEARTBEAT_SECONDS = float(os.environ['SSE_HEARTBEAT_SECONDS']))."
+    )
+
+
+def test_one_id_per_setting_in_table_order() -> None:
+    """sse.E101, sse.E102, ...: one per row, none shared, none of the other checks' ids."""
+    found = [row.check_id for row in Settings.table()]
+    assert found == [f"sse.E{101 + index}" for index in range(len(found))]
+
+
+def test_every_setting_is_checked() -> None:
+    """A wrong value of each setting in the table above (SSE_AUTHENTICATION_CLASSES's are in
+    tests/sse/test_api_auth.py)."""
     elsewhere = {"SSE_AUTHENTICATION_CLASSES"}
-    assert sorted(ruled | elsewhere) == sse_settings()
     assert sorted({name for name, _, _ in INVALID_SETTINGS} | elsewhere) == sse_settings()
 
 
-def test_e010_one_error_per_wrong_value() -> None:
+def test_one_error_per_wrong_value() -> None:
     with override_settings(
         SSE_RETRY_MS=-1, SSE_STREAM_PATHS=["(", "["], SSE_EVENT_LOG={"BACKEND": "x.Y", "X": 1}
     ):
-        messages = [message.msg.split(" ")[0] for message in check_settings()]
+        messages = [(message.msg.split(" ")[0], message.id) for message in check_settings()]
     assert messages == [
-        "SSE_RETRY_MS",
-        "SSE_STREAM_PATHS[0]",
-        "SSE_STREAM_PATHS[1]",
-        "SSE_EVENT_LOG",
-        "SSE_EVENT_LOG['BACKEND']",
+        ("SSE_RETRY_MS", "sse.E102"),
+        ("SSE_STREAM_PATHS[0]", "sse.E103"),
+        ("SSE_STREAM_PATHS[1]", "sse.E103"),
+        ("SSE_EVENT_LOG", "sse.E129"),
+        ("SSE_EVENT_LOG['BACKEND']", "sse.E129"),
     ]
 
 
@@ -561,11 +581,13 @@ def sse_unset() -> Iterator[None]:
         for name in sse_settings():
             if hasattr(settings, name):
                 delattr(settings, name)
+        conf.reload()  # delattr sends no setting_changed
         yield
+    conf.reload()
 
 
 @pytest.mark.usefixtures("sse_unset")
-def test_e010_not_raised_for_the_defaults() -> None:
+def test_no_error_for_the_defaults() -> None:
     assert check_settings() == []
     defaults = {name: getattr(conf, name) for name in sse_settings()}
     with override_settings(**defaults):
@@ -588,15 +610,23 @@ VALID_SETTINGS: list[tuple[str, Any]] = [
 
 
 @pytest.mark.parametrize(("name", "value"), VALID_SETTINGS)
-def test_e010_not_raised_for_valid_values(name: str, value: Any) -> None:
+def test_no_error_for_valid_values(name: str, value: Any) -> None:
     with override_settings(**{name: value}):
         assert check_settings() == []
 
 
-def test_e010_stops_manage_py_check() -> None:
+def test_a_wrong_setting_stops_manage_py_check() -> None:
     with (
         override_settings(SSE_RETRY_MS="2000"),
-        pytest.raises(SystemCheckError, match=r"sse\.E010") as raised,
+        pytest.raises(SystemCheckError, match=r"sse\.E102") as raised,
     ):
         call_command("check")
     assert "SSE_RETRY_MS = '2000' is a str; expected an integer >= 0." in str(raised.value)
+
+
+def test_a_wrong_channel_layer_setting_is_its_own_error_only() -> None:
+    """The layer checks (sse.E001, sse.W005) leave a wrong SSE_CHANNEL_LAYER to sse.E128."""
+    with override_settings(SSE_CHANNEL_LAYER=5):
+        assert check_setup() == []
+        [message] = check_settings()
+    assert message.id == "sse.E128"

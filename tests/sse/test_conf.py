@@ -1,4 +1,4 @@
-"""sse.conf: one live property per setting, named as the setting, with its default."""
+"""sse.conf: one row per setting, named as the setting, with its default; cached, reset on setting_changed."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from sse.conf import DEFAULT_STREAM_PATHS, Settings, conf
@@ -82,7 +83,7 @@ OTHERS: dict[str, Any] = {
 
 
 def properties() -> list[str]:
-    return sorted(name for name, value in vars(Settings).items() if isinstance(value, property))
+    return sorted(row.name for row in Settings.table())
 
 
 @pytest.fixture
@@ -92,10 +93,12 @@ def unset() -> Iterator[None]:
         for name in properties():
             if hasattr(settings, name):
                 delattr(settings, name)
+        conf.reload()  # delattr sends no setting_changed
         yield
+    conf.reload()
 
 
-def test_every_property_is_named_as_its_setting() -> None:
+def test_every_row_is_named_as_its_setting() -> None:
     assert properties() == sorted(DEFAULTS)
     assert all(name.startswith("SSE_") for name in properties())
 
@@ -120,7 +123,7 @@ def test_the_default_stream_paths_are_the_asgi_handlers() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(OTHERS))
-def test_override_settings_is_read_live(name: str) -> None:
+def test_override_settings_is_seen_at_once(name: str) -> None:
     before = getattr(conf, name)
     assert before != OTHERS[name]
     with override_settings(**{name: OTHERS[name]}):
@@ -143,3 +146,75 @@ def test_every_reader_in_sse_uses_the_settings_name() -> None:
             if short.search(line) or (direct.search(line) and path.name != "conf.py"):
                 found.append(f"{path.relative_to(SSE.parent)}:{number}: {line.strip()}")
     assert found == []
+
+
+def test_a_value_is_read_once_and_kept_on_conf() -> None:
+    """Later reads are a plain attribute of conf: no django.conf look-up on a hot path."""
+    conf.reload("SSE_RETRY_MS")
+    assert "SSE_RETRY_MS" not in vars(conf)
+    value = conf.SSE_RETRY_MS
+    assert vars(conf)["SSE_RETRY_MS"] == value
+    with override_settings(SSE_RETRY_MS=value + 1):  # setting_changed drops it, once in, once out
+        assert "SSE_RETRY_MS" not in vars(conf)
+        assert conf.SSE_RETRY_MS == value + 1
+    assert "SSE_RETRY_MS" not in vars(conf)
+    assert conf.SSE_RETRY_MS == value
+
+
+def test_other_settings_changing_keep_the_cache() -> None:
+    assert conf.SSE_RETRY_MS
+    with override_settings(DEBUG=True):
+        assert "SSE_RETRY_MS" in vars(conf)
+
+
+def test_reload_forgets_every_setting() -> None:
+    assert conf.SSE_RETRY_MS and conf.SSE_TOKEN_MAX_AGE
+    conf.reload()
+    assert not [name for name in vars(conf) if name.startswith("SSE_")]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "SSE_HEARTBEAT_SECONDS",
+            "15",
+            "SSE_HEARTBEAT_SECONDS = '15' is a str; expected a number > 0. (sse.E101)",
+        ),
+        (
+            "SSE_TOKEN_MAX_AGE",
+            -10,
+            "SSE_TOKEN_MAX_AGE = -10 is out of range; expected an integer > 0. (sse.E120)",
+        ),
+        ("SSE_RETRY_MS", 1.5, "SSE_RETRY_MS = 1.5 is a float; expected an integer >= 0."),
+        ("SSE_CHANNEL_LAYER", 5, "SSE_CHANNEL_LAYER = 5 is an int; expected a str"),
+    ],
+)
+def test_a_wrong_value_is_never_coerced(name: str, value: Any, message: str) -> None:
+    """Read anyway (a server that runs no checks), it raises, naming the setting and its check."""
+    with override_settings(**{name: value}), pytest.raises(ImproperlyConfigured) as raised:
+        getattr(conf, name)
+    assert str(raised.value).startswith(message)
+    assert f"({getattr(Settings, name).check_id})" in str(raised.value)
+    assert "delete it to get its default" in str(raised.value)
+    assert name not in vars(conf)  # nothing kept: fixed, it is read again
+
+
+def test_a_number_setting_takes_an_int() -> None:
+    with override_settings(SSE_HEARTBEAT_SECONDS=1):
+        assert conf.SSE_HEARTBEAT_SECONDS == 1.0
+        assert type(conf.SSE_HEARTBEAT_SECONDS) is float
+
+
+def test_the_readmes_settings_table_gives_each_settings_check_id() -> None:
+    readme = (SSE.parent / "README.md").read_text(encoding="utf-8")
+    for row in Settings.table():
+        line = next(
+            (
+                line
+                for line in readme.splitlines()
+                if line.startswith("| `") and f"`{row.name}`" in line.split("|")[1]
+            ),
+            "",
+        )
+        assert f"`{row.check_id}`" in line, (row.name, line)

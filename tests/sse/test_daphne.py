@@ -211,7 +211,7 @@ def test_an_error_is_printed_and_the_server_refuses_to_start(tmp_path: Path) -> 
     )
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
-    assert "(sse.E010) SSE_HEARTBEAT_SECONDS" in output, output
+    assert "(sse.E101) SSE_HEARTBEAT_SECONDS" in output, output
     assert "Listening on" not in output, output
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # nothing listened
