@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET
 from jobs.access import visible_job
 from jobs.models import Job, job_channel
 from sse import Event, EventStreamResponse, FirstEvents, stream_response
-from sse.storage import get_event_log
+from sse.storage import current_log_id, get_event_log
 from sse.streams.access import (
     UNAVAILABLE_ERRORS,
     StreamRefused,
@@ -69,7 +69,7 @@ def state_events(job: Job) -> list[Event]:
 @require_GET
 async def job_stream(request: HttpRequest, job_id: UUID) -> HttpResponse:
     channel = job_channel(job_id)
-    tag = channel_tag((channel,))
+    tag = channel_tag((channel,), current_log_id())
     try:
         user = await authenticate_stream(request, [channel])
         try:

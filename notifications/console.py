@@ -48,6 +48,7 @@ from sse import ChannelHub
 from sse.hub.subscriber import Subscriber
 from sse.models import StoredEvent
 from sse.signals import stream_opened
+from sse.storage import current_log_id
 from sse.transport.layer import get_layer
 from sse.wire.cursor import channel_tag
 
@@ -112,7 +113,7 @@ def _tail_row(row: StoredEvent) -> dict[str, Any]:
     data = row.data
     return {
         "row": row.pk,
-        "id": f"{channel_tag((row.channel,))}:{row.seq}",
+        "id": f"{channel_tag((row.channel,), current_log_id())}:{row.seq}",
         "channel": row.channel,
         "event": row.event or "message",
         "data": data[:TAIL_PAYLOAD_CHARS],

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from sse.models import ChannelHead, LogIdentity, StoredEvent
 from sse.storage.base import ChannelSummary, EventLog, LoggedEvent
-from sse.wire.cursor import LogPosition, new_check, new_log_id, set_log_id
+from sse.wire.cursor import LogPosition, new_check, new_log_id
 
 _CHUNK = 500
 
@@ -223,8 +223,10 @@ class DatabaseEventLog(EventLog):
                 return row.value
             value = row.value
         self._identity = value
-        set_log_id(value)
         return value
+
+    def known_identity(self) -> str | None:
+        return self._identity
 
     def _learn_identity(self) -> None:
         if self._identity is not None:
