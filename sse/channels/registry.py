@@ -154,6 +154,20 @@ async def _call_rule(rule: AccessRule, user: Any, params: dict[str, str]) -> boo
     return bool(result)
 
 
+_SyncRule = tuple[int, AccessRule, dict[str, str]]
+
+
+def _run_sync_rules(user: Any, sync_rules: list[_SyncRule]) -> list[tuple[int, Any]]:
+    """Sync: each rule's answer, or what it raised, by the index of its name."""
+    results: list[tuple[int, Any]] = []
+    for index, rule, params in sync_rules:
+        try:
+            results.append((index, rule(user, **params)))
+        except Exception as exc:
+            results.append((index, exc))
+    return results
+
+
 async def check_access_all(user: Any, names: Sequence[str]) -> list[bool | Exception]:
     """For each of ``names``: whether ``user`` may read it, or what its rule raised.
 
@@ -162,7 +176,7 @@ async def check_access_all(user: Any, names: Sequence[str]) -> list[bool | Excep
     of several channels pays one thread hop, not one per channel.
     """
     outcomes: list[bool | Exception] = [False] * len(names)
-    sync_rules: list[tuple[int, AccessRule, dict[str, str]]] = []
+    sync_rules: list[_SyncRule] = []
     find = runtime.get().registry.find
     for index, name in enumerate(names):
         found = find(name)
@@ -177,17 +191,7 @@ async def check_access_all(user: Any, names: Sequence[str]) -> list[bool | Excep
         else:
             sync_rules.append((index, pattern.rule, params))
     if sync_rules:
-
-        def run_sync_rules() -> list[tuple[int, Any]]:
-            results: list[tuple[int, Any]] = []
-            for index, rule, params in sync_rules:
-                try:
-                    results.append((index, rule(user, **params)))
-                except Exception as exc:
-                    results.append((index, exc))
-            return results
-
-        for index, result in await sync_to_async(run_sync_rules)():
+        for index, result in await sync_to_async(_run_sync_rules)(user, sync_rules):
             if inspect.isawaitable(result):  # a sync callable that returned a coroutine
                 try:
                     result = await result
