@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from sse.storage import current_log_id
 from sse.wire.cursor import InvalidCursor, LogPosition, channel_tag, format_cursor, parse_cursor
 
 __all__ = ["LogPosition", "event_id", "read_event_id"]
@@ -28,7 +29,7 @@ def event_id(positions: Mapping[str, LogPosition | int]) -> str:
     given = [positions[name] for name in names]
     seqs = [p.seq if isinstance(p, LogPosition) else p for p in given]
     checks = [p.check if isinstance(p, LogPosition) else None for p in given]
-    return format_cursor(channel_tag(names), seqs, checks)
+    return format_cursor(channel_tag(names, current_log_id()), seqs, checks)
 
 
 def read_event_id(value: str, channels: Sequence[str]) -> dict[str, LogPosition | None] | None:
@@ -40,7 +41,7 @@ def read_event_id(value: str, channels: Sequence[str]) -> dict[str, LogPosition 
     """
     names = sorted(set(channels))
     try:
-        found = parse_cursor(value, channel_tag(names), len(names))
+        found = parse_cursor(value, channel_tag(names, current_log_id()), len(names))
     except InvalidCursor:
         return None
     return dict(zip(names, found, strict=True))

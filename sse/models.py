@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.core.signals import request_started
 from django.db import models
 from django.utils import timezone
 
@@ -65,17 +64,3 @@ class LogIdentity(models.Model):
 
     def __str__(self) -> str:
         return self.value
-
-
-def _learn_log_id(**kwargs: object) -> None:
-    # Before the first view of a process runs (an app's async view may build ids at once,
-    # with no database access of its own): read the log's name in this sync hop.
-    from sse.wire.cursor import current_log_id
-
-    if current_log_id() is None:
-        from sse.storage import learn_log_id
-
-        learn_log_id()
-
-
-request_started.connect(_learn_log_id, dispatch_uid="sse.learn_log_id")

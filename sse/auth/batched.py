@@ -35,6 +35,8 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
 
+from sse import runtime
+
 __all__ = ["Lookup", "batched_session_user", "look_up"]
 
 _DB_SESSIONS = "django.contrib.sessions.backends.db"
@@ -121,31 +123,34 @@ class _Batcher:
             self.running = False
 
 
-_batchers: dict[asyncio.AbstractEventLoop, _Batcher] = {}
-
-
 async def look_up(session_key: str | None = None, user_pk: str | None = None) -> Lookup:
     """The session ``session_key`` (db-backed) and the user ``user_pk``, batched with others."""
     loop = asyncio.get_running_loop()
-    batcher = _batchers.get(loop)
-    if batcher is None:
-        for old in [old for old in _batchers if old.is_closed()]:
-            del _batchers[old]
-        batcher = _batchers[loop] = _Batcher()
+    batchers = runtime.get().batchers  # one per loop, held by the runtime
+    batcher = batchers.get(loop)
+    if not isinstance(batcher, _Batcher):
+        for old in [old for old in batchers if old.is_closed()]:
+            del batchers[old]
+        batcher = _Batcher()
+        batchers[loop] = batcher
     return await batcher.look_up(session_key, user_pk)
 
 
-@functools.cache
 def _keeps_model_backend_get_user(backend_path: str) -> bool:
-    from django.contrib.auth.backends import ModelBackend
+    # Asked once per backend path and process (the answer is the runtime's).
+    known = runtime.get().model_backends
+    answer = known.get(backend_path)
+    if answer is None:
+        from django.contrib.auth.backends import ModelBackend
 
-    backend = _backend(backend_path)
-    cls = type(backend)
-    return (
-        isinstance(backend, ModelBackend)
-        and cls.get_user is ModelBackend.get_user
-        and (cls.aget_user is ModelBackend.aget_user)
-    )
+        backend = _backend(backend_path)
+        cls = type(backend)
+        answer = known[backend_path] = (
+            isinstance(backend, ModelBackend)
+            and cls.get_user is ModelBackend.get_user
+            and (cls.aget_user is ModelBackend.aget_user)
+        )
+    return answer
 
 
 def _backend(backend_path: str) -> Any:
@@ -161,11 +166,8 @@ def _djangos_auser(request: HttpRequest) -> bool:
     return isinstance(auser, functools.partial) and auser.func is auth_middleware.auser
 
 
-async def batched_session_user(request: HttpRequest) -> Any | None:
-    """The signed-in user of ``request`` when this module can tell it as Django would, else None.
-
-    None means "ask ``request.auser()``": it is never a refusal.
-    """
+def _unread_session(request: HttpRequest) -> Any | None:
+    """``request``'s session when this module may read it as Django would (nothing read yet)."""
     session = getattr(request, "session", None)
     if (
         session is None
@@ -175,8 +177,17 @@ async def batched_session_user(request: HttpRequest) -> Any | None:
         or hasattr(session, "_session_cache")
     ):
         return None
-    key = session.session_key
-    if not key:
+    return session
+
+
+async def batched_session_user(request: HttpRequest) -> Any | None:
+    """The signed-in user of ``request`` when this module can tell it as Django would, else None.
+
+    None means "ask ``request.auser()``": it is never a refusal.
+    """
+    session = _unread_session(request)
+    key = session.session_key if session is not None else None
+    if session is None or not key:
         return None
     found = await look_up(session_key=key)
     data = found.sessions.get(key)

@@ -48,6 +48,7 @@ from django.db import connections, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.utils.crypto import constant_time_compare
 
+from sse import runtime
 from sse.auth.tokens import auth_digest
 from sse.channels.registry import ChannelNotFound, find_pattern
 from sse.conf import conf
@@ -440,13 +441,10 @@ _checks: weakref.WeakKeyDictionary[ChannelHub, _Checks] = weakref.WeakKeyDiction
 
 # -- what Django tells this process at once ------------------------------------------
 
-_watched: weakref.ref[ChannelHub] | None = None
-
 
 def watch(hub: ChannelHub) -> None:
     """Let this process's sign-outs, user changes and access notices reach ``hub``'s streams at once."""
-    global _watched
-    _watched = weakref.ref(hub)
+    runtime.get().watched = weakref.ref(hub)  # the runtime's: no module state
     user_logged_out.connect(_on_logged_out, dispatch_uid="sse.auth.revocation.logged_out")
     connect_signals()
 
@@ -589,7 +587,8 @@ def follow_membership(field: Any) -> None:
 
 
 def _hub() -> ChannelHub | None:
-    hub = _watched() if _watched is not None else None
+    watched = runtime.get().watched
+    hub: ChannelHub | None = watched() if watched is not None else None
     if hub is None or hub.loop.is_closed():
         return None
     return hub

@@ -1,25 +1,29 @@
-"""Which channels exist and who may read them. A channel with no rule is unreadable."""
+"""Which channels exist and who may read them. A channel with no rule is unreadable.
+
+The patterns live in the process's runtime (``sse.runtime``); these functions are their public face.
+"""
 
 from __future__ import annotations
 
 import inspect
-import re
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.apps import apps
 
-from sse.channels.throttle import (
-    THROTTLE_MODES,
-    ConflationKey,
-    ThrottleMode,
-    conflation_key,
-    parse_rate,
-    round_rate,
+from sse import runtime
+from sse.channels.patterns import (
+    CHANNEL_NAME,
+    AccessRule,
+    ChannelPattern,
+    make_pattern,
+    validate_channel_name,
 )
+from sse.channels.throttle import ConflationKey, ThrottleMode, round_rate
 
 __all__ = [
+    "CHANNEL_NAME",
     "AccessRule",
     "ChannelNotFound",
     "ChannelPattern",
@@ -32,53 +36,9 @@ __all__ = [
     "validate_channel_name",
 ]
 
-CHANNEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,80}")
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-# rule(user, **placeholders) -> bool; may be sync or async; may raise ChannelNotFound.
-AccessRule = Callable[..., bool | Awaitable[bool]]
-
 
 class ChannelNotFound(Exception):
     """Raised by an access rule when the thing a channel names does not exist."""
-
-
-def validate_channel_name(name: object) -> str:
-    if not isinstance(name, str) or not CHANNEL_NAME.fullmatch(name):
-        raise ValueError(f"invalid channel name {name!r}: use 1-80 characters from A-Z a-z 0-9 . _ -")
-    return name
-
-
-@dataclass(frozen=True)
-class ChannelPattern:
-    pattern: str
-    rule: AccessRule
-    regex: re.Pattern[str]
-    ephemeral: bool = False
-    #: At most this many events per second reach a stream (None: every event).
-    max_rate: float | None = None
-    throttle: ThrottleMode = "both"
-    #: Events with equal keys replace each other within a window (None: one key).
-    conflation_key: ConflationKey | None = None
-    #: The lowest rate a stream may ask for with ``?max_rate=`` (None: any).
-    min_rate: float | None = None
-
-    def match(self, name: str) -> dict[str, str] | None:
-        m = self.regex.fullmatch(name)
-        return m.groupdict() if m else None
-
-
-_patterns: dict[str, ChannelPattern] = {}
-
-
-def _compile(pattern: str) -> re.Pattern[str]:
-    regex = ""
-    pos = 0
-    for m in _PLACEHOLDER.finditer(pattern):
-        regex += re.escape(pattern[pos : m.start()]) + f"(?P<{m.group(1)}>[A-Za-z0-9_-]+)"
-        pos = m.end()
-    regex += re.escape(pattern[pos:])
-    return re.compile(regex)
 
 
 def register_channel(
@@ -104,33 +64,20 @@ def register_channel(
     or ``"leading"`` (drops the rest of each window). ``min_rate``: the lowest rate a
     stream may ask for with ``?max_rate=`` (lower asks are raised to it).
     """
-    if not isinstance(pattern, str) or not pattern:
-        raise ValueError("pattern must be a non-empty string")
-    example = _PLACEHOLDER.sub("x", pattern)
-    validate_channel_name(example)
-    if not callable(rule):
-        raise TypeError("rule must be callable: rule(user, **placeholders) -> bool")
-    if max_rate is None:
-        if conflate_by is not None or min_rate is not None or throttle != "both":
-            raise TypeError(f"channel {pattern!r}: throttle, conflate_by and min_rate need a max_rate")
-    else:
-        max_rate = parse_rate(max_rate, f"channel {pattern!r}: max_rate")
-        if throttle not in THROTTLE_MODES:
-            raise ValueError(f"channel {pattern!r}: throttle must be one of {', '.join(THROTTLE_MODES)}")
-        if min_rate is not None:
-            min_rate = parse_rate(min_rate, f"channel {pattern!r}: min_rate")
-            if min_rate > max_rate:
-                raise ValueError(f"channel {pattern!r}: min_rate {min_rate:g} is above max_rate {max_rate:g}")
-    _patterns[pattern] = ChannelPattern(
+    checked = make_pattern(
         pattern,
         rule,
-        _compile(pattern),
-        ephemeral,
-        max_rate,
-        throttle,
-        conflation_key(conflate_by),
-        min_rate,
+        ephemeral=ephemeral,
+        max_rate=max_rate,
+        throttle=throttle,
+        conflate_by=conflate_by,
+        min_rate=min_rate,
     )
+    if not apps.is_installed("sse"):
+        # No runtime to keep it, and nothing could serve it: sse.urls and sse.models name
+        # the fix when imported (sse.apps.require_installed).
+        return
+    runtime.get().registry.add(checked)
 
 
 def channel(
@@ -160,21 +107,16 @@ def channel(
 
 
 def unregister_channel(pattern: str) -> None:
-    _patterns.pop(pattern, None)
+    runtime.get().registry.remove(pattern)
 
 
 def registered_patterns() -> tuple[str, ...]:
     """Every registered channel pattern, sorted (empty until some ``ready()`` registers one)."""
-    return tuple(sorted(_patterns))
+    return runtime.get().registry.names()
 
 
 def find_pattern(name: str) -> tuple[ChannelPattern, dict[str, str]] | None:
-    # Literal patterns win over placeholder ones; then the longest pattern.
-    for pattern in sorted(_patterns.values(), key=lambda p: ("{" in p.pattern, -len(p.pattern))):
-        params = pattern.match(name)
-        if params is not None:
-            return pattern, params
-    return None
+    return runtime.get().registry.find(name)
 
 
 def is_ephemeral(name: str) -> bool:
@@ -212,6 +154,20 @@ async def _call_rule(rule: AccessRule, user: Any, params: dict[str, str]) -> boo
     return bool(result)
 
 
+_SyncRule = tuple[int, AccessRule, dict[str, str]]
+
+
+def _run_sync_rules(user: Any, sync_rules: list[_SyncRule]) -> list[tuple[int, Any]]:
+    """Sync: each rule's answer, or what it raised, by the index of its name."""
+    results: list[tuple[int, Any]] = []
+    for index, rule, params in sync_rules:
+        try:
+            results.append((index, rule(user, **params)))
+        except Exception as exc:
+            results.append((index, exc))
+    return results
+
+
 async def check_access_all(user: Any, names: Sequence[str]) -> list[bool | Exception]:
     """For each of ``names``: whether ``user`` may read it, or what its rule raised.
 
@@ -220,9 +176,10 @@ async def check_access_all(user: Any, names: Sequence[str]) -> list[bool | Excep
     of several channels pays one thread hop, not one per channel.
     """
     outcomes: list[bool | Exception] = [False] * len(names)
-    sync_rules: list[tuple[int, AccessRule, dict[str, str]]] = []
+    sync_rules: list[_SyncRule] = []
+    find = runtime.get().registry.find
     for index, name in enumerate(names):
-        found = find_pattern(name)
+        found = find(name)
         if found is None:
             continue
         pattern, params = found
@@ -234,17 +191,7 @@ async def check_access_all(user: Any, names: Sequence[str]) -> list[bool | Excep
         else:
             sync_rules.append((index, pattern.rule, params))
     if sync_rules:
-
-        def run_sync_rules() -> list[tuple[int, Any]]:
-            results: list[tuple[int, Any]] = []
-            for index, rule, params in sync_rules:
-                try:
-                    results.append((index, rule(user, **params)))
-                except Exception as exc:
-                    results.append((index, exc))
-            return results
-
-        for index, result in await sync_to_async(run_sync_rules)():
+        for index, result in await sync_to_async(_run_sync_rules)(user, sync_rules):
             if inspect.isawaitable(result):  # a sync callable that returned a coroutine
                 try:
                     result = await result

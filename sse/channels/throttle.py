@@ -14,10 +14,7 @@ import asyncio
 import json
 import math
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from sse.hub.stats import Counts
+from typing import Any, Literal, Protocol
 
 __all__ = ["THROTTLE_MODES", "ConflationKey", "Throttle", "ThrottleMode", "conflation_key", "parse_rate"]
 
@@ -26,6 +23,14 @@ THROTTLE_MODES: tuple[ThrottleMode, ...] = ("both", "leading", "trailing")
 
 #: ``key(event_name, data) -> hashable``: events with equal keys replace each other.
 ConflationKey = Callable[[str | None, str], Hashable]
+
+
+class Counts(Protocol):
+    """Where a throttle counts what it replaced or dropped: a hub's ``sse.hub.stats.Counts``
+    (a protocol, so channels import nothing of the hub)."""
+
+    conflated: int
+
 
 # Client rates are rounded to this many per second, so streams asking for nearly the
 # same rate share one throttle.

@@ -16,6 +16,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import ClassVar
 
+from sse import runtime
 from sse.auth.revocation import StreamIdentity, on_notice, recheck_forever, watch
 from sse.conf import conf
 from sse.hub.catchup import CatchUp
@@ -24,7 +25,7 @@ from sse.hub.log_threads import LogThreads
 from sse.hub.replay_budget import ReplayBudget
 from sse.hub.stats import Counts, HubStats
 from sse.hub.subscriber import Subscriber
-from sse.transport.layer import LayerLink
+from sse.transport.link import LayerLink
 from sse.wire.cursor import LogPosition
 from sse.wire.encoding import HEARTBEAT, encode_retry, spread_retry_ms
 
@@ -80,8 +81,6 @@ class OverCapacity(Exception):
 class ChannelHub:
     """The streams of one process (one event loop): caps, groups, timers, figures."""
 
-    _current: ClassVar[ChannelHub | None] = None
-    _current_lock = threading.Lock()
     _start_callbacks: ClassVar[list[Callable[[ChannelHub], None]]] = []
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -119,29 +118,32 @@ class ChannelHub:
     def current(cls) -> ChannelHub:
         """The hub of the running event loop, created on first use."""
         loop = asyncio.get_running_loop()
-        with cls._current_lock:
-            hub = cls._current
-            if hub is None or hub.loop is not loop:
-                if hub is not None:
+        rt = runtime.get()  # the runtime holds the hub: no class or module state
+        with rt.hub_lock:
+            hub = rt.hub
+            if not isinstance(hub, cls) or hub.loop is not loop:
+                if isinstance(hub, ChannelHub):
                     hub._abandon()
-                hub = cls._current = cls(loop)
+                hub = cls(loop)
+                rt.hub = hub
         return hub
 
     @classmethod
     def running(cls) -> ChannelHub | None:
         """The hub of this process if its loop is alive (for other threads)."""
-        hub = cls._current
-        if hub is None or hub.loop.is_closed() or not hub.loop.is_running():
+        hub = runtime.get().hub
+        if not isinstance(hub, ChannelHub) or hub.loop.is_closed() or not hub.loop.is_running():
             return None
         return hub
 
     @classmethod
     def reset(cls) -> None:
         """Forget the process hub (tests use a new loop per test)."""
-        with cls._current_lock:
-            if cls._current is not None:
-                cls._current._abandon()
-            cls._current = None
+        rt = runtime.get()
+        with rt.hub_lock:
+            if isinstance(rt.hub, ChannelHub):
+                rt.hub._abandon()
+            rt.hub = None
 
     @classmethod
     def on_start(cls, callback: Callable[[ChannelHub], None]) -> None:
@@ -152,7 +154,8 @@ class ChannelHub:
     @property
     def active(self) -> bool:
         """Still the process's hub and not shutting down: per-hub background work goes on."""
-        return not self._stopping and type(self)._current is self
+        hub: object = runtime.get().hub
+        return not self._stopping and hub is self
 
     @property
     def stopping(self) -> bool:

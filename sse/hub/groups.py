@@ -12,6 +12,7 @@ from sse.channels.registry import ChannelPattern, effective_rate, is_ephemeral, 
 from sse.channels.throttle import Throttle
 from sse.hub.log_threads import LOG_PAGE
 from sse.hub.subscriber import Subscriber
+from sse.storage import current_log_id
 from sse.wire.cursor import LogPosition, channel_tag, format_cursor
 from sse.wire.encoding import encode_body, encode_id
 
@@ -62,7 +63,7 @@ class ChannelGroup:
     def __init__(self, hub: ChannelHub, name: str) -> None:
         self.hub = hub
         self.name = name
-        self.tag = channel_tag((name,))
+        self.tag = channel_tag((name,), current_log_id())
         #: Each local stream on this channel, with the channel's index among its channels.
         self.members: dict[Subscriber, int] = {}
         #: The last seq delivered here, and that event's check in the log (what ids carry).
@@ -127,7 +128,7 @@ class ChannelGroup:
         """Join the layer group, then start from the log's head."""
         await self.hub.link.join(self.name)
         heads = await self.hub.log.heads([self.name])
-        self.tag = channel_tag((self.name,))  # the log was read: its name is known now
+        self.tag = channel_tag((self.name,), current_log_id())  # the log was read: its name is known now
         self.last_seq, self.last_check = heads[self.name]
         self._finish_joining()
 

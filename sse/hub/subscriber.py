@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from sse.conf import conf
+from sse.storage import current_log_id
 from sse.wire.cursor import LogPosition, channel_tag, format_cursor
 from sse.wire.encoding import encode_id
 
@@ -70,7 +71,7 @@ class Subscriber:
     ) -> None:
         self.hub = hub
         self.channels = channels
-        self.tag = channel_tag(channels)
+        self.tag = channel_tag(channels, current_log_id())
         self.user_key = user_key
         #: Whose session and password the stream stands on (sse.auth.revocation checks them).
         self.identity = identity

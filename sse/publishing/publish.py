@@ -10,10 +10,10 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
 
+from sse import runtime
 from sse.channels.registry import is_ephemeral, validate_channel_name
 from sse.conf import conf
 from sse.hub.channel_hub import ChannelHub
-from sse.storage import get_event_log
 from sse.transport.layer import send_event
 from sse.wire.cursor import channel_tag, format_cursor, new_check
 from sse.wire.encoding import Event
@@ -92,7 +92,8 @@ def _append(channel: str, event: str | None, text: str, caller: str) -> str:
         pass
     else:
         raise RuntimeError(f"{caller}() was called from async code: use 'await sse.a{caller}(...)'")
-    log = get_event_log()
+    rt = runtime.get()
+    log = rt.log
     if log.keeps_checks:
         # Drawn here, so the id returned and the one streams send carry the check the log keeps.
         check: int | None = new_check()
@@ -101,7 +102,9 @@ def _append(channel: str, event: str | None, text: str, caller: str) -> str:
         check = None
         seq = log.append(channel, event, text, ephemeral=is_ephemeral(channel))
     log.on_commit(lambda: _deliver(channel, seq, event, text, check))
-    return format_cursor(channel_tag((channel,)), [seq], [check])
+    # The log's name, as append read it (the id returned names the log).
+    log_id = rt.log_id or rt.adopt_log_id()
+    return format_cursor(channel_tag((channel,), log_id), [seq], [check])
 
 
 async def apublish(channel: str, data: Any, *, event: str | None = None) -> str:

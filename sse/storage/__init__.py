@@ -3,20 +3,16 @@
 Configured like ``CACHES``: ``SSE_EVENT_LOG = {"BACKEND": "...", "OPTIONS": {...}}``.
 Public: this module's names (the ``EventLog`` interface a backend implements, what it
 returns, ``get_event_log()``); its sub-modules are not.
+The log in use is the runtime's (``sse.runtime``): made on first use, made again when
+``SSE_EVENT_LOG`` changes.
 """
 
 from __future__ import annotations
 
-import logging
-from functools import lru_cache
 from typing import Any
 
-from django.core.signals import setting_changed
-from django.utils.module_loading import import_string
-
-from sse.conf import conf
+from sse import runtime
 from sse.storage.base import ChannelSummary, EventLog, LoggedEvent, LogPosition, LogTail, TailEvent
-from sse.wire.cursor import current_log_id, set_log_id
 
 __all__ = [
     "ChannelSummary",
@@ -25,21 +21,21 @@ __all__ = [
     "LogTail",
     "LoggedEvent",
     "TailEvent",
+    "current_log_id",
     "get_event_log",
     "learn_log_id",
 ]
 
-logger = logging.getLogger("sse.log")
-
-DEFAULT_BACKEND = "sse.storage.db.DatabaseEventLog"
+DEFAULT_BACKEND = runtime.DEFAULT_LOG_BACKEND
 
 
-@lru_cache(maxsize=1)
 def get_event_log() -> EventLog:
-    config = conf.SSE_EVENT_LOG
-    backend = import_string(config.get("BACKEND", DEFAULT_BACKEND))
-    log: EventLog = backend(**config.get("OPTIONS", {}))
-    return log
+    return runtime.get().log
+
+
+def current_log_id() -> str | None:
+    """The log's name that ids carry, once read (``learn_log_id``); None before."""
+    return runtime.get().log_id
 
 
 def learn_log_id() -> str | None:
@@ -48,18 +44,17 @@ def learn_log_id() -> str | None:
     Called before a process's first view (a ``request_started`` receiver) and by a hub
     before its first stream; a failure (a database not migrated yet) is retried next time.
     """
-    if current_log_id() is None:
-        try:
-            set_log_id(get_event_log().identity())
-        except Exception as exc:
-            logger.debug("reading the event log's name failed: %s", exc)
-    return current_log_id()
+    return runtime.get().learn_log_id()
 
 
-def _reset(*, setting: str, **kwargs: Any) -> None:
+def learn_log_id_first(**kwargs: Any) -> None:
+    """``request_started``: before the first view of a process, read the log's name in this sync hop."""
+    rt = runtime.get()
+    if rt.log_id is None:
+        rt.learn_log_id()
+
+
+def forget_log_on_change(*, setting: str, **kwargs: Any) -> None:
+    """``setting_changed``: a new ``SSE_EVENT_LOG`` is made on its next use."""
     if setting == "SSE_EVENT_LOG":
-        get_event_log.cache_clear()
-        set_log_id(None)
-
-
-setting_changed.connect(_reset)
+        runtime.get().forget_log()

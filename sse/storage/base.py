@@ -129,6 +129,10 @@ class EventLog(ABC):
         May read storage the first time: call it where blocking is allowed."""
         return ""
 
+    def known_identity(self) -> str | None:
+        """What ``identity()`` returns when that needs no read of storage now, else None (never blocks)."""
+        return self.identity()  # the default keeps no name: nothing to read
+
     def setup_problem(self) -> str | None:
         """Why this log cannot work in this project yet, naming the fix (its tables were
         never created: ``manage.py migrate``), or ``None``. Sync, may query: the stream

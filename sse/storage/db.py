@@ -13,7 +13,7 @@ from django.utils import timezone
 from sse.models import ChannelHead, LogIdentity, StoredEvent
 from sse.storage.base import ChannelSummary, EventLog, LoggedEvent
 from sse.storage.db_tail import TailQueries
-from sse.wire.cursor import LogPosition, new_check, new_log_id, set_log_id
+from sse.wire.cursor import LogPosition, new_check, new_log_id
 
 _CHUNK = 500
 # A head row created by another publisher is found by the next UPDATE; only a row deleted
@@ -235,8 +235,10 @@ class DatabaseEventLog(TailQueries, EventLog):
                 return row.value
             value = row.value
         self._identity = value
-        set_log_id(value)
         return value
+
+    def known_identity(self) -> str | None:
+        return self._identity
 
     def _learn_identity(self) -> None:
         if self._identity is not None:

@@ -11,6 +11,7 @@ from sse.hub.channel_hub import ChannelHub
 from sse.hub.log_threads import ReplayPage
 from sse.hub.replay_budget import ReplayTicket
 from sse.hub.subscriber import CHUNK_BYTES, Subscriber
+from sse.storage import current_log_id
 from sse.storage.base import LoggedEvent
 from sse.wire.cursor import InvalidCursor, LogPosition, channel_tag, parse_cursor
 from sse.wire.encoding import encode_body, encode_id, encode_reset
@@ -35,7 +36,7 @@ class ResumePlan:
 
 async def plan_resume(hub: ChannelHub, sub: Subscriber, resume_from: str | None) -> ResumePlan:
     # Subscribed, so the log was read and its name is known: the ids of this stream carry it.
-    sub.tag = channel_tag(sub.channels)
+    sub.tag = channel_tag(sub.channels, current_log_id())
     # The heads as this hub delivered them, with their events' checks: no query.
     live = [hub.head(name) for name in sub.channels]
     if resume_from is None:

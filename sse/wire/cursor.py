@@ -34,14 +34,12 @@ __all__ = [
     "InvalidCursor",
     "LogPosition",
     "channel_tag",
-    "current_log_id",
     "format_check",
     "format_cursor",
     "format_position",
     "new_check",
     "new_log_id",
     "parse_cursor",
-    "set_log_id",
 ]
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -51,9 +49,6 @@ _CHECK_LENGTH = 4
 CHECKS = 36**_CHECK_LENGTH
 _SEQ = rf"(?:[0-9]{{1,18}}(?:_[0-9a-z]{{{_CHECK_LENGTH}}})?|\*)"
 _CURSOR = re.compile(rf"(?:([0-9a-z]{{1,8}})-)?([0-9a-z]{{1,7}}):({_SEQ}(?:\.{_SEQ})*)")
-
-# The name of this process's event log, once the log was read (sse.storage sets it).
-_log_id: str | None = None
 
 
 class InvalidCursor(ValueError):
@@ -83,21 +78,14 @@ def new_log_id() -> str:
     return "".join(secrets.choice(_DIGITS) for _ in range(_LOG_ID_LENGTH))
 
 
-def set_log_id(value: str | None) -> None:
-    """The name of the log ids are minted on from now on (None: not known yet)."""
-    global _log_id
-    _log_id = value or None
+def channel_tag(channels: Sequence[str], log_id: str | None) -> str:
+    """The id prefix of a stream over ``channels``: the log's name and the channels' fingerprint.
 
-
-def current_log_id() -> str | None:
-    return _log_id
-
-
-def channel_tag(channels: Sequence[str]) -> str:
-    """The id prefix of a stream over ``channels``: the log's name and the channels' fingerprint."""
+    ``log_id``: the name of the log the stream reads, as the process's runtime read it
+    (``sse.storage.current_log_id()``); None while unknown (the tag is the fingerprint alone).
+    """
     tag = _base36(zlib.crc32("\n".join(channels).encode()))
-    log = _log_id
-    return f"{log}-{tag}" if log else tag
+    return f"{log_id}-{tag}" if log_id else tag
 
 
 def _base36(n: int) -> str:

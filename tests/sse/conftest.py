@@ -13,7 +13,8 @@ import httpx
 import pytest
 from django.conf import settings
 
-from sse.channels import registry
+from sse import runtime
+from sse.channels.patterns import ChannelRegistry
 from tests.conftest import redis  # noqa: F401  (the real redis-server fixture)
 from tests.servers import DaphneServer, copy_of_template, project_env, share_templates
 
@@ -129,15 +130,10 @@ site = site_fixture(
 
 
 @pytest.fixture
-def no_rules() -> Iterator[None]:
-    """No channel rule registered during the test; the project's rules come back after it."""
-    saved = dict(registry._patterns)
-    registry._patterns.clear()
-    try:
-        yield
-    finally:
-        registry._patterns.clear()
-        registry._patterns.update(saved)
+def no_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No channel rule registered during the test (the runtime gets a fresh registry); the
+    project's rules come back after it."""
+    monkeypatch.setattr(runtime.get(), "registry", ChannelRegistry())
 
 
 @pytest.fixture

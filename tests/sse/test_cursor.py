@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from sse.wire.cursor import (
@@ -9,44 +7,33 @@ from sse.wire.cursor import (
     InvalidCursor,
     LogPosition,
     channel_tag,
-    current_log_id,
     format_check,
     format_cursor,
     new_check,
     new_log_id,
     parse_cursor,
-    set_log_id,
 )
 
 
-@pytest.fixture(autouse=True)
-def no_log_id() -> Iterator[None]:
-    # The tag names the log this process reads once it is known: start each test without.
-    saved = current_log_id()
-    set_log_id(None)
-    yield
-    set_log_id(saved)
-
-
 def test_tag_is_stable_short_ascii_and_depends_on_the_channel_list() -> None:
-    tag = channel_tag(["a", "b"])
-    assert tag == channel_tag(("a", "b"))
+    tag = channel_tag(["a", "b"], None)
+    assert tag == channel_tag(("a", "b"), None)
     assert tag.isascii() and tag.isalnum() and 1 <= len(tag) <= 7
-    assert tag != channel_tag(["a"])
-    assert tag != channel_tag(["b", "a"])
+    assert tag != channel_tag(["a"], None)
+    assert tag != channel_tag(["b", "a"], None)
     # "a\nb" cannot be a channel name, so joining with LF cannot collide.
-    assert channel_tag(["ab"]) != channel_tag(["a", "b"])
+    assert channel_tag(["ab"], None) != channel_tag(["a", "b"], None)
 
 
 def test_round_trip() -> None:
-    tag = channel_tag(["x", "y", "z"])
+    tag = channel_tag(["x", "y", "z"], None)
     value = format_cursor(tag, [0, 17, 123456789012345678])
     assert value == f"{tag}:0.17.123456789012345678"
     assert parse_cursor(value, tag, 3) == [(0, None), (17, None), (123456789012345678, None)]
 
 
 def test_round_trip_with_checks() -> None:
-    tag = channel_tag(["x", "y", "z"])
+    tag = channel_tag(["x", "y", "z"], None)
     value = format_cursor(tag, [0, 17, 123456789012345678], [None, 5, CHECKS - 1])
     # Seq 0 (no event yet) carries no check; the others carry four base-36 characters.
     assert value == f"{tag}:0.17_0005.123456789012345678_zzzz"
@@ -111,9 +98,8 @@ def test_cursor_with_another_channel_count() -> None:
 
 
 def test_the_tag_names_the_log_once_it_is_known() -> None:
-    bare = channel_tag(["a", "b"])
-    set_log_id("k3f9x")
-    tag = channel_tag(["a", "b"])
+    bare = channel_tag(["a", "b"], None)
+    tag = channel_tag(["a", "b"], "k3f9x")
     assert tag == f"k3f9x-{bare}"
     value = format_cursor(tag, [4, 2])
     assert value == f"k3f9x-{bare}:4.2"
@@ -146,7 +132,7 @@ def test_log_ids_are_short_random_ascii() -> None:
 
 
 def test_a_star_seq_means_from_the_head() -> None:
-    tag = channel_tag(["x", "y", "z"])
+    tag = channel_tag(["x", "y", "z"], None)
     assert parse_cursor(f"{tag}:4.*.9_0a0z", tag, 3) == [(4, None), None, (9, int("a0z", 36))]
     assert parse_cursor(f"{tag}:*.*.*", tag, 3) == [None, None, None]
     for bad in (f"{tag}:4.**.9", f"{tag}:4.*1.9", f"{tag}:4..9"):

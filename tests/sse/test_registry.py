@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 import sse
+from sse import runtime
 from sse.channels import registry
 from sse.channels.registry import (
     ChannelNotFound,
@@ -127,7 +128,7 @@ def test_rule_must_be_callable() -> None:
 def test_registering_again_replaces_and_unregister_removes() -> None:
     register_channel("x", lambda u: False)
     register_channel("x", lambda u: True)
-    assert len(registry._patterns) == 1
+    assert len(runtime.get().registry) == 1
     registry.unregister_channel("x")
     registry.unregister_channel("x")
     assert find_pattern("x") is None
@@ -142,10 +143,10 @@ def test_decorator_returns_the_rule() -> None:
 
 def test_the_test_project_registers_its_channels(isolated_registry: None) -> None:
     # Registered from AppConfig.ready() of tests/sse_app (restored by the fixture after).
-    registry._patterns.clear()
     from importlib import reload
 
     from tests.sse_app import channels
 
     reload(channels)
-    assert {"public", "user.{pk}", "staff", "room.{slug}", "scratch.{name}"} <= set(registry._patterns)
+    registered = set(runtime.get().registry.names())
+    assert {"public", "user.{pk}", "staff", "room.{slug}", "scratch.{name}"} <= registered

@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from sse.models import ChannelHead, LogIdentity, StoredEvent
 from sse.storage.db import DatabaseEventLog
-from sse.wire.cursor import current_log_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -90,9 +89,11 @@ def test_read_merged_follows_publish_order_across_channels() -> None:
 def test_the_log_has_a_name_that_a_recreated_log_does_not_share() -> None:
     # A flushed database lost the row the migration wrote: the first use names it again.
     LogIdentity.objects.all().delete()
-    name = DatabaseEventLog().identity()
+    log = DatabaseEventLog()
+    name = log.identity()
     assert name.isalnum() and 1 <= len(name) <= 8
     assert name == DatabaseEventLog().identity() == LogIdentity.objects.get().value
-    assert current_log_id() == name  # ids minted from now on carry it
+    assert log.known_identity() == name  # ids minted on this log from now on carry it
     LogIdentity.objects.all().delete()
     assert DatabaseEventLog().identity() != name
+    assert log.identity() == name  # read once: a log in use keeps its name for the process's life

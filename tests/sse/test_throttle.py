@@ -20,7 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
+from sse import runtime
 from sse.channels import registry
+from sse.channels.patterns import ChannelRegistry
 from sse.channels.registry import ChannelPattern, effective_rate, register_channel
 from sse.channels.throttle import Throttle, ThrottleMode, conflation_key
 from sse.hub.stats import Counts
@@ -266,11 +268,9 @@ async def test_close_stops_the_timer_and_forgets_what_waits() -> None:
 
 
 @pytest.fixture
-def declared() -> Any:
-    saved = dict(registry._patterns)
-    yield
-    registry._patterns.clear()
-    registry._patterns.update(saved)
+def declared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The channels a test declares go into a fresh registry, dropped after it."""
+    monkeypatch.setattr(runtime.get(), "registry", ChannelRegistry())
 
 
 def pattern(name: str) -> ChannelPattern:
