@@ -26,8 +26,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from sse.auth.revocation import aaccess_changed, access_changed, follow_membership
+    from sse.auth.access_changes import aaccess_changed, access_changed
     from sse.auth.tokens import issue_token
+    from sse.auth.user_signals import follow_membership
     from sse.channels.registry import ChannelNotFound, channel, register_channel
     from sse.hub.channel_hub import ChannelHub
     from sse.hub.stats import HubStats
@@ -44,9 +45,9 @@ _LAZY = {
     "EventStreamResponse": "sse.streams.response",
     "FirstEvents": "sse.streams.stream",
     "HubStats": "sse.hub.stats",
-    "aaccess_changed": "sse.auth.revocation",
-    "access_changed": "sse.auth.revocation",
-    "follow_membership": "sse.auth.revocation",
+    "aaccess_changed": "sse.auth.access_changes",
+    "access_changed": "sse.auth.access_changes",
+    "follow_membership": "sse.auth.user_signals",
     "apublish": "sse.publishing.publish",
     "apublish_html": "sse.publishing.fragments",
     "channel": "sse.channels.registry",

@@ -10,7 +10,7 @@ class SseConfig(AppConfig):
     def ready(self) -> None:
         from sse import checks  # noqa: F401  (register the system checks)
         from sse.auth import api_credentials  # noqa: F401  (register the system checks)
-        from sse.auth.revocation import connect_signals
+        from sse.auth.user_signals import connect_signals
         from sse.server.redaction import guard_access_logs
 
         # Stream tokens travel as ?token=: no server's access log shows them.

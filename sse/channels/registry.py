@@ -16,7 +16,6 @@ from sse.channels.throttle import (
     ThrottleMode,
     conflation_key,
     parse_rate,
-    round_rate,
 )
 
 __all__ = [
@@ -25,7 +24,6 @@ __all__ = [
     "ChannelPattern",
     "channel",
     "check_access",
-    "effective_rate",
     "find_pattern",
     "register_channel",
     "registered_patterns",
@@ -186,20 +184,6 @@ def throttled_pattern(name: str) -> ChannelPattern | None:
     """The pattern of ``name`` when it declares a ``max_rate``."""
     found = find_pattern(name)
     return found[0] if found is not None and found[0].max_rate is not None else None
-
-
-def effective_rate(pattern: ChannelPattern, asked: float | None) -> float | None:
-    """The rate a stream that ``asked`` for one gets on a throttled channel; None: the channel's.
-
-    Never above the channel's ``max_rate``, never below its ``min_rate``.
-    """
-    assert pattern.max_rate is not None
-    if asked is None:
-        return None
-    rate = round_rate(asked)
-    if pattern.min_rate is not None:
-        rate = max(rate, pattern.min_rate)
-    return rate if rate < pattern.max_rate else None
 
 
 async def _call_rule(rule: AccessRule, user: Any, params: dict[str, str]) -> bool:

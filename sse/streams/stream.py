@@ -16,7 +16,8 @@ from django.db import connections
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-from sse.auth.revocation import StreamIdentity, changed_since, check_now, recall, recall_epoch
+from sse.auth.identity import StreamIdentity, changed_since, recall, recall_epoch
+from sse.auth.revocation import check_now
 from sse.auth.tokens import auth_digest
 from sse.channels.registry import validate_channel_name
 from sse.conf import conf
