@@ -11,10 +11,16 @@ class SseConfig(AppConfig):
         from sse import checks  # noqa: F401  (register the system checks)
         from sse.auth import api_credentials  # noqa: F401  (register the system checks)
         from sse.auth.user_signals import connect_signals
+        from sse.hub.channel_hub import ChannelHub
+        from sse.server import shutdown
         from sse.server.redaction import guard_access_logs
 
         # Stream tokens travel as ?token=: no server's access log shows them.
         guard_access_logs()
+        # SIGTERM/SIGINT and ASGI lifespan shutdown end the running hub's streams cleanly,
+        # under any server: the hub and the shutdown know nothing of each other.
+        shutdown.register(ChannelHub.running)
+        ChannelHub.on_start(shutdown.on_hub_start)
         # User, group and permission changes re-check the streams concerned at once, in every
         # process (a change made in a worker or a shell reaches the servers' streams).
         connect_signals()

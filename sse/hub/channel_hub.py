@@ -30,7 +30,6 @@ from sse.hub.parts import GroupParts, QueueLimits, StreamParts
 from sse.hub.replay_budget import ReplayBudget
 from sse.hub.stats import Counts, HubStats, figures
 from sse.hub.subscriber import Subscriber
-from sse.server import shutdown
 from sse.transport.layer import LayerLink
 from sse.wire.cursor import LogPosition
 from sse.wire.encoding import encode_retry, spread_retry_ms
@@ -90,8 +89,6 @@ class ChannelHub:
         self.deliver_threadsafe = inbox.put
         self._tasks: list[asyncio.Task[None]] = []
         self._started = self._stopping = False
-        # SIGTERM/SIGINT and lifespan shutdown end the streams of the running hub.
-        shutdown.register(type(self).running)
 
     # -- the process's hub -------------------------------------------------
 
@@ -166,9 +163,8 @@ class ChannelHub:
         # Sign-outs, password changes, deactivations and access notices (sse.access_changed)
         # in this process reach its streams at once.
         watch(self)
-        # SIGTERM/SIGINT end every stream cleanly first, under any server (sse.server.shutdown);
-        # a no-op off the main thread, and when a lifespan startup installed it already.
-        shutdown.install()
+        # Among them (SseConfig.ready): SIGTERM/SIGINT end every stream cleanly first, under
+        # any server (sse.server.shutdown.on_hub_start).
         for callback in list(self._start_callbacks):
             try:
                 callback(self)

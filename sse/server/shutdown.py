@@ -42,7 +42,7 @@ from typing import Any, Protocol
 
 from sse.conf import conf
 
-__all__ = ["Streams", "end_streams", "install", "register", "responding", "responding_now"]
+__all__ = ["Streams", "end_streams", "install", "on_hub_start", "register", "responding", "responding_now"]
 
 logger = logging.getLogger("sse.shutdown")
 
@@ -77,9 +77,16 @@ _running: Callable[[], Streams | None] = _no_hub
 
 
 def register(running: Callable[[], Streams | None]) -> None:
-    """Where to find the process's running hub (``ChannelHub.running``; hubs register it)."""
+    """Where to find the process's running hub (``ChannelHub.running``: ``SseConfig.ready``
+    registers it, and :func:`on_hub_start` as the hub's start callback)."""
     global _running
     _running = running
+
+
+def on_hub_start(hub: object) -> None:
+    """A hub started serving streams: :func:`install` (a no-op off the main thread, and when a
+    lifespan startup installed it already)."""
+    install()
 
 
 @contextlib.contextmanager
