@@ -77,8 +77,8 @@ _running: Callable[[], Streams | None] = _no_hub
 
 
 def register(running: Callable[[], Streams | None]) -> None:
-    """Where to find the process's running hub (``ChannelHub.running``: ``SseConfig.ready``
-    registers it, and :func:`on_hub_start` as the hub's start callback)."""
+    """Where to find the process's running hub: ``SseConfig.ready`` registers
+    ``ChannelHub.running`` here, and :func:`on_hub_start` as the hubs' start callback."""
     global _running
     _running = running
 
