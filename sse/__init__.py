@@ -42,8 +42,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from sse.auth.revocation import aaccess_changed, access_changed, follow_membership
+    from sse.auth.access_changes import aaccess_changed, access_changed
     from sse.auth.tokens import issue_token
+    from sse.auth.user_signals import follow_membership
     from sse.channels.registry import ChannelNotFound, channel, register_channel
     from sse.hub.channel_hub import ChannelHub
     from sse.hub.stats import HubStats
@@ -78,9 +79,9 @@ _LAZY = {
     "last_event_id": "sse.streams.access",
     "read_event_id": "sse.ids",
     "requested_rate": "sse.streams.access",
-    "aaccess_changed": "sse.auth.revocation",
-    "access_changed": "sse.auth.revocation",
-    "follow_membership": "sse.auth.revocation",
+    "aaccess_changed": "sse.auth.access_changes",
+    "access_changed": "sse.auth.access_changes",
+    "follow_membership": "sse.auth.user_signals",
     "apublish": "sse.publishing.publish",
     "apublish_html": "sse.publishing.fragments",
     "channel": "sse.channels.registry",

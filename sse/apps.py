@@ -41,12 +41,18 @@ class SseConfig(AppConfig):
         from django.core.signals import request_started, setting_changed
 
         from sse import checks  # noqa: F401  (register the system checks: sse/checks/)
-        from sse.auth.revocation import connect_signals
+        from sse.auth.user_signals import connect_signals
+        from sse.hub.channel_hub import ChannelHub
+        from sse.server import shutdown
         from sse.server.redaction import guard_access_logs
         from sse.storage import forget_log_on_change, learn_log_id_first
 
         # Stream tokens travel as ?token=: no server's access log shows them.
         guard_access_logs()
+        # SIGTERM/SIGINT and ASGI lifespan shutdown end the running hub's streams cleanly,
+        # under any server: the hub and the shutdown know nothing of each other.
+        shutdown.register(ChannelHub.running)
+        ChannelHub.on_start(shutdown.on_hub_start)
         # User, group and permission changes re-check the streams concerned at once, in every
         # process (a change made in a worker or a shell reaches the servers' streams).
         connect_signals()

@@ -49,6 +49,10 @@ class Runtime:
         self.hub_lock = threading.Lock()
         #: The hub this process's sign-outs and access notices reach (``sse.auth.revocation``).
         self.watched: weakref.ref[Any] | None = None
+        # Access notices this process's hub took in (sse.auth.identity.notice_epoch).
+        self.access_notices = 0
+        #: Each hub's re-checks on notice (``sse.auth.revocation.check_now``).
+        self.hub_checks: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         #: One look-up batcher per event loop (``sse.auth.batched``).
         self.batchers: dict[asyncio.AbstractEventLoop, object] = {}
         #: Whether an auth backend path keeps ``ModelBackend.get_user`` (``sse.auth.batched``).

@@ -20,7 +20,7 @@ from sse.channels.patterns import (
     make_pattern,
     validate_channel_name,
 )
-from sse.channels.throttle import ConflationKey, ThrottleMode, round_rate
+from sse.channels.throttle import ConflationKey, ThrottleMode
 
 __all__ = [
     "CHANNEL_NAME",
@@ -29,7 +29,6 @@ __all__ = [
     "ChannelPattern",
     "channel",
     "check_access",
-    "effective_rate",
     "find_pattern",
     "register_channel",
     "registered_patterns",
@@ -128,20 +127,6 @@ def throttled_pattern(name: str) -> ChannelPattern | None:
     """The pattern of ``name`` when it declares a ``max_rate``."""
     found = find_pattern(name)
     return found[0] if found is not None and found[0].max_rate is not None else None
-
-
-def effective_rate(pattern: ChannelPattern, asked: float | None) -> float | None:
-    """The rate a stream that ``asked`` for one gets on a throttled channel; None: the channel's.
-
-    Never above the channel's ``max_rate``, never below its ``min_rate``.
-    """
-    assert pattern.max_rate is not None
-    if asked is None:
-        return None
-    rate = round_rate(asked)
-    if pattern.min_rate is not None:
-        rate = max(rate, pattern.min_rate)
-    return rate if rate < pattern.max_rate else None
 
 
 async def _call_rule(rule: AccessRule, user: Any, params: dict[str, str]) -> bool:

@@ -14,12 +14,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from sse.hub.log_threads import LOG_PAGE
 
 if TYPE_CHECKING:
-    from sse.hub.channel_hub import ChannelHub
+    from sse.hub.groups import ChannelGroup
+    from sse.hub.stats import Counts
+    from sse.storage.base import LoggedEvent
 
 __all__ = ["CatchUp"]
 
@@ -32,15 +35,34 @@ _CHANNELS_PER_READ = 200
 _MAX_HELD = 10 * LOG_PAGE
 
 HeldEvent = tuple[str, int, str | None, str, float | None, int | None]
+#: ``read_merged_page({channel: after seq})``: what the log has after them, in publish order,
+#: and whether there is more (``LogThreads.read_merged_page``).
+type ReadMerged = Callable[[dict[str, int]], Awaitable[tuple[list[LoggedEvent], bool]]]
 
 
 class CatchUp:
-    """One hub's reads of missed events. Lives on the hub's loop."""
+    """One hub's reads of missed events. Lives on the hub's loop.
 
-    __slots__ = ("held", "hub", "lagging")
+    Given the hub's channel groups (the hub's dict: it follows them), the log read, the
+    counters, and ``on_event``: where held events go once the read is over (the hub's
+    :meth:`~sse.hub.channel_hub.ChannelHub.on_event`, which may hold them again).
+    """
 
-    def __init__(self, hub: ChannelHub) -> None:
-        self.hub = hub
+    __slots__ = ("counts", "groups", "held", "lagging", "loop", "on_event", "read_merged")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        groups: Mapping[str, ChannelGroup],
+        read_merged: ReadMerged,
+        counts: Counts,
+        on_event: Callable[[str, int, str | None, str, float | None, int | None], None],
+    ) -> None:
+        self.loop = loop
+        self.groups = groups
+        self.read_merged = read_merged
+        self.counts = counts
+        self.on_event = on_event
         self.lagging: set[str] = set()
         self.held: deque[HeldEvent] | None = None  # None: not reading
 
@@ -58,17 +80,16 @@ class CatchUp:
         self.lagging.add(channel)
         if self.held is None:
             self.held = deque()
-            self.hub.loop.create_task(self._run())
+            self.loop.create_task(self._run())
 
     async def _run(self) -> None:
-        hub = self.hub
         try:
             while self.lagging:
                 self.lagging.clear()
                 # Every channel, not just the lagging ones: an event of another channel that
                 # is still in flight on the layer may precede, in its publisher's order, one
                 # the log has for a lagging channel.
-                names = sorted(name for name, group in hub.groups.items() if not group.joining)
+                names = sorted(name for name, group in self.groups.items() if not group.joining)
                 for start in range(0, len(names), _CHANNELS_PER_READ):
                     await self._read(names[start : start + _CHANNELS_PER_READ])
         except Exception as exc:
@@ -80,22 +101,22 @@ class CatchUp:
             held, self.held = self.held or deque(), None
             while held:
                 # A gap among them starts another read; the rest is held again, in order.
-                hub.on_event(*held.popleft())
+                self.on_event(*held.popleft())
 
     async def _read(self, names: list[str]) -> None:
-        hub = self.hub
+        groups = self.groups
         more = True
         while more:
             after = {}
             for name in names:
-                group = hub.groups.get(name)
+                group = groups.get(name)
                 if group is not None and not group.joining:
                     after[name] = group.last_seq
             if not after:
                 return
-            events, more = await hub.log.read_merged_page(after)
+            events, more = await self.read_merged(after)
             for ev in events:
-                group = hub.groups.get(ev.channel)
+                group = groups.get(ev.channel)
                 if group is not None and not group.joining and ev.seq > group.last_seq:
                     if (
                         ev.seq == group.last_seq + 1
@@ -108,4 +129,4 @@ class CatchUp:
                         logger.warning("the event log of %s was rewritten before seq %s", ev.channel, ev.seq)
                         group.rewound(group.head)
                     group.fan_out(ev.seq, ev.event, ev.data, None, ev.check)
-                    hub.counts.caught_up_events += 1
+                    self.counts.caught_up_events += 1

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from typing import TYPE_CHECKING
 
-from sse.channels.registry import ChannelPattern, effective_rate, is_ephemeral, throttled_pattern
-from sse.channels.throttle import Throttle
+from sse.channels.registry import is_ephemeral, throttled_pattern
+from sse.channels.throttle import ChannelThrottles, Encoded, Item
 from sse.hub.log_threads import LOG_PAGE
 from sse.hub.subscriber import Subscriber
 from sse.storage import current_log_id
@@ -17,51 +16,34 @@ from sse.wire.cursor import LogPosition, channel_tag, format_cursor
 from sse.wire.encoding import encode_body, encode_id
 
 if TYPE_CHECKING:
-    from sse.hub.channel_hub import ChannelHub
+    from sse.hub.parts import GroupParts
 
-__all__ = ["ChannelGroup"]
-
-
-# A throttled event on its way to streams: (seq, event name, data, conflation key, check).
-_Item = tuple[int, str | None, str, Hashable, int | None]
-
-
-class _RateGroup:
-    """The streams of one channel that asked for the same lower rate, and their throttle."""
-
-    __slots__ = ("members", "throttle")
-
-    def __init__(self, throttle: Throttle) -> None:
-        self.throttle = throttle
-        self.members: dict[Subscriber, int] = {}
+__all__ = ["ChannelGroup", "join_groups", "leave_groups"]
 
 
 class ChannelGroup:
     """Seq N+1 goes out only after N: a jump is a gap the log fills before anything else.
 
-    On a throttled channel (``max_rate``) events pass one throttle for every stream of the
-    channel, then, for streams that asked for less, one more per rate.
+    On a throttled channel (``max_rate``) events pass its throttles first
+    (sse.channels.throttle.ChannelThrottles).
     """
 
     __slots__ = (
         "ephemeral",
-        "hub",
         "joining",
         "last_check",
         "last_seq",
         "members",
         "name",
+        "parts",
         "pending",
-        "rate_groups",
-        "rate_of",
         "ready",
         "tag",
-        "throttle",
-        "throttled",
+        "throttles",
     )
 
-    def __init__(self, hub: ChannelHub, name: str) -> None:
-        self.hub = hub
+    def __init__(self, parts: GroupParts, name: str) -> None:
+        self.parts = parts
         self.name = name
         self.tag = channel_tag((name,), current_log_id())
         #: Each local stream on this channel, with the channel's index among its channels.
@@ -74,60 +56,33 @@ class ChannelGroup:
         self.pending: dict[int, tuple[str | None, str, int | None]] = {}
         self.ephemeral = is_ephemeral(name)
         self.ready: asyncio.Task[None] | None = None
-        self.throttled: ChannelPattern | None = throttled_pattern(name)
-        self.throttle: Throttle | None = None
-        if self.throttled is not None:
-            assert self.throttled.max_rate is not None
-            self.throttle = Throttle(
-                hub.loop, self.throttled.max_rate, self.throttled.throttle, self._deliver, hub.counts
+        declared = throttled_pattern(name)
+        self.throttles: ChannelThrottles[Subscriber] | None = None
+        if declared is not None:
+            self.throttles = ChannelThrottles(
+                parts.loop, declared, parts.counts, self._deliver, self._offer_all
             )
-        self.rate_groups: dict[float, _RateGroup] = {}
-        self.rate_of: dict[Subscriber, float] = {}
 
     def add(self, sub: Subscriber, index: int, asked_rate: float | None) -> None:
         """``sub`` reads this channel as its ``index``-th; ``asked_rate``: the rate it asked for."""
         self.members[sub] = index
-        if asked_rate is None or self.throttled is None:
-            return
-        rate = effective_rate(self.throttled, asked_rate)
-        if rate is None:
-            return  # no lower than the channel's own
-        group = self.rate_groups.get(rate)
-        if group is None:
-            throttle = Throttle(
-                self.hub.loop,
-                rate,
-                self.throttled.throttle,
-                functools.partial(self._deliver_at_rate, rate),
-                self.hub.counts,
-            )
-            group = self.rate_groups[rate] = _RateGroup(throttle)
-        group.members[sub] = index
-        self.rate_of[sub] = rate
+        if asked_rate is not None and self.throttles is not None:
+            self.throttles.add(sub, index, asked_rate)
 
     def remove(self, sub: Subscriber) -> None:
         self.members.pop(sub, None)
-        rate = self.rate_of.pop(sub, None)
-        if rate is None:
-            return
-        group = self.rate_groups[rate]
-        group.members.pop(sub, None)
-        if not group.members:
-            group.throttle.close()
-            del self.rate_groups[rate]
+        if self.throttles is not None:
+            self.throttles.remove(sub)
 
     def close(self) -> None:
         """The last stream left: stop the timers."""
-        if self.throttle is not None:
-            self.throttle.close()
-        for group in self.rate_groups.values():
-            group.throttle.close()
-        self.rate_groups.clear()
+        if self.throttles is not None:
+            self.throttles.close()
 
     async def join(self) -> None:
         """Join the layer group, then start from the log's head."""
-        await self.hub.link.join(self.name)
-        heads = await self.hub.log.heads([self.name])
+        await self.parts.join_layer(self.name)
+        heads = await self.parts.read_heads([self.name])
         self.tag = channel_tag((self.name,), current_log_id())  # the log was read: its name is known now
         self.last_seq, self.last_check = heads[self.name]
         self._finish_joining()
@@ -143,7 +98,7 @@ class ChannelGroup:
         resuming with ids the log cannot vouch for, get ``reset``. Then on from ``head``."""
         for sub in list(self.members):
             sub.close("log-rewound")
-        self.hub.counts.log_rewinds += 1
+        self.parts.counts.log_rewinds += 1
         self.last_seq, self.last_check = head
 
     def on_event(
@@ -161,57 +116,52 @@ class ChannelGroup:
             return
         # A gap: the layer dropped or reordered something. The log has it all (this event
         # too: it was handed on once committed).
-        self.hub.catching_up.start(self.name)
+        self.parts.catch_up(self.name)
 
     def fan_out(
         self, seq: int, event: str | None, data: str, ts: float | None, check: int | None = None
     ) -> None:
-        hub = self.hub
+        parts = self.parts
         self.last_seq = seq
         self.last_check = check
-        hub.counts.received += 1
+        parts.counts.received += 1
         if not self.members:
             return
         if ts is not None:
-            hub.delivery_lags.append(max(0.0, time.time() - ts))
-        if self.throttle is None:
+            parts.lags.append(max(0.0, time.time() - ts))
+        if self.throttles is None:
             self._send(seq, event, data, None, check)
-            return
-        assert self.throttled is not None
-        key_of = self.throttled.conflation_key
-        key = None if key_of is None else key_of(event, data)
-        self.throttle.push(key, (seq, event, data, key, check))
+        else:
+            self.throttles.push(seq, event, data, check)
 
-    def _deliver(self, item: _Item) -> None:
+    def _deliver(self, item: Item) -> None:
         """What the channel's throttle lets through."""
         self._send(*item)
 
     def _send(self, seq: int, event: str | None, data: str, key: Hashable, check: int | None) -> None:
-        hub = self.hub
+        parts = self.parts
         body = encode_body(event, data)
         single_id = encode_id(format_cursor(self.tag, (seq,), (check,)))
-        if not self.rate_of:
+        throttles = self.throttles
+        if throttles is None or not throttles.rate_of:
             for sub, index in list(self.members.items()):
                 sub.offer(index, seq, check, event, body, single_id)
-            hub.counts.delivered += len(self.members)
+            parts.counts.delivered += len(self.members)
             return
         # Some streams asked for a lower rate: they get this through their rate's throttle.
-        rate_of = self.rate_of
+        rate_of = throttles.rate_of
         direct = [(sub, index) for sub, index in self.members.items() if sub not in rate_of]
         for sub, index in direct:
             sub.offer(index, seq, check, event, body, single_id)
-        hub.counts.delivered += len(direct)
-        for group in self.rate_groups.values():
-            group.throttle.push(key, (seq, event, body, single_id, check))
+        parts.counts.delivered += len(direct)
+        throttles.push_slower(key, (seq, event, body, single_id, check))
 
-    def _deliver_at_rate(self, rate: float, item: tuple[int, str | None, bytes, bytes, int | None]) -> None:
-        group = self.rate_groups.get(rate)
-        if group is None:
-            return
-        seq, event, body, single_id, check = item
-        for sub, index in list(group.members.items()):
+    def _offer_all(self, members: dict[Subscriber, int], encoded: Encoded) -> None:
+        """What a lower rate's throttle lets through, to its streams."""
+        seq, event, body, single_id, check = encoded
+        for sub, index in list(members.items()):
             sub.offer(index, seq, check, event, body, single_id)
-        self.hub.counts.delivered += len(group.members)
+        self.parts.counts.delivered += len(members)
 
     def _finish_joining(self) -> None:
         self.joining = False
@@ -219,3 +169,36 @@ class ChannelGroup:
         self.pending.clear()
         for seq, (event, data, check) in pending:
             self.on_event(seq, event, data, None, check)
+
+
+def join_groups(
+    groups: dict[str, ChannelGroup], parts: GroupParts, sub: Subscriber, max_rate: float | None
+) -> list[asyncio.Future[None]]:
+    """Put ``sub`` in its channels' groups of a hub (a new group joins the layer and reads the
+    log's head); ``max_rate``: the rate it asked for. What to wait for before it is live."""
+    waits = []
+    for index, name in enumerate(sub.channels):
+        group = groups.get(name)
+        if group is None:
+            group = groups[name] = ChannelGroup(parts, name)
+            group.ready = parts.loop.create_task(group.join())
+        group.add(sub, index, max_rate)
+        assert group.ready is not None
+        waits.append(asyncio.shield(group.ready))
+    return waits
+
+
+def leave_groups(groups: dict[str, ChannelGroup], sub: Subscriber) -> Iterator[str]:
+    """Take ``sub`` out of its channels' groups of a hub; yields the channels left with no stream
+    (their groups closed and gone: the hub leaves their layer groups)."""
+    for name in sub.channels:
+        group = groups.get(name)
+        if group is None:
+            continue
+        group.remove(sub)
+        if not group.members:
+            group.close()
+            del groups[name]
+            if group.ready is not None and not group.ready.done():
+                group.ready.cancel()
+            yield name

@@ -208,7 +208,7 @@ class ReplayTicket:
 
     async def _wait(self, sub: Subscriber, queue: deque[asyncio.Future[None]]) -> AsyncGenerator[bytes, None]:
         budget = self.budget
-        loop = sub.hub.loop
+        loop = sub.loop
         granted: asyncio.Future[None] = loop.create_future()
         queue.append(granted)
         try:

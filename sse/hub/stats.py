@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sized
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from sse.channels.registry import check_access_all
 
-__all__ = ["Counts", "HubStats", "visible_to"]
+__all__ = ["Counts", "HubStats", "figures", "visible_to"]
 
 
 @dataclass(slots=True)
@@ -54,6 +55,41 @@ class HubStats:
     resumes: int
     resets: int
     conflated: int
+
+
+class _Queue(Protocol):
+    @property
+    def frames(self) -> Sized: ...
+    @property
+    def nbytes(self) -> int: ...
+
+
+class _Group(Protocol):
+    @property
+    def members(self) -> Sized: ...
+
+
+def figures(
+    counts: Counts, streams: Collection[_Queue], groups: Mapping[str, _Group], users: int, layer_members: int
+) -> HubStats:
+    """A hub's figures: its totals, its open ``streams`` and channel ``groups`` now."""
+    return HubStats(
+        streams=len(streams),
+        streams_by_channel={name: len(g.members) for name, g in sorted(groups.items())},
+        groups=len(groups),
+        queued_frames=sum(len(s.frames) for s in streams),
+        queued_bytes=sum(s.nbytes for s in streams),
+        users=users,
+        layer_members=layer_members,
+        received=counts.received,
+        delivered=counts.delivered,
+        caught_up_events=counts.caught_up_events,
+        slow_disconnects=counts.slow_disconnects,
+        layer_errors=counts.layer_errors,
+        resumes=counts.resumes,
+        resets=counts.resets,
+        conflated=counts.conflated,
+    )
 
 
 async def visible_to(user: Any, stats: HubStats) -> HubStats:

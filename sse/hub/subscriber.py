@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -11,11 +12,11 @@ from typing import TYPE_CHECKING
 from sse.conf import conf
 from sse.storage import current_log_id
 from sse.wire.cursor import LogPosition, channel_tag, format_cursor
-from sse.wire.encoding import encode_id
+from sse.wire.encoding import HEARTBEAT, encode_id, encode_retry
 
 if TYPE_CHECKING:
-    from sse.auth.revocation import StreamIdentity
-    from sse.hub.channel_hub import ChannelHub
+    from sse.auth.identity import StreamIdentity
+    from sse.hub.parts import StreamParts
 
 __all__ = ["CHUNK_BYTES", "Subscriber"]
 
@@ -28,7 +29,14 @@ _serials = itertools.count(1)
 
 
 class Subscriber:
-    """One open stream. Lives on the hub's loop; the hub offers it events in seq order."""
+    """One open stream. Lives on the hub's loop; the hub offers it events in seq order.
+
+    ``identity``: whose session and password the stream stands on (sse.auth.revocation
+    checks them); ``check_rules``: re-run the channels' registered rules while open (they
+    admitted the stream); ``end_after``: the stream ends after sending an event of one of
+    these names. ``credential_deadline``: the ``deadline`` is when the stream's credential
+    expires (the hub ends it with a ``retry:``).
+    """
 
     __slots__ = (
         "bytes_sent",
@@ -38,15 +46,16 @@ class Subscriber:
         "client",
         "close_reason",
         "closed",
+        "counts",
         "credential_deadline",
         "deadline",
         "end_after",
         "frames",
         "held",
         "held_bytes",
-        "hub",
         "identity",
         "last_write",
+        "loop",
         "max_bytes",
         "max_frames",
         "nbytes",
@@ -62,22 +71,20 @@ class Subscriber:
 
     def __init__(
         self,
-        hub: ChannelHub,
+        parts: StreamParts,
         channels: tuple[str, ...],
         user_key: str | None,
         end_after: frozenset[str] = frozenset(),
         identity: StreamIdentity | None = None,
         check_rules: bool = False,
     ) -> None:
-        self.hub = hub
+        # Kept one by one, not the parts: read per frame.
+        self.loop, self.counts = parts.loop, parts.counts
         self.channels = channels
         self.tag = channel_tag(channels, current_log_id())
         self.user_key = user_key
-        #: Whose session and password the stream stands on (sse.auth.revocation checks them).
         self.identity = identity
-        #: Re-run the channels' registered rules while open (they admitted the stream).
         self.check_rules = check_rules
-        #: The stream ends after sending an event of one of these names.
         self.end_after = end_after
         self.positions = [0] * len(channels)
         #: The check of the event at each position (None: seq 0, or none known): ids carry them.
@@ -90,14 +97,13 @@ class Subscriber:
         self.closed = False
         self.close_reason: str | None = None
         # Live events wait here until the stream has replayed what it missed, and while its
-        # access is being re-checked after a change (sse.auth.revocation.access_changed).
+        # access is being re-checked after a change (sse.auth.access_changes.access_changed).
         self.held: list[tuple[int, int, int | None, str | None, bytes]] | None = []
         self.held_bytes = 0
         self.replaying = True
         self.suspended = False
-        self.last_write = hub.loop.time()
+        self.last_write = self.loop.time()
         self.deadline: float | None = None
-        #: The deadline is when the stream's credential expires (sse.hub.channel_hub ends it with a retry:).
         self.credential_deadline = False
         # For operators (read-only elsewhere): a number unique in this process, when the
         # stream opened (wall clock), and the bytes its live writes carried.
@@ -115,6 +121,36 @@ class Subscriber:
         """Stand at ``positions`` (one per channel, with the checks of their events)."""
         self.positions = [p.seq for p in positions]
         self.checks = [p.check for p in positions]
+
+    def set_deadline(self, expires_at: float | None) -> None:
+        """End after ``SSE_MAX_LIFETIME_SECONDS`` (less a jitter), or when the credential it
+        opened with expires (``expires_at``, seconds since the epoch), if sooner."""
+        lifetime = conf.SSE_MAX_LIFETIME_SECONDS
+        if lifetime > 0:
+            jitter = lifetime * conf.SSE_MAX_LIFETIME_JITTER * random.random()
+            self.deadline = self.loop.time() + lifetime - jitter
+        if expires_at is not None:
+            # The credential it opened with (a JWT) expires: the stream ends then, with a
+            # retry:, and its client comes back with a fresh one.
+            at = self.loop.time() + (expires_at - time.time())
+            if self.deadline is None or at <= self.deadline:
+                self.deadline = at
+                self.credential_deadline = True
+
+    def expire(self) -> None:
+        """Its deadline passed (the hub's timer): end it."""
+        if self.credential_deadline:
+            self.push(encode_retry(conf.SSE_RETRY_MS))
+            self.close("expired")
+        else:
+            self.close("lifetime")
+
+    def beat(self, now: float) -> None:
+        """Nothing written for a heartbeat interval (sse.hub.heartbeats): a comment, unless
+        frames are waiting to be written."""
+        if not self.frames:
+            self.last_write = now
+            self.push(HEARTBEAT)
 
     def offer(
         self,
@@ -134,7 +170,7 @@ class Subscriber:
             self.held_bytes += len(body)
             if len(self.held) > self.max_frames or self.held_bytes > self.max_bytes:
                 # Live events outran the replay: the client resumes from where replay got to.
-                self.hub.counts.slow_disconnects += 1
+                self.counts.slow_disconnects += 1
                 self.held = []
                 self.held_bytes = 0
                 self.close("slow-consumer")
@@ -188,7 +224,7 @@ class Subscriber:
         self.nbytes += len(frame)
         if len(self.frames) > self.max_frames or self.nbytes > self.max_bytes:
             # Its client resumes from the event log with its last id: nothing is lost.
-            self.hub.counts.slow_disconnects += 1
+            self.counts.slow_disconnects += 1
             self.close("slow-consumer", drop_queued=True)
             return
         self._wake()
@@ -211,7 +247,7 @@ class Subscriber:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """Queued frames, coalesced into chunks of about CHUNK_BYTES, until closed."""
-        loop = self.hub.loop
+        loop = self.loop
         while True:
             if self.frames:
                 if self.nbytes <= CHUNK_BYTES:

@@ -36,11 +36,13 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["end_streams", "install", "responding", "responding_now"]
+from sse.conf import conf
+
+__all__ = ["Streams", "end_streams", "install", "on_hub_start", "register", "responding", "responding_now"]
 
 logger = logging.getLogger("sse.shutdown")
 
@@ -52,6 +54,39 @@ _lock = threading.Lock()
 _signalled = False
 # Responses in flight, as counted by responding() / responding_now().
 _responding = 0
+
+
+class Streams(Protocol):
+    """What a shutdown uses of the process's hub (``sse.hub.channel_hub.ChannelHub``)."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+    @property
+    def subscribers(self) -> Sized: ...
+    @property
+    def stopping(self) -> bool: ...
+    async def stop(self) -> None: ...
+
+
+def _no_hub() -> Streams | None:
+    return None
+
+
+# The process's hub whose streams a shutdown ends, if its loop runs (None: no streams here).
+_running: Callable[[], Streams | None] = _no_hub
+
+
+def register(running: Callable[[], Streams | None]) -> None:
+    """Where to find the process's running hub: ``SseConfig.ready`` registers
+    ``ChannelHub.running`` here, and :func:`on_hub_start` as the hubs' start callback."""
+    global _running
+    _running = running
+
+
+def on_hub_start(hub: object) -> None:
+    """A hub started serving streams: :func:`install` (a no-op off the main thread, and when a
+    lifespan startup installed it already)."""
+    install()
 
 
 @contextlib.contextmanager
@@ -107,15 +142,13 @@ def _hand_on(signum: int) -> None:
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     global _signalled
-    from sse.hub.channel_hub import ChannelHub
-
     if _signalled:
         # Already ending the streams, for at most SSE_SHUTDOWN_GRACE_SECONDS: the server gets
         # the first signal then. Not handed on now: granian's worker handler blocks its event
         # loop until every response has ended, and its main process sends a SIGTERM of its
         # own after the one a process group (systemd, a terminal's Ctrl+C) already got.
         return
-    hub = ChannelHub.running()
+    hub = _running()
     if hub is None:
         _hand_on(signum)  # no streams in this process
         return
@@ -138,10 +171,7 @@ async def end_streams(grace: float | None = None) -> None:
     body; returns once all have ended, and the responses counted by :func:`responding`
     too, or after ``grace`` seconds (``SSE_SHUTDOWN_GRACE_SECONDS``). Call on the hub's loop.
     """
-    from sse.conf import conf
-    from sse.hub.channel_hub import ChannelHub
-
-    hub = ChannelHub.running()
+    hub = _running()
     if hub is None or hub.loop is not asyncio.get_running_loop():
         return
     if grace is None:

@@ -20,7 +20,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.crypto import constant_time_compare
 
 from sse.auth.batched import batched_session_user, look_up
-from sse.auth.revocation import StreamIdentity, load_session, notice_epoch, session_holds
+from sse.auth.identity import StreamIdentity, load_session, notice_epoch, session_holds
 from sse.auth.tokens import InvalidToken, StreamToken, TokenExpired, auth_digest, verify_token
 from sse.server.asgi import on_stream_thread
 from sse.streams.refusals import UNAVAILABLE_ERRORS, StreamRefused, StreamUnavailable

@@ -13,7 +13,8 @@ from django.db import connections
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-from sse.auth.revocation import StreamIdentity, changed_since, check_now, notice_epoch
+from sse.auth.identity import StreamIdentity, changed_since, notice_epoch
+from sse.auth.revocation import check_now
 from sse.channels.registry import validate_channel_name
 from sse.conf import conf
 from sse.hub.channel_hub import ChannelHub, OverCapacity

@@ -23,7 +23,7 @@ AXIS = ["-5 min", "-4 min", "-3 min", "-2 min", "-1 min", "now"]
 
 def open_group(hub: ChannelHub, name: str, streams: int, last_seq: int) -> ChannelGroup:
     """A channel group as the hub holds it once joined: ``streams`` members at ``last_seq``."""
-    group = ChannelGroup(hub, name)
+    group = ChannelGroup(hub.group_parts, name)
     group.last_seq = last_seq
     for index in range(streams):
         group.members[object()] = index  # type: ignore[index]  # only counted

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from django.test import override_settings
 
-from sse.hub.channel_hub import tune_gc
+from sse.hub.gc_tuning import tune_gc
 from sse.server.daphne import with_backlog
 from tests.sse.conftest import Site, running_site
 

@@ -23,8 +23,8 @@ import pytest
 from sse import runtime
 from sse.channels import registry
 from sse.channels.patterns import ChannelRegistry
-from sse.channels.registry import ChannelPattern, effective_rate, register_channel
-from sse.channels.throttle import Throttle, ThrottleMode, conflation_key
+from sse.channels.registry import ChannelPattern, register_channel
+from sse.channels.throttle import Throttle, ThrottleMode, conflation_key, effective_rate
 from sse.hub.stats import Counts
 from tests.servers import manage
 from tests.sse.conftest import Site
