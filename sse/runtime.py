@@ -14,7 +14,7 @@ This module imports none of sse's parts: they import it (no import cycle).
 from __future__ import annotations
 
 import threading
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
@@ -37,14 +37,13 @@ class Runtime:
 
     def part(self, kind: type[T]) -> T:
         """This process's ``kind`` (``kind()`` on first use): a dict look-up once made."""
-        try:
-            return cast(T, self.parts[kind])
-        except KeyError:
+        found: T | None = self.parts.get(kind)
+        if found is None:
             with self._lock:
                 found = self.parts.get(kind)
                 if found is None:
                     found = self.parts[kind] = kind()
-            return cast(T, found)
+        return found
 
 
 def get() -> Runtime:
