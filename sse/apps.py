@@ -6,10 +6,13 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from django.apps import AppConfig, apps
-from django.core.exceptions import ImproperlyConfigured
+
+from sse.installed import require_installed
 
 if TYPE_CHECKING:
     from sse.runtime import Runtime
+
+__all__ = ["SseConfig", "require_installed"]  # require_installed: now sse.installed's
 
 
 class SseConfig(AppConfig):
@@ -60,20 +63,3 @@ class SseConfig(AppConfig):
         # may build ids at once, with no database access of its own).
         request_started.connect(learn_log_id_first, dispatch_uid="sse.learn_log_id")
         setting_changed.connect(forget_log_on_change, dispatch_uid="sse.forget_log")
-
-
-def require_installed(module: str) -> None:
-    """Raise ``ImproperlyConfigured`` naming the fix when ``'sse'`` is not in ``INSTALLED_APPS``.
-
-    Called where ``module`` is imported (``sse.urls``, ``sse.api.urls``, ``sse.models``): the
-    URLconf is loaded by ``manage.py check`` and ``runserver`` before any request, so the
-    mistake stops them with this message instead of every stream answering a 500 (Django's
-    "Model class sse.models.ChannelHead doesn't declare an explicit app_label"). The app's
-    own system checks cannot say it: they are registered by the ``ready()`` above.
-    """
-    if not apps.is_installed("sse"):
-        raise ImproperlyConfigured(
-            f"{module} needs the sse app: add 'sse' to INSTALLED_APPS "
-            "(INSTALLED_APPS = ['daphne', *INSTALLED_APPS, 'sse', ...]), then run "
-            "python manage.py migrate to create its tables."
-        )

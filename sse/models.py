@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from sse.apps import require_installed
+from sse.installed import require_installed
 
 # Without the app, Django's own error here ("doesn't declare an explicit app_label") names no fix.
 require_installed("sse.models")

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from sse.apps import require_installed
+from sse.installed import require_installed
 
 require_installed("sse.urls")
 

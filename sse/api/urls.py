@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import path
 
-from sse.apps import require_installed
+from sse.installed import require_installed
 
 require_installed("sse.api.urls")
 

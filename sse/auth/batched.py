@@ -36,6 +36,7 @@ from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
 
 from sse import runtime
+from sse.auth.state import AuthState
 
 __all__ = ["Lookup", "batched_session_user", "look_up"]
 
@@ -126,7 +127,7 @@ class _Batcher:
 async def look_up(session_key: str | None = None, user_pk: str | None = None) -> Lookup:
     """The session ``session_key`` (db-backed) and the user ``user_pk``, batched with others."""
     loop = asyncio.get_running_loop()
-    batchers = runtime.get().batchers  # one per loop, held by the runtime
+    batchers = runtime.get().part(AuthState).batchers  # one per loop, held by the runtime
     batcher = batchers.get(loop)
     if not isinstance(batcher, _Batcher):
         for old in [old for old in batchers if old.is_closed()]:
@@ -138,7 +139,7 @@ async def look_up(session_key: str | None = None, user_pk: str | None = None) ->
 
 def _keeps_model_backend_get_user(backend_path: str) -> bool:
     # Asked once per backend path and process (the answer is the runtime's).
-    known = runtime.get().model_backends
+    known = runtime.get().part(AuthState).model_backends
     answer = known.get(backend_path)
     if answer is None:
         from django.contrib.auth.backends import ModelBackend

@@ -20,6 +20,7 @@ from django.db import connections
 from django.utils.crypto import constant_time_compare
 
 from sse import runtime
+from sse.auth.state import AuthState
 from sse.auth.tokens import auth_digest
 
 __all__ = [
@@ -54,19 +55,19 @@ class StreamIdentity:
 def note_access_notice() -> None:
     """An access notice reached this process's hub (on its loop): streams subscribing from
     requests authenticated before it are re-checked once subscribed."""
-    runtime.get().access_notices += 1
+    runtime.get().part(AuthState).access_notices += 1
 
 
 def notice_epoch() -> int:
     """The access notices this process's hub has taken in so far: taken when a request
     authenticates, and handed to its stream with its identity (``sse.streams.authentication``),
     so a stream subscribed after another notice is re-checked once subscribed."""
-    return runtime.get().access_notices
+    return runtime.get().part(AuthState).access_notices
 
 
 def changed_since(epoch: int) -> bool:
     """Whether an access notice reached this process since ``epoch`` (see :func:`notice_epoch`)."""
-    return runtime.get().access_notices != epoch
+    return runtime.get().part(AuthState).access_notices != epoch
 
 
 # -- sessions and users, read in batches (sync: run in a worker thread) -------------

@@ -34,6 +34,7 @@ from asgiref.sync import sync_to_async
 from sse import runtime
 from sse.auth.identity import StreamIdentity, identity_holds, note_access_notice, read_identities
 from sse.auth.rule_answers import rule_answers
+from sse.auth.state import AuthState
 from sse.conf import conf
 
 __all__ = [
@@ -177,7 +178,7 @@ def on_notice(hub: WatchedHub, users: Sequence[str], channels: Sequence[str]) ->
 
 def check_now(hub: WatchedHub, streams: Iterable[CheckedStream]) -> None:
     """Hold ``streams``' live events and re-check their access now (on the hub's loop)."""
-    pending = runtime.get().hub_checks  # per hub, the runtime's: no module state
+    pending = runtime.get().part(AuthState).hub_checks  # per hub, the runtime's: no module state
     checks = pending.get(hub)
     if checks is None:
         checks = pending[hub] = _Checks(hub)
@@ -224,11 +225,11 @@ class _Checks:
 
 def watch_hub(hub: WatchedHub) -> None:
     """Let this process's sign-outs, user changes and access notices reach ``hub``'s streams."""
-    runtime.get().watched = weakref.ref(hub)  # the runtime's: no module state
+    runtime.get().part(AuthState).watched = weakref.ref(hub)  # the runtime's: no module state
 
 
 def watched_hub() -> WatchedHub | None:
-    watched = runtime.get().watched
+    watched = runtime.get().part(AuthState).watched
     hub: WatchedHub | None = watched() if watched is not None else None
     if hub is None or hub.loop.is_closed():
         return None

@@ -17,6 +17,7 @@ from sse.channels.patterns import (
     CHANNEL_NAME,
     AccessRule,
     ChannelPattern,
+    ChannelRegistry,
     make_pattern,
     validate_channel_name,
 )
@@ -74,9 +75,9 @@ def register_channel(
     )
     if not apps.is_installed("sse"):
         # No runtime to keep it, and nothing could serve it: sse.urls and sse.models name
-        # the fix when imported (sse.apps.require_installed).
+        # the fix when imported (sse.installed.require_installed).
         return
-    runtime.get().registry.add(checked)
+    runtime.get().part(ChannelRegistry).add(checked)
 
 
 def channel(
@@ -106,16 +107,16 @@ def channel(
 
 
 def unregister_channel(pattern: str) -> None:
-    runtime.get().registry.remove(pattern)
+    runtime.get().part(ChannelRegistry).remove(pattern)
 
 
 def registered_patterns() -> tuple[str, ...]:
     """Every registered channel pattern, sorted (empty until some ``ready()`` registers one)."""
-    return runtime.get().registry.names()
+    return runtime.get().part(ChannelRegistry).names()
 
 
 def find_pattern(name: str) -> tuple[ChannelPattern, dict[str, str]] | None:
-    return runtime.get().registry.find(name)
+    return runtime.get().part(ChannelRegistry).find(name)
 
 
 def is_ephemeral(name: str) -> bool:
@@ -162,7 +163,7 @@ async def check_access_all(user: Any, names: Sequence[str]) -> list[bool | Excep
     """
     outcomes: list[bool | Exception] = [False] * len(names)
     sync_rules: list[_SyncRule] = []
-    find = runtime.get().registry.find
+    find = runtime.get().part(ChannelRegistry).find
     for index, name in enumerate(names):
         found = find(name)
         if found is None:

@@ -11,7 +11,6 @@ import functools
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from typing import ClassVar
 
 from sse import runtime
 from sse.auth.identity import StreamIdentity
@@ -27,6 +26,7 @@ from sse.hub.inbox import Inbox
 from sse.hub.log_poll import poll_forever
 from sse.hub.log_threads import LogThreads
 from sse.hub.parts import GroupParts, StreamParts
+from sse.hub.process_hub import ProcessHub
 from sse.hub.replay_budget import ReplayBudget
 from sse.hub.stats import Counts, HubStats, figures
 from sse.hub.subscriber import Subscriber
@@ -46,8 +46,6 @@ class ChannelHub:
     from publish (commit) to fan-out, of events that carry a publish time; ``replays``: replays
     longer than a page take turns, per user and in all (sse/hub/replay_budget.py).
     """
-
-    _start_callbacks: ClassVar[list[Callable[[ChannelHub], None]]] = []
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -72,7 +70,7 @@ class ChannelHub:
         #: One timer for heartbeats and deadlines; other streams may join it (``beating()``).
         self.heartbeats = Heartbeats(loop, self.subscribers)
         # What the hub's parts get instead of the hub (sse/hub/parts.py), built once.
-        self.stream_parts = StreamParts(loop, self.counts)
+        self.stream_parts = StreamParts(loop, self.counts, runtime.get().part(ProcessHub).serials)
         self.group_parts = GroupParts(
             loop,
             self.counts,
@@ -93,8 +91,8 @@ class ChannelHub:
     def current(cls) -> ChannelHub:
         """The hub of the running event loop, created on first use."""
         loop = asyncio.get_running_loop()
-        rt = runtime.get()  # the runtime holds the hub: no class or module state
-        with rt.hub_lock:
+        rt = runtime.get().part(ProcessHub)  # the runtime holds the hub: no class or module state
+        with rt.lock:
             hub = rt.hub
             if not isinstance(hub, cls) or hub.loop is not loop:
                 if isinstance(hub, ChannelHub):
@@ -106,7 +104,7 @@ class ChannelHub:
     @classmethod
     def running(cls) -> ChannelHub | None:
         """The hub of this process if its loop is alive (for other threads)."""
-        hub = runtime.get().hub
+        hub = runtime.get().part(ProcessHub).hub
         if not isinstance(hub, ChannelHub) or hub.loop.is_closed() or not hub.loop.is_running():
             return None
         return hub
@@ -114,8 +112,8 @@ class ChannelHub:
     @classmethod
     def reset(cls) -> None:
         """Forget the process hub (tests use a new loop per test)."""
-        rt = runtime.get()
-        with rt.hub_lock:
+        rt = runtime.get().part(ProcessHub)
+        with rt.lock:
             if isinstance(rt.hub, ChannelHub):
                 rt.hub._abandon()
             rt.hub = None
@@ -123,13 +121,14 @@ class ChannelHub:
     @classmethod
     def on_start(cls, callback: Callable[[ChannelHub], None]) -> None:
         """Call ``callback(hub)`` on the loop when a hub starts serving streams (once per hub)."""
-        if callback not in cls._start_callbacks:
-            cls._start_callbacks.append(callback)
+        callbacks = runtime.get().part(ProcessHub).start_callbacks
+        if callback not in callbacks:
+            callbacks.append(callback)
 
     @property
     def active(self) -> bool:
         """Still the process's hub and not shutting down: per-hub background work goes on."""
-        hub: object = runtime.get().hub
+        hub: object = runtime.get().part(ProcessHub).hub
         return not self._stopping and hub is self
 
     @property
@@ -166,7 +165,7 @@ class ChannelHub:
         watch(self)
         # Among them (SseConfig.ready): SIGTERM/SIGINT end every stream cleanly first, under
         # any server (sse.server.shutdown.on_hub_start).
-        for callback in list(self._start_callbacks):
+        for callback in list(runtime.get().part(ProcessHub).start_callbacks):
             try:
                 callback(self)
             except Exception:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 
+from sse import runtime
 from sse.conf import conf
+from sse.hub.process_hub import ProcessHub
 
 __all__ = ["tune_gc", "tune_gc_once"]
 
@@ -25,11 +27,9 @@ def tune_gc() -> None:
         gc.set_threshold(threshold, 20, 100)
 
 
-_gc_tuned = False
-
-
 def tune_gc_once() -> None:
-    global _gc_tuned
-    if not _gc_tuned:
-        _gc_tuned = True
+    """:func:`tune_gc`, once per process (its runtime's :class:`ProcessHub` remembers)."""
+    hub = runtime.get().part(ProcessHub)
+    if not hub.gc_tuned:
+        hub.gc_tuned = True
         tune_gc()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from sse.hub.stats import Counts
@@ -19,10 +19,12 @@ __all__ = ["GroupParts", "StreamParts"]
 
 @dataclass(frozen=True, slots=True)
 class StreamParts:
-    """What one open stream uses of its hub: the loop and the counters."""
+    """What one open stream uses of its hub: the loop, the counters, and the numbers of the
+    process's streams (its runtime's ``ProcessHub.serials``)."""
 
     loop: asyncio.AbstractEventLoop
     counts: Counts
+    serials: Iterator[int]
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 import time
 from collections.abc import AsyncIterator
@@ -23,9 +22,6 @@ __all__ = ["CHUNK_BYTES", "Subscriber"]
 # A backlog is written in chunks of about this size, so the server's write buffer
 # holds little beyond the bounded queue.
 CHUNK_BYTES = 64 * 1024
-
-# Numbers the streams of a process, for operators (sse.hub.channel_hub.ChannelHub.close_stream).
-_serials = itertools.count(1)
 
 
 class Subscriber:
@@ -107,7 +103,7 @@ class Subscriber:
         self.credential_deadline = False
         # For operators (read-only elsewhere): a number unique in this process, when the
         # stream opened (wall clock), and the bytes its live writes carried.
-        self.serial = next(_serials)
+        self.serial = next(parts.serials)
         self.opened_at = time.time()
         self.bytes_sent = 0
         #: (User-Agent, HTTP version) of the request that opened it, when known (sse.operator).

@@ -14,6 +14,7 @@ from sse import runtime
 from sse.channels.registry import is_ephemeral, validate_channel_name
 from sse.conf import conf
 from sse.hub.channel_hub import ChannelHub
+from sse.storage.current import CurrentLog
 from sse.transport.layer import send_event
 from sse.wire.cursor import channel_tag, format_cursor, new_check
 from sse.wire.encoding import Event
@@ -92,7 +93,7 @@ def _append(channel: str, event: str | None, text: str, caller: str) -> str:
         pass
     else:
         raise RuntimeError(f"{caller}() was called from async code: use 'await sse.a{caller}(...)'")
-    rt = runtime.get()
+    rt = runtime.get().part(CurrentLog)
     log = rt.log
     if log.keeps_checks:
         # Drawn here, so the id returned and the one streams send carry the check the log keeps.

@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterator, Sized
 from types import FrameType
 from typing import Any, Protocol
 
+from sse import runtime
 from sse.conf import conf
 
 __all__ = ["Streams", "end_streams", "install", "on_hub_start", "register", "responding", "responding_now"]
@@ -47,13 +48,6 @@ __all__ = ["Streams", "end_streams", "install", "on_hub_start", "register", "res
 logger = logging.getLogger("sse.shutdown")
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
-# The handler each signal had before ours: given back (and the signal raised again) once
-# the streams have ended.
-_previous: dict[int, Any] = {}
-_lock = threading.Lock()
-_signalled = False
-# Responses in flight, as counted by responding() / responding_now().
-_responding = 0
 
 
 class Streams(Protocol):
@@ -72,15 +66,30 @@ def _no_hub() -> Streams | None:
     return None
 
 
-# The process's hub whose streams a shutdown ends, if its loop runs (None: no streams here).
-_running: Callable[[], Streams | None] = _no_hub
+class ShutdownState:
+    """A process's shutdown wiring: ``runtime.get().part(ShutdownState)`` (made by
+    :func:`register` and :func:`install`, before any signal handler of ours runs)."""
+
+    def __init__(self) -> None:
+        #: The process's hub whose streams a shutdown ends, if its loop runs (None: no streams).
+        self.running: Callable[[], Streams | None] = _no_hub
+        #: The handler each signal had before ours: given back (and the signal raised
+        #: again) once the streams have ended.
+        self.previous: dict[int, Any] = {}
+        self.lock = threading.Lock()
+        self.signalled = False
+        #: Responses in flight, as counted by responding() / responding_now().
+        self.responding = 0
+
+
+def _state() -> ShutdownState:
+    return runtime.get().part(ShutdownState)
 
 
 def register(running: Callable[[], Streams | None]) -> None:
     """Where to find the process's running hub: ``SseConfig.ready`` registers
     ``ChannelHub.running`` here, and :func:`on_hub_start` as the hubs' start callback."""
-    global _running
-    _running = running
+    _state().running = running
 
 
 def on_hub_start(hub: object) -> None:
@@ -105,8 +114,7 @@ def responding() -> Iterator[None]:
 
 def responding_now(change: int) -> None:
     """:func:`responding` without a context manager: +1 when a response starts, -1 when it ends."""
-    global _responding
-    _responding += change
+    _state().responding += change
 
 
 def install() -> bool:
@@ -119,12 +127,13 @@ def install() -> bool:
     """
     if threading.current_thread() is not threading.main_thread():
         return False
-    with _lock:
+    state = _state()
+    with state.lock:
         for sig in _SIGNALS:
             current = signal.getsignal(sig)
             if current is _on_signal or current is None or current == signal.SIG_IGN:
                 continue
-            _previous[sig] = current
+            state.previous[sig] = current
             signal.signal(sig, _on_signal)
             logger.debug("in front of %s's handler %r", signal.Signals(sig).name, current)
     return True
@@ -132,27 +141,28 @@ def install() -> bool:
 
 def _hand_on(signum: int) -> None:
     """Give every signal back to the handler it had before ours, and raise ``signum`` again."""
-    with _lock:
-        for sig, previous in list(_previous.items()):
+    state = _state()
+    with state.lock:
+        for sig, previous in list(state.previous.items()):
             if signal.getsignal(sig) is _on_signal:
                 signal.signal(sig, previous)
-        _previous.clear()
+        state.previous.clear()
     signal.raise_signal(signum)
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
-    global _signalled
-    if _signalled:
+    state = _state()  # made by install(), which put this handler in: a dict look-up
+    if state.signalled:
         # Already ending the streams, for at most SSE_SHUTDOWN_GRACE_SECONDS: the server gets
         # the first signal then. Not handed on now: granian's worker handler blocks its event
         # loop until every response has ended, and its main process sends a SIGTERM of its
         # own after the one a process group (systemd, a terminal's Ctrl+C) already got.
         return
-    hub = _running()
+    hub = state.running()
     if hub is None:
         _hand_on(signum)  # no streams in this process
         return
-    _signalled = True
+    state.signalled = True
     loop = hub.loop
 
     def start() -> None:
@@ -171,7 +181,8 @@ async def end_streams(grace: float | None = None) -> None:
     body; returns once all have ended, and the responses counted by :func:`responding`
     too, or after ``grace`` seconds (``SSE_SHUTDOWN_GRACE_SECONDS``). Call on the hub's loop.
     """
-    hub = _running()
+    state = _state()
+    hub = state.running()
     if hub is None or hub.loop is not asyncio.get_running_loop():
         return
     if grace is None:
@@ -181,7 +192,7 @@ async def end_streams(grace: float | None = None) -> None:
     if not hub.stopping:
         await hub.stop()
     deadline = started + grace
-    while (hub.subscribers or _responding > 0) and hub.loop.time() < deadline:
+    while (hub.subscribers or state.responding > 0) and hub.loop.time() < deadline:
         await asyncio.sleep(0.02)
     # The server writes each response's last bytes after its application returns.
     await asyncio.sleep(0.05)

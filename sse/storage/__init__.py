@@ -3,7 +3,7 @@
 Configured like ``CACHES``: ``SSE_EVENT_LOG = {"BACKEND": "...", "OPTIONS": {...}}``.
 Public: this module's names (the ``EventLog`` interface a backend implements, what it
 returns, ``get_event_log()``); its sub-modules are not.
-The log in use is the runtime's (``sse.runtime``): made on first use, made again when
+The log in use is the runtime's (``sse.storage.current.CurrentLog``): made on first use, made again when
 ``SSE_EVENT_LOG`` changes.
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 
 from sse import runtime
 from sse.storage.base import ChannelSummary, EventLog, LoggedEvent, LogPosition, LogTail, TailEvent
+from sse.storage.current import DEFAULT_LOG_BACKEND, CurrentLog
 
 __all__ = [
     "ChannelSummary",
@@ -26,16 +27,16 @@ __all__ = [
     "learn_log_id",
 ]
 
-DEFAULT_BACKEND = runtime.DEFAULT_LOG_BACKEND
+DEFAULT_BACKEND = DEFAULT_LOG_BACKEND
 
 
 def get_event_log() -> EventLog:
-    return runtime.get().log
+    return runtime.get().part(CurrentLog).log
 
 
 def current_log_id() -> str | None:
     """The log's name that ids carry, once read (``learn_log_id``); None before."""
-    return runtime.get().log_id
+    return runtime.get().part(CurrentLog).log_id
 
 
 def learn_log_id() -> str | None:
@@ -44,12 +45,12 @@ def learn_log_id() -> str | None:
     Called before a process's first view (a ``request_started`` receiver) and by a hub
     before its first stream; a failure (a database not migrated yet) is retried next time.
     """
-    return runtime.get().learn_log_id()
+    return runtime.get().part(CurrentLog).learn_log_id()
 
 
 def learn_log_id_first(**kwargs: Any) -> None:
     """``request_started``: before the first view of a process, read the log's name in this sync hop."""
-    rt = runtime.get()
+    rt = runtime.get().part(CurrentLog)
     if rt.log_id is None:
         rt.learn_log_id()
 
@@ -57,4 +58,4 @@ def learn_log_id_first(**kwargs: Any) -> None:
 def forget_log_on_change(*, setting: str, **kwargs: Any) -> None:
     """``setting_changed``: a new ``SSE_EVENT_LOG`` is made on its next use."""
     if setting == "SSE_EVENT_LOG":
-        runtime.get().forget_log()
+        runtime.get().part(CurrentLog).forget_log()

@@ -10,19 +10,30 @@ import time
 
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 
+from sse import runtime
 from sse.conf import conf
-from sse.storage import EventLog, get_event_log
+from sse.storage import EventLog
+from sse.storage.current import CurrentLog
 from sse.streams.refusals import UNAVAILABLE_ERRORS, StreamRefused
 
-__all__ = ["event_log_problem", "warn_if_thread_per_stream"]
+__all__ = ["Readiness", "event_log_problem", "warn_if_thread_per_stream"]
 
 logger = logging.getLogger("sse.hub")
 
-# The event log found ready (its tables exist) in this process: asked once, not per stream.
-_ready_log: EventLog | None = None
-_problem_logged_at: float | None = None
-_looking: dict[asyncio.AbstractEventLoop, asyncio.Task[str | None]] = {}
 _PROBLEM_LOG_INTERVAL = 60.0
+
+
+class Readiness:
+    """What this process found of its setup: ``runtime.get().part(Readiness)``."""
+
+    def __init__(self) -> None:
+        #: The event log found ready (its tables exist): asked once, not per stream.
+        self.ready_log: EventLog | None = None
+        self.problem_logged_at: float | None = None
+        #: The look at the log under way, per loop.
+        self.looking: dict[asyncio.AbstractEventLoop, asyncio.Task[str | None]] = {}
+        #: The causes of a thread per stream already logged: one WARNING each.
+        self.thread_warnings: set[str] = set()
 
 
 async def event_log_problem() -> StreamRefused | None:
@@ -33,39 +44,35 @@ async def event_log_problem() -> StreamRefused | None:
     yes, so a server started before ``migrate`` serves streams once it ran. An ERROR line
     names the fix, at most once a minute.
     """
-    global _ready_log, _problem_logged_at
-    log = get_event_log()
-    if log is _ready_log:
+    rt = runtime.get()  # one look-up per stream open
+    state, log = rt.part(Readiness), rt.part(CurrentLog).log
+    if log is state.ready_log:
         return None
     # One look at a time per loop: the streams of a reconnect storm after a restart wait
     # for the first one's answer instead of each queueing a query of their own.
     loop = asyncio.get_running_loop()
-    looking = _looking.get(loop)
+    looking = state.looking.get(loop)
     if looking is None:
-        looking = _looking[loop] = loop.create_task(sync_to_async(log.setup_problem)())
+        looking = state.looking[loop] = loop.create_task(sync_to_async(log.setup_problem)())
         looking.add_done_callback(_looked)
     try:
         problem = await asyncio.shield(looking)
     except UNAVAILABLE_ERRORS:
         return None  # a database that cannot answer now: the stream says "come back" itself
     if problem is None:
-        _ready_log, _problem_logged_at = log, None
+        state.ready_log, state.problem_logged_at = log, None
         return None
     now = time.monotonic()
-    if _problem_logged_at is None or now - _problem_logged_at >= _PROBLEM_LOG_INTERVAL:
-        _problem_logged_at = now
+    if state.problem_logged_at is None or now - state.problem_logged_at >= _PROBLEM_LOG_INTERVAL:
+        state.problem_logged_at = now
         logger.error("every stream answers 503 until this is fixed: %s", problem)
     return StreamRefused(503, f"streams are not set up on this server: {problem}")
 
 
 def _looked(task: asyncio.Task[str | None]) -> None:
-    _looking.pop(task.get_loop(), None)
+    runtime.get().part(Readiness).looking.pop(task.get_loop(), None)
     if not task.cancelled():
         task.exception()  # retrieved: the streams that waited for it may all be gone
-
-
-# The causes already logged in this process: one WARNING each.
-_thread_warnings: set[str] = set()
 
 
 def warn_if_thread_per_stream(path: str | None) -> None:
@@ -96,9 +103,10 @@ def warn_if_thread_per_stream(path: str | None) -> None:
             "use sse.asgi.get_asgi_application()), or the stream's path is outside SSE_STREAM_PATHS"
         )
     key = cause.split(":")[0]
-    if key in _thread_warnings:
+    warned = runtime.get().part(Readiness).thread_warnings
+    if key in warned:
         return
-    _thread_warnings.add(key)
+    warned.add(key)
     logger.warning(
         "each open stream holds an OS thread of its own for as long as it lasts "
         "(1,000 streams, 1,000 idle threads): %s.",

@@ -17,7 +17,7 @@ from django.utils.module_loading import import_string
 from sse import runtime
 from sse.conf import conf
 from sse.transport.messages import ACCESS_GROUP, access_message, group_name, layer_message
-from sse.transport.sender import SEND_BACKOFF, SEND_TIMEOUT
+from sse.transport.sender import SEND_BACKOFF, SEND_TIMEOUT, ProcessTransport
 
 __all__ = [
     "ACCESS_GROUP",
@@ -61,7 +61,7 @@ def send_event(
         return  # their hubs read the log
     assert layer is not None
     try:
-        runtime.get().sender.run(
+        runtime.get().part(ProcessTransport).sender.run(
             layer.group_send(group_name(channel), layer_message(channel, seq, event, data, ts, check)),
             SEND_TIMEOUT,
         )
@@ -82,7 +82,7 @@ def send_access_notice(users: list[str], channels: list[str]) -> None:
     if not reaches_other_processes(layer):
         return  # no other process hears this layer: only the periodic re-check reaches them
     assert layer is not None
-    rt = runtime.get()
+    rt = runtime.get().part(ProcessTransport)
     try:
         notice = access_message(users, channels, rt.process_origin())
         rt.sender.run(layer.group_send(ACCESS_GROUP, notice), SEND_TIMEOUT)

@@ -19,6 +19,7 @@ from sse.transport.messages import (
     read_access,
     read_message,
 )
+from sse.transport.sender import ProcessTransport
 
 __all__ = ["LayerLink"]
 
@@ -47,7 +48,7 @@ class LayerLink:
         self.layer = layer
         self.reaches_other_processes = reaches_other_processes(layer)
         # This process in access notices: its own are skipped (the hub heard them directly).
-        self._origin = runtime.get().process_origin()
+        self._origin = runtime.get().part(ProcessTransport).process_origin()
         self.loop = loop
         self.on_event = on_event
         self.on_error = on_error

@@ -69,7 +69,7 @@ def read_message(
 
 
 def access_message(users: list[str], channels: list[str], origin: str) -> dict[str, Any]:
-    """A notice from the process ``origin`` (``Runtime.process_origin()``)."""
+    """A notice from the process ``origin`` (``ProcessTransport.process_origin()``)."""
     return {"type": ACCESS_TYPE, "users": users, "channels": channels, "origin": origin}
 
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-__all__ = ["SEND_BACKOFF", "SEND_TIMEOUT", "LayerSender"]
+__all__ = ["SEND_BACKOFF", "SEND_TIMEOUT", "LayerSender", "ProcessTransport"]
 
 # A layer send that takes longer is given up: the event is in the log, hubs find it there.
 SEND_TIMEOUT = 5.0
@@ -56,3 +56,19 @@ class LayerSender:
                 threading.Thread(target=loop.run_forever, name="sse-publish", daemon=True).start()
                 self._loop, self._pid = loop, os.getpid()
             return self._loop
+
+
+class ProcessTransport:
+    """This process in the layer (``runtime.get().part(ProcessTransport)``): its sender and origin."""
+
+    def __init__(self) -> None:
+        #: Layer sends from sync code, on one loop thread (started on first send).
+        self.sender = LayerSender()
+        self._origin: tuple[int, str] | None = None
+
+    def process_origin(self) -> str:
+        """This process, in access notices: a hub skips its own (it heard them directly)."""
+        origin = self._origin
+        if origin is None or origin[0] != os.getpid():  # a forked child is another process
+            origin = self._origin = (os.getpid(), f"{os.getpid()}-{os.urandom(6).hex()}")
+        return origin[1]

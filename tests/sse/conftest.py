@@ -133,7 +133,7 @@ site = site_fixture(
 def no_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     """No channel rule registered during the test (the runtime gets a fresh registry); the
     project's rules come back after it."""
-    monkeypatch.setattr(runtime.get(), "registry", ChannelRegistry())
+    monkeypatch.setitem(runtime.get().parts, ChannelRegistry, ChannelRegistry())
 
 
 @pytest.fixture

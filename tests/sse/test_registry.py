@@ -8,6 +8,7 @@ import pytest
 import sse
 from sse import runtime
 from sse.channels import registry
+from sse.channels.patterns import ChannelRegistry
 from sse.channels.registry import (
     ChannelNotFound,
     check_access,
@@ -128,7 +129,7 @@ def test_rule_must_be_callable() -> None:
 def test_registering_again_replaces_and_unregister_removes() -> None:
     register_channel("x", lambda u: False)
     register_channel("x", lambda u: True)
-    assert len(runtime.get().registry) == 1
+    assert len(runtime.get().part(ChannelRegistry)) == 1
     registry.unregister_channel("x")
     registry.unregister_channel("x")
     assert find_pattern("x") is None
@@ -148,5 +149,5 @@ def test_the_test_project_registers_its_channels(isolated_registry: None) -> Non
     from tests.sse_app import channels
 
     reload(channels)
-    registered = set(runtime.get().registry.names())
+    registered = set(runtime.get().part(ChannelRegistry).names())
     assert {"public", "user.{pk}", "staff", "room.{slug}", "scratch.{name}"} <= registered

@@ -28,6 +28,7 @@ import httpx
 import pytest
 from django.test import AsyncClient, override_settings
 
+from sse import runtime
 from sse.storage import get_event_log
 from sse.streams import readiness
 from tests.servers import PYTHON, ROOT, DaphneServer, manage
@@ -136,7 +137,7 @@ async def test_streams_opening_together_share_one_look_at_the_tables(monkeypatch
         return "the event log's tables are missing"
 
     monkeypatch.setattr(get_event_log(), "setup_problem", setup_problem)
-    monkeypatch.setattr(readiness, "_ready_log", None)
+    monkeypatch.setattr(runtime.get().part(readiness.Readiness), "ready_log", None)
     waiting = [asyncio.create_task(readiness.event_log_problem()) for _ in range(20)]
     await asyncio.sleep(0)  # each runs to its wait for the look
     answer.set()

@@ -270,7 +270,7 @@ async def test_close_stops_the_timer_and_forgets_what_waits() -> None:
 @pytest.fixture
 def declared(monkeypatch: pytest.MonkeyPatch) -> None:
     """The channels a test declares go into a fresh registry, dropped after it."""
-    monkeypatch.setattr(runtime.get(), "registry", ChannelRegistry())
+    monkeypatch.setitem(runtime.get().parts, ChannelRegistry, ChannelRegistry())
 
 
 def pattern(name: str) -> ChannelPattern:
