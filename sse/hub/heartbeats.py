@@ -11,7 +11,7 @@ expiry) are checked on the same tick.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Collection
+from collections.abc import AsyncGenerator, AsyncIterable, Collection
 from typing import Any, Protocol
 
 from sse.conf import conf
@@ -89,7 +89,7 @@ class Heartbeats:
 
     async def beating[T](
         self, source: AsyncIterable[T], interval: float | None = None
-    ) -> AsyncIterator[T | bytes]:
+    ) -> AsyncGenerator[T | bytes, None]:
         """``source``'s items, with ``HEARTBEAT`` whenever it was idle ``interval`` seconds
         (None: ``SSE_HEARTBEAT_SECONDS``): on this timer, with no timer of its own."""
         idle = _Idle(self.loop)
