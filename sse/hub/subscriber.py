@@ -78,8 +78,7 @@ class Subscriber:
         identity: StreamIdentity | None = None,
         check_rules: bool = False,
     ) -> None:
-        # Kept one by one, not the parts: read per frame.
-        self.loop, self.counts = parts.loop, parts.counts
+        self.loop, self.counts = parts.loop, parts.counts  # one by one, not the parts: read per frame
         self.channels = channels
         self.tag = channel_tag(channels, current_log_id())
         self.user_key = user_key
@@ -96,8 +95,7 @@ class Subscriber:
         self.waiter: asyncio.Future[None] | None = None
         self.closed = False
         self.close_reason: str | None = None
-        # Live events wait here until the stream has replayed what it missed, and while its
-        # access is being re-checked after a change (sse.auth.access_changes.access_changed).
+        # Live events wait here during its replay and access re-checks (sse.auth.access_changes).
         self.held: list[tuple[int, int, int | None, str | None, bytes]] | None = []
         self.held_bytes = 0
         self.replaying = True
@@ -105,8 +103,7 @@ class Subscriber:
         self.last_write = self.loop.time()
         self.deadline: float | None = None
         self.credential_deadline = False
-        # For operators (read-only elsewhere): a number unique in this process, when the
-        # stream opened (wall clock), and the bytes its live writes carried.
+        # For operators (read-only elsewhere): its number here, when it opened (wall clock), live bytes sent.
         self.serial = next(_serials)
         self.opened_at = time.time()
         self.bytes_sent = 0
