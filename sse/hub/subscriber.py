@@ -149,6 +149,15 @@ class Subscriber:
             self.last_write = now
             self.push(HEARTBEAT)
 
+    def take_heartbeat(self) -> bool:
+        """Whether :meth:`beat` queued a heartbeat, all that is queued: taken out of the queue,
+        for a body that waits elsewhere (a replay's turn, sse.hub.replay_budget) to send now."""
+        if len(self.frames) != 1 or self.frames[0] != HEARTBEAT:
+            return False
+        self.frames.clear()
+        self.nbytes = 0
+        return True
+
     def offer(
         self,
         index: int,
