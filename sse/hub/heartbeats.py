@@ -4,8 +4,9 @@ A stream that wrote nothing for ``SSE_HEARTBEAT_SECONDS`` (or its own interval) 
 comment, so proxies keep the connection and clients see it alive. One timer serves all
 of a hub's streams (a task per stream would wake thousands of times as often); a stream
 that is not the hub's (``EventStreamResponse`` over an app's own source) joins the same
-timer with :meth:`Heartbeats.beating`. The hub's streams' deadlines (lifetimes, credential
-expiry) are checked on the same tick.
+timer with :meth:`Heartbeats.beating`; a hub's stream whose replay waits its turn sends the
+beats queued for it (``Subscriber.take_heartbeat``). The hub's streams' deadlines (lifetimes,
+credential expiry) are checked on the same tick.
 """
 
 from __future__ import annotations
