@@ -4,14 +4,15 @@ A stream that wrote nothing for ``SSE_HEARTBEAT_SECONDS`` (or its own interval) 
 comment, so proxies keep the connection and clients see it alive. One timer serves all
 of a hub's streams (a task per stream would wake thousands of times as often); a stream
 that is not the hub's (``EventStreamResponse`` over an app's own source) joins the same
-timer with :meth:`Heartbeats.beating`. The hub's streams' deadlines (lifetimes, credential
-expiry) are checked on the same tick.
+timer with :meth:`Heartbeats.beating`; a hub's stream whose replay waits its turn sends the
+beats queued for it (``Subscriber.take_heartbeat``). The hub's streams' deadlines (lifetimes,
+credential expiry) are checked on the same tick.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Collection
+from collections.abc import AsyncGenerator, AsyncIterable, Collection
 from typing import Any, Protocol
 
 from sse.conf import conf
@@ -89,7 +90,7 @@ class Heartbeats:
 
     async def beating[T](
         self, source: AsyncIterable[T], interval: float | None = None
-    ) -> AsyncIterator[T | bytes]:
+    ) -> AsyncGenerator[T | bytes, None]:
         """``source``'s items, with ``HEARTBEAT`` whenever it was idle ``interval`` seconds
         (None: ``SSE_HEARTBEAT_SECONDS``): on this timer, with no timer of its own."""
         idle = _Idle(self.loop)

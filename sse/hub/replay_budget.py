@@ -213,18 +213,16 @@ class ReplayTicket:
         queue.append(granted)
         try:
             while not granted.done() and not sub.closed:
-                # Woken by the grant, or by the stream's close (Subscriber.close wakes its waiter).
-                closed = sub.waiter = loop.create_future()
+                if sub.take_heartbeat():
+                    yield HEARTBEAT
+                    continue
+                # Woken by the grant, by the stream's close, or by a heartbeat the hub's one timer
+                # queued for it (Subscriber.close and Subscriber.beat wake its waiter).
+                woken = sub.waiter = loop.create_future()
                 try:
-                    await asyncio.wait(
-                        (granted, closed),
-                        timeout=conf.SSE_HEARTBEAT_SECONDS,
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
+                    await asyncio.wait((granted, woken), return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     sub.waiter = None
-                if not granted.done() and not sub.closed:
-                    yield HEARTBEAT
         finally:
             # A slot granted is this ticket's even if its stream went away meanwhile:
             # leave() hands it on. One not granted yet is given up (skipped when granting).

@@ -74,8 +74,7 @@ class Subscriber:
         identity: StreamIdentity | None = None,
         check_rules: bool = False,
     ) -> None:
-        # Kept one by one, not the parts: read per frame.
-        self.loop, self.counts = parts.loop, parts.counts
+        self.loop, self.counts = parts.loop, parts.counts  # one by one, not the parts: read per frame
         self.channels = channels
         self.tag = channel_tag(channels, current_log_id())
         self.user_key = user_key
@@ -92,8 +91,7 @@ class Subscriber:
         self.waiter: asyncio.Future[None] | None = None
         self.closed = False
         self.close_reason: str | None = None
-        # Live events wait here until the stream has replayed what it missed, and while its
-        # access is being re-checked after a change (sse.auth.access_changes.access_changed).
+        # Live events wait here during its replay and access re-checks (sse.auth.access_changes).
         self.held: list[tuple[int, int, int | None, str | None, bytes]] | None = []
         self.held_bytes = 0
         self.replaying = True
@@ -101,8 +99,7 @@ class Subscriber:
         self.last_write = self.loop.time()
         self.deadline: float | None = None
         self.credential_deadline = False
-        # For operators (read-only elsewhere): a number unique in this process, when the
-        # stream opened (wall clock), and the bytes its live writes carried.
+        # For operators (read-only elsewhere): its number here, when it opened (wall clock), live bytes sent.
         self.serial = next(parts.serials)
         self.opened_at = time.time()
         self.bytes_sent = 0
@@ -147,6 +144,15 @@ class Subscriber:
         if not self.frames:
             self.last_write = now
             self.push(HEARTBEAT)
+
+    def take_heartbeat(self) -> bool:
+        """Whether :meth:`beat` queued a heartbeat, all that is queued: taken out of the queue,
+        for a body that waits elsewhere (a replay's turn, sse.hub.replay_budget) to send now."""
+        if len(self.frames) != 1 or self.frames[0] != HEARTBEAT:
+            return False
+        self.frames.clear()
+        self.nbytes = 0
+        return True
 
     def offer(
         self,

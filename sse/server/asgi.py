@@ -27,7 +27,8 @@ workers, hypercorn, granian, ``python -m sse.daphne``): a ``send()`` of a stream
 that has not returned after ``SSE_SEND_TIMEOUT_SECONDS`` is cancelled, the
 response ends (its hub subscription released, one INFO line on ``sse.server.asgi``) and
 the server closes the connection; the client resumes from its last id when it
-reads again. One timer per process watches the sends in flight, not one per send.
+reads again. One timer per process watches the sends in flight, not one per send
+(``sse.server.send_timeout``).
 
 Use it in ``asgi.py``::
 
@@ -53,12 +54,12 @@ from typing import Any
 
 import django
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, iscoroutinefunction
-from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
 from django.urls import Resolver404, get_resolver
 
 from sse.conf import DEFAULT_STREAM_PATHS, conf
 from sse.server.middleware_groups import GroupedMiddlewareHandler
+from sse.server.send_timeout import SendWatch, TimedSend
 
 __all__ = ["DEFAULT_STREAM_PATHS", "StreamingASGIHandler", "get_asgi_application", "on_stream_thread"]
 
@@ -98,94 +99,6 @@ def on_stream_thread() -> bool:
     return isinstance(SyncToAsync.thread_sensitive_context.get(None), _StreamContext)
 
 
-class _SendWatch:
-    """The sends in flight of one event loop's streams, checked by one timer.
-
-    A send registers itself (a dict entry, no timer of its own: a stream sends once per
-    event, and ``asyncio.timeout()`` around each send costs ~4 us where this costs ~0.3);
-    while any is registered a timer runs every ``interval`` and cancels the task of each
-    send past its deadline.
-    """
-
-    __slots__ = ("interval", "loop", "sending", "timer")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.sending: dict[asyncio.Task[Any], _TimedSend] = {}
-        self.timer: asyncio.TimerHandle | None = None
-        self.interval = 1.0
-
-    def arm(self, timeout: float) -> None:
-        # A send is cut between one and two intervals (a quarter of its timeout, at most 1 s)
-        # after its timeout: a server's own timeout of the same length (python -m sse.daphne
-        # aborts the connection itself) goes first even on a loop that was busy meanwhile.
-        self.interval = min(1.0, max(timeout / 4, 0.01))
-        self.timer = self.loop.call_later(self.interval, self._check)
-
-    def _check(self) -> None:
-        self.timer = None
-        now = self.loop.time() - self.interval
-        for task, timed in list(self.sending.items()):
-            if timed.deadline <= now and not timed.cut:
-                timed.cut = True
-                task.cancel()
-        if self.sending:
-            self.timer = self.loop.call_later(self.interval, self._check)
-
-
-class _TimedSend:
-    """A stream request's ``send``: one that waits past ``timeout`` raises ``RequestAborted``.
-
-    Django's handler takes ``RequestAborted`` for a client gone: it closes the response
-    (the stream's ``finally`` unsubscribes it) and returns without a traceback. The task
-    cut is the one sending: Django 6.1 sends from the request's own task, 5.2 and 6.0 from
-    a task it starts for the response.
-    """
-
-    __slots__ = ("cut", "deadline", "send", "timeout", "watch")
-
-    def __init__(self, send: Send, timeout: float, watch: _SendWatch) -> None:
-        self.send = send
-        self.timeout = timeout
-        self.watch = watch
-        self.deadline = 0.0
-        self.cut = False
-
-    async def __call__(self, message: Mapping[str, Any]) -> None:
-        if self.cut:
-            raise RequestAborted
-        task = asyncio.current_task()
-        if task is None:  # not in a task: nothing to cut
-            await self.send(message)
-            return
-        watch = self.watch
-        self.deadline = watch.loop.time() + self.timeout
-        watch.sending[task] = self
-        if watch.timer is None:
-            watch.arm(self.timeout)
-        try:
-            await self.send(message)
-        except asyncio.CancelledError:
-            # Ours (the watch's) unless something else cancelled the task too.
-            if self.cut and _ABORTED_ENDS_A_RESPONSE and task.uncancel() == 0:
-                raise RequestAborted from None
-            raise
-        finally:
-            del watch.sending[task]
-        if self.cut:  # the server's send swallowed the cancellation
-            if not _ABORTED_ENDS_A_RESPONSE:
-                raise asyncio.CancelledError
-            task.uncancel()
-            raise RequestAborted
-
-
-# Django 6.1 ends a response whose send() raises RequestAborted as it ends one for a client
-# gone. Django 5.2 and 6.0 send from a task of their own that takes a cancelled send for a
-# client gone, and lets a RequestAborted from send() escape the request: there the cut is
-# the cancellation itself.
-_ABORTED_ENDS_A_RESPONSE = django.VERSION >= (6, 1)
-
-
 # Set in a request's task once its stream was cut: the server may then say the response
 # did not complete (uvicorn logs an error), which is what the cut meant.
 _cut_off: contextvars.ContextVar[bool] = contextvars.ContextVar("sse_cut_off", default=False)
@@ -222,7 +135,7 @@ class StreamingASGIHandler(GroupedMiddlewareHandler, ASGIHandler):
         self._stream_context = _StreamContext("sse-streams")
         self._request_contexts = [_SharedContext(f"sse-requests-{n}") for n in range(request_threads)]
         self._async_views: dict[str, bool] = {}  # path -> whether the root URLconf maps it to an async view
-        self._send_watch: _SendWatch | None = None
+        self._send_watch: SendWatch | None = None
         _quiet_server_logs()
 
     def is_stream(self, scope: Scope) -> bool:
@@ -266,7 +179,7 @@ class StreamingASGIHandler(GroupedMiddlewareHandler, ASGIHandler):
         if context is self._stream_context:
             timeout = conf.SSE_SEND_TIMEOUT_SECONDS
             if timeout > 0:
-                send = timed = _TimedSend(send, timeout, self._watch())
+                send = timed = TimedSend(send, timeout, self._watch())
         # Each ASGI request runs in its own task, so this binding stays with it.
         token = SyncToAsync.thread_sensitive_context.set(context)
         context.in_flight += 1
@@ -287,11 +200,11 @@ class StreamingASGIHandler(GroupedMiddlewareHandler, ASGIHandler):
                 timed.timeout,
             )
 
-    def _watch(self) -> _SendWatch:
+    def _watch(self) -> SendWatch:
         loop = asyncio.get_running_loop()
         watch = self._send_watch
         if watch is None or watch.loop is not loop:
-            watch = self._send_watch = _SendWatch(loop)
+            watch = self._send_watch = SendWatch(loop)
         return watch
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "authenticate_stream",
     "authorize",
     "channels_from_query",
+    "client_of",
     "last_event_id",
     "not_allowed_message",
     "requested_rate",
@@ -121,3 +122,11 @@ def requested_rate(request: HttpRequest) -> float | None:
         return parse_rate(values[0][:32], "max_rate")
     except ValueError as exc:
         raise StreamRefused(400, str(exc)) from None
+
+
+def client_of(request: HttpRequest) -> tuple[str, str]:
+    """(User-Agent, HTTP version) of a stream's request, for operators (cut: they are shown)."""
+    scope = getattr(request, "scope", None)
+    version = scope.get("http_version") if isinstance(scope, dict) else None
+    transport = f"HTTP/{version}" if version else request.META.get("SERVER_PROTOCOL", "")
+    return request.headers.get("User-Agent", "")[:300], str(transport)[:20]

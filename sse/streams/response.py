@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
+from contextlib import aclosing
 from typing import Any
 
+from asgiref.sync import AsyncToSync
 from django.http import StreamingHttpResponse
 
 from sse.conf import conf
-from sse.wire.encoding import HEARTBEAT, Event, encode_opening
+from sse.hub.channel_hub import ChannelHub
+from sse.hub.heartbeats import Heartbeats
+from sse.wire.encoding import Event, encode_opening
 
 __all__ = ["EventStreamResponse"]
 
@@ -33,6 +37,10 @@ class EventStreamResponse(StreamingHttpResponse):
     its own first block); an idle stream gets a comment every ``heartbeat``
     seconds (None: ``SSE_HEARTBEAT_SECONDS``; 0: never, the source pings);
     ``on_close`` runs exactly once however the stream ends.
+
+    The heartbeats come from the hub's one timer (:meth:`Heartbeats.beating`), not a
+    timer of the stream's own: a beat is aligned to the timer's tick, so it may come up to
+    ``min(1 s, interval / 4)`` after the interval.
     """
 
     def __init__(
@@ -71,8 +79,9 @@ class EventStreamResponse(StreamingHttpResponse):
                 async for item in source:
                     yield _to_bytes(item)
             else:
-                async for chunk in _with_heartbeat(source, heartbeat):
-                    yield chunk
+                async with aclosing(_beating(source, heartbeat)) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
         finally:
             self._run_on_close()
 
@@ -91,23 +100,29 @@ class EventStreamResponse(StreamingHttpResponse):
             self._run_on_close()
 
 
-async def _with_heartbeat(source: AsyncIterable[StreamItem], interval: float) -> AsyncIterator[bytes]:
-    iterator = aiter(source)
-    pending: asyncio.Task[StreamItem] | None = None
+async def _beating(source: AsyncIterable[StreamItem], interval: float) -> AsyncGenerator[bytes, None]:
+    """``source``'s items as bytes, with a heartbeat whenever it was idle ``interval`` seconds."""
+    timer, own = _timer()
     try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(anext(iterator))
-            done, _ = await asyncio.wait({pending}, timeout=interval)
-            if not done:
-                yield HEARTBEAT
-                continue
-            task, pending = pending, None
-            try:
-                item = task.result()
-            except StopAsyncIteration:
-                return
-            yield _to_bytes(item)
+        async with aclosing(timer.beating(source, interval)) as items:
+            async for item in items:
+                yield _to_bytes(item)
     finally:
-        if pending is not None:
-            pending.cancel()
+        if own and timer.task is not None:
+            timer.task.cancel()  # a timer of the stream's own ends with it
+
+
+def _timer() -> tuple[Heartbeats, bool]:
+    """The timer of the hub serving this loop's streams (created with the hub if none yet).
+
+    On a loop that is not the server's (``async_to_sync``'s, as WSGI or the sync test client
+    consume an async body), or beside a hub that is shutting down, a timer of this stream's
+    own (then True): ``ChannelHub.current()`` there would replace the process's hub.
+    """
+    loop = asyncio.get_running_loop()
+    hub = ChannelHub.running()
+    if hub is None and loop not in AsyncToSync.loop_thread_executors:
+        hub = ChannelHub.current()
+    if hub is not None and hub.loop is loop and not hub.stopping:
+        return hub.heartbeats, False
+    return Heartbeats(loop, ()), True

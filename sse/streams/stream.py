@@ -28,6 +28,7 @@ from sse.streams.access import (
     auth_of,
     authenticate,
     authorize,
+    client_of,
     last_event_id,
     requested_rate,
 )
@@ -93,28 +94,22 @@ async def stream_response(
     auth: StreamAuth | None = None,
     request: HttpRequest | None = None,
 ) -> HttpResponseBase:
-    """A stream of already-authorized ``channels`` (sorted, distinct): an
-    :class:`EventStreamResponse`, or a ``503`` naming the fix while the event log cannot
-    work (its tables missing: ``manage.py migrate`` was not run).
+    """A stream of already-authorized ``channels`` (sorted, distinct): an :class:`EventStreamResponse`,
+    or a ``503`` naming the fix while the event log cannot work (``manage.py migrate`` not run).
 
-    ``first``: awaited once subscribed, when the stream starts afresh (no id to
-    resume from, or a ``reset``); its events go out before any live one.
-    ``end_after``: event names after which the stream ends (a job's final event).
-    ``max_rate``: at most this many events per second from the throttled channels
-    among ``channels`` (``sse.streams.access.requested_rate`` reads the client's ``?max_rate=``).
-    ``check_rules``: the channels' registered rules (``@sse.channel``) admit this user, and
-    are re-run while the stream is open, as for ``open_stream``: every
-    ``SSE_ACCESS_RECHECK_SECONDS`` and at once on ``sse.access_changed``; the stream ends
-    when one says no. Without it only the user's session and password are re-checked.
-    ``auth``: what ``sse.streams.access.authenticate`` found for ``user_key``: the session
-    (or token) the stream stands on while open. ``request``: the request the stream answers:
-    without ``auth``, what ``sse.authenticate_stream`` found for it; and for operators' views
-    of the stream (``sse.operator.StreamInfo``: its user agent and HTTP version).
+    ``first``: awaited once subscribed, when the stream starts afresh (no id to resume from,
+    or a ``reset``); its events go out before any live one. ``end_after``: event names after
+    which the stream ends (a job's final event). ``max_rate``: at most this many events per
+    second from its throttled channels (``sse.streams.access.requested_rate`` reads ``?max_rate=``).
+    ``check_rules``: the channels' registered rules (``@sse.channel``) admit this user, and are
+    re-run while it is open, as for ``open_stream`` (every ``SSE_ACCESS_RECHECK_SECONDS``, and at
+    once on ``sse.access_changed``): the stream ends when one says no; without it only the user's
+    session and password are re-checked. ``auth``: what ``sse.streams.access.authenticate`` found
+    for ``user_key``: the session (or token) the stream stands on while open. ``request``: the
+    request it answers: without ``auth``, what ``sse.authenticate_stream`` found for it; and for
+    operators' views of the stream (``sse.operator.StreamInfo``: its user agent and HTTP version).
     """
-    if auth is None and request is not None:
-        auth = getattr(request, "sse_auth", None)
-    identity = auth.identity if auth is not None and auth.identity.user_pk == user_key else None
-    epoch = auth.epoch if auth is not None else notice_epoch()
+    identity, epoch = _stands_on(auth, request, user_key)
     spec = _Spec(
         tuple(channels),
         user_key,
@@ -159,12 +154,15 @@ async def _response(spec: _Spec, epoch: int, path: str | None) -> HttpResponseBa
     return EventStreamResponse(stream.body(), opening=False, heartbeat=0, on_close=stream.close)
 
 
-def client_of(request: HttpRequest) -> tuple[str, str]:
-    """(User-Agent, HTTP version) of a stream's request, for operators (cut: they are shown)."""
-    scope = getattr(request, "scope", None)
-    version = scope.get("http_version") if isinstance(scope, dict) else None
-    transport = f"HTTP/{version}" if version else request.META.get("SERVER_PROTOCOL", "")
-    return request.headers.get("User-Agent", "")[:300], str(transport)[:20]
+def _stands_on(
+    auth: StreamAuth | None, request: HttpRequest | None, user_key: str | None
+) -> tuple[StreamIdentity | None, int]:
+    """The identity a stream of ``user_key`` stands on (``auth``'s, else the request's) and its epoch."""
+    if auth is None and request is not None:
+        auth = getattr(request, "sse_auth", None)
+    if auth is None:
+        return None, notice_epoch()
+    return (auth.identity if auth.identity.user_pk == user_key else None), auth.epoch
 
 
 _UNAVAILABLE = "the server cannot open this stream now; come back soon"

@@ -100,3 +100,32 @@ async def test_a_closed_beating_stream_leaves_and_cancels_its_read() -> None:
     assert timer.members == {}
     assert timer.task is not None
     timer.task.cancel()
+
+
+@override_settings(SSE_HEARTBEAT_SECONDS=0.1, SSE_REPLAYS_PER_USER=1)
+async def test_a_replay_waiting_its_turn_gets_the_heartbeats_of_the_one_timer() -> None:
+    from sse.hub.parts import StreamParts
+    from sse.hub.replay_budget import ReplayBudget
+    from sse.hub.stats import Counts
+    from sse.hub.subscriber import Subscriber
+
+    loop = asyncio.get_running_loop()
+    parts = StreamParts(loop, Counts())
+    first, second = Subscriber(parts, ("c",), "u"), Subscriber(parts, ("c",), "u")
+    timer = Heartbeats(loop, {first, second})
+    timer.start()
+    budget = ReplayBudget()
+    holding, waiting = budget.ticket("u"), budget.ticket("u")
+    try:
+        assert [beat async for beat in holding.admit(first)] == []  # the user's one slot
+        beats = aiter(waiting.admit(second))
+        assert await anext(beats) == HEARTBEAT
+        assert await anext(beats) == HEARTBEAT
+        assert second.frames == []  # sent while it waits, not queued for after
+        holding.leave()
+        assert [beat async for beat in beats] == []
+        assert waiting.admitted
+    finally:
+        waiting.leave()
+        assert timer.task is not None
+        timer.task.cancel()

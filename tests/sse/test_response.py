@@ -91,3 +91,43 @@ async def test_on_close_runs_once_when_the_client_goes() -> None:
     await stream.aclose()
     response.close()
     assert closed == [1]
+
+
+@override_settings(SSE_HEARTBEAT_SECONDS=30)
+async def test_its_heartbeats_come_from_the_hubs_one_timer() -> None:
+    from sse.hub.channel_hub import ChannelHub
+
+    gate = asyncio.Event()
+
+    async def slow() -> AsyncIterator[Event]:
+        await gate.wait()
+        yield Event(data="late")
+
+    response = EventStreamResponse(slow(), heartbeat=0.1)  # its own interval, not the setting's
+    stream = aiter(response.streaming_content)
+    assert await anext(stream) == b"retry: 2000\n\n"
+    assert await anext(stream) == b": ping\n\n"
+    timer = ChannelHub.current().heartbeats
+    assert len(timer.members) == 1  # no timer of its own: a member of the hub's
+    gate.set()
+    assert b"data: late\n\n" in [chunk async for chunk in stream]
+    assert timer.members == {}
+
+
+async def test_consumed_by_async_to_sync_it_leaves_the_process_hub_alone() -> None:
+    """WSGI (and the sync test client) read an async body on a loop of async_to_sync's:
+    the heartbeats then come from a timer of the stream's own, and the hub stays."""
+    from sse.hub.channel_hub import ChannelHub
+
+    hub = ChannelHub.current()
+
+    async def slow() -> AsyncIterator[Event]:
+        await asyncio.sleep(0.3)
+        yield Event(data="x")
+
+    response = EventStreamResponse(slow(), heartbeat=0.05)
+    with pytest.warns(Warning, match="consume asynchronous iterators"):
+        content = await asyncio.to_thread(lambda: b"".join(response))
+    assert content.startswith(b"retry: 2000\n\n: ping\n\n")
+    assert content.endswith(b"data: x\n\n")
+    assert ChannelHub.current() is hub and hub.heartbeats.members == {}
