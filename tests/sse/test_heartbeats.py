@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 
 from django.test import override_settings
@@ -110,7 +111,7 @@ async def test_a_replay_waiting_its_turn_gets_the_heartbeats_of_the_one_timer() 
     from sse.hub.subscriber import Subscriber
 
     loop = asyncio.get_running_loop()
-    parts = StreamParts(loop, Counts())
+    parts = StreamParts(loop, Counts(), itertools.count(1))
     first, second = Subscriber(parts, ("c",), "u"), Subscriber(parts, ("c",), "u")
     timer = Heartbeats(loop, {first, second})
     timer.start()
