@@ -217,6 +217,17 @@ class Settings:
             if isinstance(value, Setting):
                 yield value
 
+    def validate(self) -> None:
+        """Raise ``ImproperlyConfigured`` naming every ``SSE_*`` setting whose value is wrong.
+
+        ``sse.asgi.get_asgi_application()`` calls it, so a server that runs no system checks
+        (uvicorn, gunicorn, granian, hypercorn) refuses to start on a wrong value instead of
+        failing later, inside a stream or the hub's timer.
+        """
+        wrong = [f"{' '.join(row.problems())} ({row.check_id})" for row in self.table() if row.problems()]
+        if wrong:
+            raise ImproperlyConfigured("sse's settings are wrong: " + " ".join(wrong))
+
     def reload(self, setting: str | None = None) -> None:
         """Forget the value kept for ``setting`` (for every setting: None); read again on use."""
         self._version += 1

@@ -213,4 +213,7 @@ def get_asgi_application(
 ) -> StreamingASGIHandler:
     """Like ``django.core.asgi.get_asgi_application()``, returning a :class:`StreamingASGIHandler`."""
     django.setup(set_prefix=False)
+    # Under any server, not only those that run the system checks: a wrong SSE_* value
+    # stops the start with its check id, never a stream or a timer later.
+    conf.validate()
     return StreamingASGIHandler(stream_paths, request_threads)

@@ -218,3 +218,15 @@ def test_the_readmes_settings_table_gives_each_settings_check_id() -> None:
             "",
         )
         assert f"`{row.check_id}`" in line, (row.name, line)
+
+
+@override_settings(SSE_HEARTBEAT_SECONDS="15", SSE_RETRY_MS="soon")
+def test_validate_names_every_wrong_setting() -> None:
+    with pytest.raises(ImproperlyConfigured) as raised:
+        conf.validate()
+    assert "(sse.E101)" in str(raised.value) and "SSE_HEARTBEAT_SECONDS" in str(raised.value)
+    assert "SSE_RETRY_MS" in str(raised.value)
+
+
+def test_validate_passes_the_defaults() -> None:
+    conf.validate()

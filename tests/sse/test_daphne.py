@@ -219,3 +219,23 @@ def test_an_error_is_printed_and_the_server_refuses_to_start(tmp_path: Path) -> 
 
 def test_a_clean_project_says_so(site: Site) -> None:
     assert "System check identified no issues (0 silenced)." in site.server.log()
+
+
+def test_a_wrong_setting_stops_uvicorn_from_starting(tmp_path: Path) -> None:
+    # uvicorn runs no system checks: sse.asgi.get_asgi_application() checks sse's settings itself.
+    from tests.servers import PYTHON, ROOT, free_port
+
+    _settings_module(tmp_path, "bad_settings", 'SSE_HEARTBEAT_SECONDS = "15"')
+    done = subprocess.run(
+        [PYTHON, "-m", "uvicorn", "--port", str(free_port()), "tests.sse_app.streaming_asgi:application"],
+        cwd=ROOT,
+        env=_server_env(tmp_path, "bad_settings"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert "ImproperlyConfigured" in output, output
+    assert "(sse.E101)" in output and "SSE_HEARTBEAT_SECONDS" in output, output
+    assert "Uvicorn running on" not in output, output
