@@ -22,7 +22,7 @@ from sse.api.guards import StrictJSONParser, exception_handler
 from sse.auth.tokens import issue_token
 from sse.channels.registry import ChannelNotFound, check_access, validate_channel_name
 from sse.hub.channel_hub import ChannelHub
-from sse.hub.stats import visible_to
+from sse.hub.stats import Counts, figures, visible_to
 from sse.publishing.publish import publish
 from sse.streams.access import MAX_CHANNELS_PER_STREAM, not_allowed_message
 
@@ -133,7 +133,8 @@ class StatsView(_JSONView):
     def get(self, request: Request) -> Response:
         hub = ChannelHub.running()
         if hub is None:
-            empty = {"streams": 0, "groups": 0, "queued_frames": 0, "queued_bytes": 0}
+            # Every figure, all zero: the same keys whether or not a hub runs here.
+            empty = asdict(figures(Counts(), (), {}, users=0, layer_members=0))
             return Response({**empty, "running": False})
         stats = async_to_sync(_stats_on_loop)(hub, request.user)
         return Response({**stats, "running": True})

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.core.handlers.asgi import ASGIHandler
 
+from sse.conf import Settings
 from sse.conf.kinds import load
 from sse.server.asgi import StreamingASGIHandler
 
@@ -52,6 +53,10 @@ def check_asgi_application() -> list[CheckMessage]:
     if not path or not name:
         message = f"ASGI_APPLICATION = {value!r} is not a dotted path 'module.name'."
         return [Error(message, hint=hint, id="sse.E008")]
+    if any(row.problems() for row in Settings.table()):
+        # Loading it would stop at sse's own settings (get_asgi_application() validates
+        # them), which their checks (sse.E101-) already report, each with its own id.
+        return []
     application, reason = load(path, name)
     if reason:
         message = f"ASGI_APPLICATION = {value!r} cannot be imported: {reason}."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -180,3 +181,19 @@ def test_regression_browser_accept_header_gave_500_without_project_templates(
         assert 400 <= response.status_code < 500, (response.status_code, response.text[:200])
         if "*/*" in accept:
             assert response.headers["content-type"].startswith("application/json")
+
+
+@pytest.mark.django_db
+def test_stats_without_a_running_hub_give_every_figure(client: Any, django_user_model: Any) -> None:
+    # In this process no hub runs: the answer has the same keys as a running hub's, all zero
+    # (a client waiting for users == 0 got a KeyError).
+    client.force_login(django_user_model.objects.create_user("ops", password="x", is_staff=True))
+    figures = client.get("/api/sse/stats/").json()
+    assert figures["running"] is False
+    assert {key: figures[key] for key in ("streams", "groups", "users", "layer_members", "delivered")} == {
+        "streams": 0,
+        "groups": 0,
+        "users": 0,
+        "layer_members": 0,
+        "delivered": 0,
+    }
