@@ -14,11 +14,20 @@ most ``TAIL_BATCH`` a second (the newest; the page is told how many it skipped) 
 payloads cut at ``TAIL_PAYLOAD_CHARS``, as one ``tail`` event on ``console.tail``: the
 tail cannot flood the page or the log. Two processes with viewers both publish; the page
 drops what it already has (by log row id). Limits: the log does not record which process
-published an event, so the page shows the processes that hold streams on its channel (the
-ones that deliver it); an ephemeral channel keeps only its latest event, so the tail may
+published an event; an ephemeral channel keeps only its latest event, so the tail may
 miss some of a fast one's; ``console.*`` itself is left out (it would tail itself).
 Row ids are insert order: on PostgreSQL a row can commit after a higher one, so ids the
 reader skipped are looked at again for ``GAP_SECONDS``.
+
+Deliveries are recorded as they happen, not worked out later from the streams open then:
+for ``DELIVERY_WATCH_SECONDS`` after the reader sees a row, each process that runs a reader
+(one with a console stream, or any while a console watches over the layer) looks at its
+own streams on the row's channel once a second, and a stream whose last event id has
+reached the row's seq is recorded as a delivery (with ``process``, ``serial`` and user) in
+the next ``tail`` batch's ``deliveries`` (a process with no viewer sends only those). A
+stream that opened after the event counts only once seen behind it (its replay then sent
+it): one that started at the log's head never had it. A delivery to a stream that opened
+and closed inside one second is missed.
 
 Open streams: each server process reports its own streams every ``REPORT_SECONDS`` on
 ``console.streams`` while someone watches (a console stream in the process, or, with a
@@ -44,6 +53,7 @@ from django.contrib.auth import get_user_model
 import sse
 from notifications.dashboard import PROCESS
 from sse import ChannelHub
+from sse.ids import read_event_id
 from sse.layer_groups import follow_group, send_to_group
 from sse.operator import StreamInfo, disconnect, log_rows, log_tail, open_streams
 from sse.signals import stream_opened
@@ -75,6 +85,9 @@ GAP_SECONDS = 10.0
 REPORT_SECONDS = 2.0
 REPORT_MAX_STREAMS = 200
 WATCH_SECONDS = 10.0
+DELIVERY_WATCH_SECONDS = 5.0
+DELIVERY_WATCH_ROWS = 500
+REASON_CHARS = 200
 # A reader primed by a page view waits this long for the page's stream before it is dropped.
 TAIL_IDLE_SECONDS = 30.0
 
@@ -101,9 +114,10 @@ def can_read_stream_reports(user: Any) -> bool:
 
 
 def _iso(moment: datetime | float) -> str:
+    """To the millisecond, with its offset (pages show it in the reader's zone)."""
     if isinstance(moment, float):
         moment = datetime.fromtimestamp(moment, UTC)
-    return moment.isoformat()
+    return moment.isoformat(timespec="milliseconds")
 
 
 def _tail_row(row: TailEvent) -> dict[str, Any]:
@@ -111,6 +125,7 @@ def _tail_row(row: TailEvent) -> dict[str, Any]:
     return {
         "row": row.row,
         "id": sse.event_id({row.channel: row.seq}),
+        "seq": row.seq,
         "channel": row.channel,
         "event": row.event or "message",
         "data": data[:TAIL_PAYLOAD_CHARS],
@@ -164,7 +179,82 @@ class TailReader:
         return [_tail_row(row) for row in found], skipped
 
 
+class _Watched:
+    __slots__ = ("behind", "channel", "created", "delivered", "seen", "seq")
+
+    def __init__(self, channel: str, seq: int, created: float, seen: float) -> None:
+        self.channel, self.seq, self.created, self.seen = channel, seq, created, seen
+        self.behind: set[int] = set()  # serials of streams seen before they had it
+        self.delivered: set[int] = set()
+
+
+def _position(stream: StreamInfo, channel: str) -> int | None:
+    """The seq of ``channel`` that ``stream`` was last sent (None: not known)."""
+    if not stream.last_event_id:
+        return None
+    found = read_event_id(stream.last_event_id, stream.channels)
+    at = None if found is None else found.get(channel)
+    return None if at is None else at.seq
+
+
+class Deliveries:
+    """Which of this process's streams each tail row reached, recorded as it happens (on the loop)."""
+
+    def __init__(self) -> None:
+        self.watched: dict[int, _Watched] = {}  # row -> what is known of it
+
+    def watch(self, rows: Iterable[dict[str, Any]], now: float) -> None:
+        for row in rows:
+            if row["row"] in self.watched or len(self.watched) >= DELIVERY_WATCH_ROWS:
+                continue
+            created = datetime.fromisoformat(row["created"]).timestamp()
+            self.watched[row["row"]] = _Watched(row["channel"], row["seq"], created, now)
+
+    def check(self, streams: Sequence[StreamInfo], now: float) -> dict[int, list[StreamInfo]]:
+        """The deliveries seen since the last check: row -> streams newly known to have had it."""
+        found: dict[int, list[StreamInfo]] = {}
+        if not self.watched:
+            return found
+        by_channel: dict[str, list[StreamInfo]] = {}
+        for stream in streams:
+            for channel in stream.channels:
+                by_channel.setdefault(channel, []).append(stream)
+        for row, seen in list(self.watched.items()):
+            for stream in by_channel.get(seen.channel, ()):
+                if stream.serial in seen.delivered:
+                    continue
+                at = _position(stream, seen.channel)
+                if at is None:
+                    continue
+                if at < seen.seq:
+                    seen.behind.add(stream.serial)
+                elif stream.opened_at <= seen.created or stream.serial in seen.behind:
+                    seen.delivered.add(stream.serial)
+                    found.setdefault(row, []).append(stream)
+            if now - seen.seen > DELIVERY_WATCH_SECONDS:
+                del self.watched[row]
+        return found
+
+
+def delivery_rows(found: dict[int, list[StreamInfo]], usernames: dict[str, str]) -> list[dict[str, Any]]:
+    """``found`` as the page reads it: one entry per row, its streams named by process and serial."""
+    return [
+        {
+            "row": row,
+            "streams": [
+                {"process": PROCESS, "serial": s.serial, "user": _username(s.user_key, usernames)}
+                for s in streams
+            ],
+        }
+        for row, streams in sorted(found.items())
+    ]
+
+
 # -- open streams --------------------------------------------------------------
+
+
+def _username(user_key: str | None, usernames: dict[str, str]) -> str:
+    return usernames.get(user_key or "", user_key or "anonymous")
 
 
 def stream_row(stream: StreamInfo, usernames: dict[str, str]) -> dict[str, Any]:
@@ -172,12 +262,15 @@ def stream_row(stream: StreamInfo, usernames: dict[str, str]) -> dict[str, Any]:
     return {
         "process": PROCESS,
         "serial": stream.serial,
-        "user": usernames.get(stream.user_key or "", stream.user_key or "anonymous"),
+        "user": _username(stream.user_key, usernames),
         "channels": list(stream.channels),
         "since": _iso(stream.opened_at),
         "bytes": stream.bytes_sent,
         "queued": stream.queued,
         "lag_s": round(stream.waiting, 1),
+        "last_event_id": stream.last_event_id,
+        "user_agent": stream.user_agent,
+        "transport": stream.transport,
     }
 
 
@@ -226,6 +319,7 @@ class Console:
         self.reader: TailReader | None = None
         self.reader_used = 0.0
         self.watched_until = 0.0
+        self.deliveries = Deliveries()
 
     def start(self) -> None:
         if any(not task.done() for task in self.tasks):
@@ -251,23 +345,38 @@ class Console:
         while self.hub.active:
             await asyncio.sleep(TAIL_SECONDS)
             try:
-                now = self.hub.loop.time()
-                if not self.hub.streams_on([TAIL]):
-                    if now - self.reader_used > TAIL_IDLE_SECONDS:
-                        self.reader = None  # start again from "now" when someone watches again
-                    continue
-                self.reader_used = now
-                if self.reader is None:
-                    self.reader = TailReader(await sync_to_async(last_row_id, thread_sensitive=False)())
-                    continue
-                rows, skipped = await sync_to_async(self.reader.read, thread_sensitive=False)()
-                if rows or skipped:
-                    batch = {"process": PROCESS, "events": rows, "skipped": skipped}
-                    await sse.apublish(TAIL, batch, event="tail")
+                await self._tail_once()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a DB hiccup must not end the tail for good
                 logger.warning("reading the event log for the console failed: %s", exc)
+
+    async def _tail_once(self) -> None:
+        now = self.hub.loop.time()
+        viewers = self.hub.streams_on([TAIL]) > 0
+        # Watched from another process: read too, to record what this process delivers.
+        if not viewers and now >= self.watched_until:
+            if now - self.reader_used > TAIL_IDLE_SECONDS:
+                self.reader = None  # start again from "now" when someone watches again
+                self.deliveries = Deliveries()
+            return
+        self.reader_used = now
+        if self.reader is None:
+            self.reader = TailReader(await sync_to_async(last_row_id, thread_sensitive=False)())
+            return
+        rows, skipped = await sync_to_async(self.reader.read, thread_sensitive=False)()
+        self.deliveries.watch(rows, self.hub.loop.time())
+        found = self.deliveries.check(open_streams(self.hub), self.hub.loop.time())
+        deliveries: list[dict[str, Any]] = []
+        if found:
+            keys = [s.user_key for streams in found.values() for s in streams if s.user_key]
+            usernames = await sync_to_async(_usernames, thread_sensitive=False)(keys) if keys else {}
+            deliveries = delivery_rows(found, usernames)
+        if not viewers:  # the viewers' own process sends the rows; this one what it delivered
+            rows, skipped = [], 0
+        if rows or skipped or deliveries:
+            batch = {"process": PROCESS, "events": rows, "skipped": skipped, "deliveries": deliveries}
+            await sse.apublish(TAIL, batch, event="tail")
 
     async def _report_loop(self) -> None:
         while self.hub.active:
@@ -295,9 +404,11 @@ class Console:
             self.watched_until = self.hub.loop.time() + WATCH_SECONDS
         elif kind == "console.disconnect" and message.get("process") == PROCESS:
             try:
-                disconnect(int(message["serial"]), hub=self.hub)
+                serial = int(message["serial"])
             except (KeyError, TypeError, ValueError):
                 logger.warning("ignored a malformed console.disconnect message")
+                return
+            _disconnect(self.hub, serial, str(message.get("reason", "")), str(message.get("by", "")))
 
 
 def ensure_console(hub: ChannelHub) -> Console:
@@ -309,15 +420,26 @@ def ensure_console(hub: ChannelHub) -> Console:
     return console
 
 
-async def request_disconnect(process: str, serial: int) -> str:
+def _disconnect(hub: ChannelHub, serial: int, reason: str, by: str) -> bool:
+    closed = disconnect(serial, "console", hub=hub)
+    if closed:
+        message = "stream %s of %s disconnected from the console by %s: %s"
+        logger.info(message, serial, PROCESS, by, reason or "-")
+    return closed
+
+
+async def request_disconnect(process: str, serial: int, reason: str = "", by: str = "") -> str:
     """End stream ``serial`` of ``process``: "closed" here, "sent" to the other processes, or
-    "gone" (this process holds no such stream and no layer reaches the others)."""
+    "gone" (this process holds no such stream and no layer reaches the others). The
+    operator's ``reason`` (cut to ``REASON_CHARS``) and name ``by`` go to the log of the
+    process that ends it."""
     hub = ChannelHub.current()
+    reason = reason.strip()[:REASON_CHARS]
     if process == PROCESS:
-        return "closed" if disconnect(serial, hub=hub) else "gone"
+        return "closed" if _disconnect(hub, serial, reason, by) else "gone"
     if not hub.layer_reaches_other_processes:
         return "gone"
-    message = {"type": "console.disconnect", "process": process, "serial": serial}
+    message = {"type": "console.disconnect", "process": process, "serial": serial, "reason": reason, "by": by}
     sent = await send_to_group(CONTROL_GROUP, message)
     assert sent
     return "sent"

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from notifications import services
 from notifications.channels import BROADCAST, user_channel
 from notifications.console import (
+    REASON_CHARS,
     can_use_console,
     ensure_console,
     last_row_id,
@@ -146,7 +147,8 @@ async def console(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 async def disconnect(request: HttpRequest) -> HttpResponse:
-    """End one open stream (it reconnects and resumes, as after a server restart)."""
+    """End one open stream (it reconnects and resumes, as after a server restart); the
+    operator's ``reason`` goes to the server log with their name."""
     refusal = await _refusal(request, page=False)
     if refusal is not None:
         return refusal
@@ -155,9 +157,12 @@ async def disconnect(request: HttpRequest) -> HttpResponse:
         serial = int(request.POST.get("serial", ""))
     except ValueError:
         return JsonResponse({"error": "serial must be a stream number"}, status=400)
-    outcome = await request_disconnect(process, serial)
+    reason = request.POST.get("reason", "").strip()[:REASON_CHARS]
+    by = (await request.auser()).get_username()
+    outcome = await request_disconnect(process, serial, reason, by)
     status = 404 if outcome == "gone" else 200
-    return JsonResponse({"process": process, "serial": serial, "outcome": outcome}, status=status)
+    answer = {"process": process, "serial": serial, "outcome": outcome, "reason": reason}
+    return JsonResponse(answer, status=status)
 
 
 @require_POST

@@ -1,11 +1,15 @@
 """The operator console in headless Chromium against a real Daphne, with several users at once:
 admin on /console/, alice and bob on their own live pages. The tail shows what is published
-while watching (the filter hides the rest), the streams table lists alice's stream and its
-Disconnect ends it (her page reconnects), the composer's receipt says whom a notification
-reached. Then who may use it at all, over plain HTTP."""
+while watching, one line per event (the filters by channel and event, with ! to exclude, hide
+the rest; the dashboard's metrics are hidden by default), with times to the millisecond and
+the streams each event was delivered to, recorded as it happened; the streams list shows
+alice's stream with its details and its Disconnect, with a reason, ends it (her page
+reconnects; the operator is told, focus kept); the composer's receipt says whom a
+notification reached. At 1280 and 375 px. Then who may use it at all, over plain HTTP."""
 
 from __future__ import annotations
 
+import re
 import socket
 import uuid
 from collections.abc import Iterator
@@ -15,11 +19,15 @@ from typing import Any
 import httpx
 import pytest
 
+import sse
+from notifications.console import DELIVERY_WATCH_SECONDS, Deliveries
+from sse.operator import StreamInfo
 from tests.notifications.helpers import open_events
 from tests.project.conftest import browser_login, login
 from tests.servers import DaphneServer, RedisServer, manage, prepare_database, project_env
 
 VIEWPORT = {"width": 1280, "height": 800}
+WIDTHS = {"desktop": VIEWPORT, "phone": {"width": 375, "height": 812}}
 LIVE = "#live-state[data-state=live]"
 WAIT_MS = 60000
 
@@ -49,11 +57,11 @@ def console_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneSer
 
 @pytest.fixture
 def open_page(browser: Any, console_site: DaphneServer) -> Iterator[Any]:
-    """open_page(user, path): a signed-in live page in a browser context of its own."""
+    """open_page(user, path, viewport): a signed-in live page in a browser context of its own."""
     contexts: list[Any] = []
 
-    def open_(user: str, path: str) -> Any:
-        context = browser.new_context(viewport=VIEWPORT)
+    def open_(user: str, path: str, viewport: dict[str, int] = VIEWPORT) -> Any:
+        context = browser.new_context(viewport=viewport)
         contexts.append(context)
         page = context.new_page()
         browser_login(page, console_site.url, user)
@@ -76,63 +84,189 @@ def publish(site: DaphneServer, channel: str, event: str, data: dict[str, Any]) 
 
 
 def tail_row(page: Any, channel: str, marker: str) -> Any:
-    return page.locator(f'#tail-rows tr[data-channel="{channel}"]', has_text=marker)
+    return page.locator(f'#tail-rows li[data-channel="{channel}"]', has_text=marker)
+
+
+def no_sideways_scroll(page: Any) -> None:
+    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"the page scrolls sideways: {width}"
 
 
 @pytest.mark.browser
-def test_tail_shows_events_published_while_watching_and_the_filter_hides_others(
-    open_page: Any, console_site: DaphneServer
+@pytest.mark.parametrize("width", WIDTHS)
+def test_tail_filters_by_channel_and_event_including_and_excluding(
+    open_page: Any, console_site: DaphneServer, width: str
 ) -> None:
-    console = open_page("admin", "/console/")
-    console.fill("#tail-filter", "chat.room.*")
+    console = open_page("admin", "/console/", WIDTHS[width])
+    # The dashboard's figures are hidden by default, by a filter the operator can clear.
+    assert console.input_value("#tail-channels") == "!dashboard"
     marker = unique("tail")
-    publish(console_site, "chat.room.lobby", "probe", {"marker": marker})
-    publish(console_site, "broadcast", "probe", {"marker": marker})
+    long_payload = {"marker": marker, "blob": "x" * 600}
+    publish(console_site, "chat.room.lobby", "probe", long_payload)
+    publish(console_site, "broadcast", "other", {"marker": marker})
+    publish(console_site, "dashboard", "metrics", {"marker": marker})
 
     lobby = tail_row(console, "chat.room.lobby", marker)
     lobby.wait_for(state="visible", timeout=WAIT_MS)
-    assert "probe" in lobby.inner_text()
-    other = tail_row(console, "broadcast", marker)
-    other.wait_for(state="attached", timeout=WAIT_MS)  # it came, and the filter hides it
-    assert other.is_hidden()
+    broadcast = tail_row(console, "broadcast", marker)
+    broadcast.wait_for(state="visible", timeout=WAIT_MS)
+    dashboard = tail_row(console, "dashboard", marker)
+    dashboard.wait_for(state="attached", timeout=WAIT_MS)  # it came, and the default filter hides it
+    assert dashboard.is_hidden()
+    console.locator("#tail-status", has_text="hidden by the filters").wait_for(timeout=WAIT_MS)
 
-    console.fill("#tail-filter", "")
-    other.wait_for(state="visible", timeout=WAIT_MS)
-    # The payload opens in full.
-    lobby.locator("summary").click()
+    # One line per event, however long its payload, and the page does not scroll sideways.
+    summary = lobby.locator("summary")
+    line_height = console.evaluate(
+        "el => parseFloat(getComputedStyle(el).lineHeight)", summary.element_handle()
+    )
+    box = summary.bounding_box()
+    assert box is not None and box["height"] < 2 * line_height, (box, line_height)
+    no_sideways_scroll(console)
+    # Its time to the millisecond.
+    assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3}", lobby.locator(".console-when").inner_text().strip())
+
+    # Include by channel pattern.
+    console.fill("#tail-channels", "chat.room.*")
+    broadcast.wait_for(state="hidden", timeout=WAIT_MS)
+    assert lobby.is_visible() and dashboard.is_hidden()
+    # Cleared: everything, the dashboard's too.
+    console.fill("#tail-channels", "")
+    dashboard.wait_for(state="visible", timeout=WAIT_MS)
+    # Exclude by event name; then include by event name.
+    console.fill("#tail-events", "!probe")
+    lobby.wait_for(state="hidden", timeout=WAIT_MS)
+    assert broadcast.is_visible()
+    console.fill("#tail-events", "probe")
+    broadcast.wait_for(state="hidden", timeout=WAIT_MS)
+    assert lobby.is_visible() and dashboard.is_hidden()
+
+    # The line opens to its whole payload, its absolute time (with the year, to the ms) and id.
+    summary.click()
     lobby.locator("pre", has_text=marker).wait_for(state="visible", timeout=WAIT_MS)
-    # When, as a <time datetime>.
-    assert lobby.locator("time[datetime]").count() == 1
+    at = lobby.locator(".console-at").inner_text()
+    assert re.search(r"\d{4}", at) and re.search(r"\d\d:\d\d:\d\d\.\d{3}", at), at
+    assert lobby.locator(".console-id").inner_text().strip()
+    no_sideways_scroll(console)
 
 
 @pytest.mark.browser
-def test_streams_table_lists_alice_and_disconnect_ends_her_stream(open_page: Any) -> None:
+@pytest.mark.parametrize("width", WIDTHS)
+def test_deliveries_are_recorded_as_they_happen(
+    open_page: Any, console_site: DaphneServer, width: str
+) -> None:
+    """Delivered to alice's stream stays said after she has gone (not recomputed from the
+    streams open now); an event nobody was listening to says no stream."""
+    console = open_page("admin", "/console/", WIDTHS[width])
+    alice = open_page("alice", "/notifications/")
+    console.locator("#stream-rows li[data-user=alice]").first.wait_for(timeout=WAIT_MS)
+    marker = unique("delivered")
+    admin = login(console_site.url, "admin")
+    try:
+        answer = admin.post("/api/notifications/", json={"user": "alice", "title": marker, "body": ""})
+        assert answer.status_code == 201, answer.text
+    finally:
+        admin.close()
+    alice.locator("#notification-list", has_text=marker).wait_for(timeout=WAIT_MS)
+    publish(console_site, "chat.room.nobody-here", "probe", {"marker": marker})
+
+    line = console.locator("#tail-rows li[data-channel^='notifications.user.']", has_text=marker)
+    line.wait_for(state="visible", timeout=WAIT_MS)
+    line.locator(".console-delivered", has_text="alice").wait_for(state="attached", timeout=WAIT_MS)
+    # (Her home page's stream may still have been open as the event went out: then "→ 2".)
+    assert line.locator(".console-delivered-count").inner_text().strip() in ("→ 1", "→ 2")
+
+    # She leaves; the console sees her stream go, and still says the event reached her.
+    alice.close()
+    console.wait_for_function(
+        "document.querySelectorAll('#stream-rows li[data-user=alice]').length === 0", timeout=WAIT_MS
+    )
+    line.locator("summary").click()
+    assert "alice" in line.locator(".console-delivered").inner_text()
+
+    nobody = tail_row(console, "chat.room.nobody-here", marker)
+    nobody.wait_for(state="visible", timeout=WAIT_MS)
+    assert nobody.locator(".console-delivered-count").inner_text().strip() == "→ 0"
+    no_sideways_scroll(console)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", WIDTHS)
+def test_streams_list_details_and_disconnect_with_a_reason(open_page: Any, width: str) -> None:
     alice = open_page("alice", "/notifications/")
     alice.evaluate("window.states = []; window.pageStream.onState((s) => window.states.push(s))")
     bob = open_page("bob", "/chat/lobby/")
-    console = open_page("admin", "/console/")
+    console = open_page("admin", "/console/", WIDTHS[width])
 
     # One row for her page (the stream of the page she signed in on ends as she leaves it).
     console.wait_for_function(
-        "document.querySelectorAll('#stream-rows tr[data-user=alice]').length === 1", timeout=WAIT_MS
+        "document.querySelectorAll('#stream-rows li[data-user=alice]').length === 1", timeout=WAIT_MS
     )
-    console.locator("#stream-rows tr[data-user=bob]").first.wait_for(timeout=WAIT_MS)
-    row = console.locator("#stream-rows tr[data-user=alice]")
+    console.locator("#stream-rows li[data-user=bob]").first.wait_for(timeout=WAIT_MS)
+    row = console.locator("#stream-rows li[data-user=alice]")
     serial = row.get_attribute("data-serial")
-    assert "notifications.user." in row.inner_text()
+    text = row.inner_text()
+    assert "notifications.user." in text
+    # Per-connection details: transport, user agent, since (absolute and relative), bytes, last id.
+    assert "HTTP/1.1" in text
+    assert "Chrome" in row.locator(".console-agent").inner_text()
+    since = row.locator(".console-since").inner_text()
+    assert re.search(r"\d\d:\d\d:\d\d\.\d{3}", since) and "ago" in since, since
+    assert "bytes sent" in text
+    assert ":" in row.locator(".console-id").inner_text()  # an event id, channel tag and positions
+    no_sideways_scroll(console)
 
     row.locator("button", has_text="Disconnect").click()
-    # Her page noticed the end, reconnected by itself, and the table shows the new stream.
+    dialog = console.locator("#disconnect-dialog")
+    dialog.wait_for(state="visible", timeout=WAIT_MS)
+    assert "alice" in dialog.inner_text()
+    console.fill("#disconnect-reason", "testing the reconnect")
+    dialog.get_by_role("button", name="Disconnect").click()
+    # The operator is told what happened, with the reason, and focus is on that news.
+    status = console.locator("#disconnect-status")
+    status.wait_for(state="visible", timeout=WAIT_MS)
+    assert "Disconnected alice's stream" in status.inner_text()
+    assert "testing the reconnect" in status.inner_text()
+    console.wait_for_function(
+        "document.activeElement && document.activeElement.id === 'disconnect-status'", timeout=WAIT_MS
+    )
+    # Her page noticed the end, reconnected by itself, and the list shows the new stream.
     alice.wait_for_function(
         "window.states.includes('reconnecting') && window.pageStream.state === 'live'", timeout=WAIT_MS
     )
     console.wait_for_function(
-        "old => { const rows = [...document.querySelectorAll('#stream-rows tr[data-user=alice]')];"
+        "old => { const rows = [...document.querySelectorAll('#stream-rows li[data-user=alice]')];"
         " return rows.length === 1 && rows[0].dataset.serial !== old; }",
         arg=serial,
         timeout=WAIT_MS,
     )
     assert bob.locator(LIVE).count() == 1  # bob's stream was left alone
+    # Focus is still on the page's news, not dropped to <body> by the redrawn list.
+    assert console.evaluate("document.activeElement.id") == "disconnect-status"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", WIDTHS)
+def test_cancelling_a_disconnect_ends_nothing_and_returns_focus(open_page: Any, width: str) -> None:
+    alice = open_page("alice", "/notifications/")
+    console = open_page("admin", "/console/", WIDTHS[width])
+    console.wait_for_function(
+        "document.querySelectorAll('#stream-rows li[data-user=alice]').length === 1", timeout=WAIT_MS
+    )
+    row = console.locator("#stream-rows li[data-user=alice]")
+    serial = row.get_attribute("data-serial")
+    row.locator("button", has_text="Disconnect").click()
+    dialog = console.locator("#disconnect-dialog")
+    dialog.get_by_role("button", name="Cancel").click()
+    dialog.wait_for(state="hidden", timeout=WAIT_MS)
+    console.wait_for_function(
+        "s => document.activeElement && document.activeElement.closest('li')"
+        " && document.activeElement.closest('li').dataset.serial === s",
+        arg=serial,
+        timeout=WAIT_MS,
+    )
+    assert console.locator("#disconnect-status").is_hidden()
+    assert alice.locator(LIVE).count() == 1
 
 
 @pytest.mark.browser
@@ -212,9 +346,11 @@ def test_admin_may_use_it(client_of: Any) -> None:
     admin = client_of("admin")
     assert admin.get("/console/").status_code == 200
     # A stream that is not there is said to be gone.
-    answer = admin.post("/console/streams/disconnect/", data={"process": "elsewhere:1", "serial": "1"})
+    gone = {"process": "elsewhere:1", "serial": "1", "reason": " why " + "x" * 300}
+    answer = admin.post("/console/streams/disconnect/", data=gone)
     assert answer.status_code == 404
     assert answer.json()["outcome"] == "gone"
+    assert answer.json()["reason"] == "why " + "x" * 196  # trimmed, cut at 200 characters
 
 
 # -- with REDIS_URL: two server processes ----------------------------------------
@@ -268,3 +404,44 @@ def test_a_console_on_one_process_lists_and_disconnects_a_stream_on_another(
     finally:
         admin.close()
         alice.close()
+
+
+# -- deliveries, recorded as they happen (no server) -------------------------------
+
+
+def stream_info(serial: int, seq: int, opened_at: float, channel: str = "chat.room.lobby") -> StreamInfo:
+    at = {channel: seq, "broadcast": 0}
+    return StreamInfo(
+        serial=serial,
+        user_key="1",
+        channels=tuple(sorted(at)),
+        opened_at=opened_at,
+        bytes_sent=0,
+        queued=0,
+        waiting=0.0,
+        last_event_id=sse.event_id(at),
+        user_agent="",
+        transport="",
+    )
+
+
+def test_deliveries_count_streams_that_had_the_event_not_the_ones_open_later() -> None:
+    created = 1_000_000.0
+    row = {"row": 7, "channel": "chat.room.lobby", "seq": 5, "created": "1970-01-12T13:46:40.000+00:00"}
+    deliveries = Deliveries()
+    deliveries.watch([row], now=0.0)
+    early = stream_info(1, 5, created - 10)  # open before it went out, and past it: had it
+    late_at_head = stream_info(2, 5, created + 1)  # opened after, at the head: never had it
+    late_behind = stream_info(3, 3, created + 1)  # opened after, behind it: its replay will send it
+    elsewhere = stream_info(4, 9, created - 10, channel="chat.room.other")
+    found = deliveries.check([early, late_at_head, late_behind, elsewhere], now=1.0)
+    assert {r: [s.serial for s in streams] for r, streams in found.items()} == {7: [1]}
+
+    # The replay caught up: now it had it too; the others are not counted again.
+    caught_up = stream_info(3, 6, created + 1)
+    found = deliveries.check([early, late_at_head, caught_up], now=2.0)
+    assert {r: [s.serial for s in streams] for r, streams in found.items()} == {7: [3]}
+
+    # Watched for a while only.
+    assert deliveries.check([], now=2.0 + DELIVERY_WATCH_SECONDS) == {}
+    assert deliveries.watched == {}
