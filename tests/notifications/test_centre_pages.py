@@ -214,6 +214,9 @@ def test_one_button_style_on_every_page(open_page: Any, site: DaphneServer, widt
         page.goto(site.url + path)
         page.locator(LIVE).wait_for(timeout=WAIT)
         looks[path] = page.evaluate(BUTTON_LOOK, OWN_LOOK)
+        # The style gives buttons no display of their own: [hidden] still hides them.
+        shown = "[...document.querySelectorAll('button[hidden]')].filter((b) => b.getClientRects().length)"
+        assert page.evaluate(f"{shown}.length") == 0, path
     buttons = [(path, look) for path, found in looks.items() for look in found]
     assert len(buttons) >= 6, looks
     shape = {
