@@ -229,6 +229,7 @@ class Sampler:
                 figures = self.figures()
                 self.history.append(
                     {
+                        "time": figures["time"],  # the page places each point by it
                         "streams": figures["streams"],
                         "delivered": figures["delivered_per_s"],
                         "lag": figures["lag_p99_ms"] or 0,

@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -26,20 +27,52 @@ PAGE_SIZE = 50
 @require_GET
 @login_required
 def notification_list(request: HttpRequest) -> HttpResponse:
-    items = list(Notification.objects.filter(recipient=request.user)[:PAGE_SIZE])
+    """The notification centre: ``show=unread`` or all (with the user's broadcasts), newest
+    first, PAGE_SIZE at a time; ``before=<id>`` pages on from that notification (a keyset: a
+    notification arriving meanwhile shifts nothing). Every notification the API holds is
+    reachable through the "Older" links, and the counts say how many there are."""
+    user = request.user
+    show = "unread" if request.GET.get("show") == "unread" else "all"
+    mine = Notification.objects.filter(recipient=user).order_by("-created", "-id")
+    shown = mine.filter(read_at__isnull=True) if show == "unread" else mine
+    before = _cursor(mine, request.GET.get("before", ""))
+    if before is not None:
+        shown = shown.filter(Q(created__lt=before.created) | Q(created=before.created, pk__lt=before.pk))
+    rows = list(shown[: PAGE_SIZE + 1])
+    items, more = rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+    if show == "all":
+        entries = _with_broadcasts(user, items, before=before, more=more)
+    else:
+        entries = [{"kind": "notification", "item": n, "when": n.created} for n in items]
+    unread = unread_count(user)
     context = {
         "notifications": items,
-        "entries": _with_broadcasts(request.user, items),
-        "unread": unread_count(request.user),
+        "entries": entries,
+        "unread": unread,
+        "total": mine.count(),
+        "show": show,
+        "paged": before is not None,
+        "older": items[-1].pk if more else None,
     }
     return render(request, "notifications/list.html", context)
 
 
-def _with_broadcasts(user: Any, notifications: list[Notification]) -> list[dict[str, Any]]:
+def _cursor(mine: QuerySet[Notification], value: str) -> Notification | None:
+    """The notification a page starts after: one of the user's own, else none (the first page)."""
+    if not value.isdigit() or len(value) > 18:
+        return None
+    return mine.filter(pk=int(value)).first()
+
+
+def _with_broadcasts(
+    user: Any, notifications: list[Notification], *, before: Notification | None, more: bool
+) -> list[dict[str, Any]]:
     """The page's notifications and the user's broadcasts of the same period, newest first."""
     broadcasts = broadcasts_for(user)
-    if len(notifications) == PAGE_SIZE:
-        # A full page: older broadcasts would sit among notifications the page leaves out.
+    if before is not None:
+        broadcasts = broadcasts.filter(sent_at__lt=before.created)
+    if more:
+        # Older broadcasts would sit among notifications of the next page.
         broadcasts = broadcasts.filter(sent_at__gte=notifications[-1].created)
     entries = [{"kind": "notification", "item": n, "when": n.created} for n in notifications]
     entries += [{"kind": "broadcast", "item": b, "when": b.sent_at} for b in broadcasts[:PAGE_SIZE]]

@@ -186,6 +186,7 @@
   async function loadOlder() {
     const first = messageItems()[0];
     if (!first) return showOlder(false);
+    if (olderButton.disabled) return;  // a page is on its way
     olderButton.disabled = true;
     try {
       const url = root.dataset.messagesUrl + "?before=" + encodeURIComponent(first.dataset.id);
@@ -481,6 +482,15 @@
   });
   input.addEventListener("input", signalTyping);
   olderButton.addEventListener("click", loadOlder);
+  // Scrolling up to the top of the list loads the page before it, as the button does (the
+  // button stays, for keyboards and for a list too short to scroll).
+  const NEAR_TOP = 80;
+  let lastScrollTop = list.scrollTop;
+  list.addEventListener("scroll", () => {
+    const up = list.scrollTop < lastScrollTop;
+    lastScrollTop = list.scrollTop;
+    if (up && list.scrollTop < NEAR_TOP && !olderButton.hidden && !olderButton.disabled) loadOlder();
+  }, {passive: true});
 
   // -- the server-rendered page -------------------------------------------------
 
