@@ -15,7 +15,7 @@
   const finished = (s) => s === "succeeded" || s === "failed" || s === "cancelled";
 
   // What this page knows about its stream.
-  const page = {live: false, unreachable: false, kindTitles: {}};
+  const page = {live: false, unreachable: false, kindTitles: {}, paramLabels: {}};
 
   function csrfToken() {
     const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -52,11 +52,15 @@
     return chars.slice(0, TEXT_SHOWN).join("") + "… (" + chars.length.toLocaleString("en-US") + " characters)";
   }
 
-  function renderParams(box, params) {
+  // Params by their form labels ("Seconds per step: 1"), as jobs/views.py param_labels().
+  function renderParams(box, params, kind) {
     box.replaceChildren();
+    // The server rendered them with labels; without the labels here (the job page) keep those.
+    if (!page.paramLabels[kind] && box.childElementCount) return;
+    const labels = page.paramLabels[kind] || {};
     for (const [name, value] of Object.entries(params)) {
       const kv = el("span", {class: "kv"});
-      kv.append(el("b", {}, name), ": " + readable(value));
+      kv.append(el("b", {}, labels[name] || name), ": " + readable(value));
       box.append(kv, " ");
     }
   }
@@ -113,10 +117,15 @@
     const kindLink = root.querySelector("a.kind");
     if (job.kind) {
       root.dataset.kind = job.kind;
-      if (kindLink) kindLink.textContent = page.kindTitles[job.kind] || job.kind;
+      const title = page.kindTitles[job.kind] || job.kind;
+      if (kindLink) kindLink.textContent = title;
+      // Names that start with what the buttons show (axe: label-content-name-mismatch).
+      const cancelButton = root.querySelector(".cancel-form button"), againButton = root.querySelector(".run-again");
+      if (cancelButton && root.matches(".job-row")) cancelButton.setAttribute("aria-label", "Cancel " + title + " job");
+      if (againButton && root.matches(".job-row")) againButton.setAttribute("aria-label", "Run again: " + title + ", same params");
     }
     const params = root.querySelector(".params");
-    if (params && job.params && typeof job.params === "object") renderParams(params, job.params);
+    if (params && job.params && typeof job.params === "object") renderParams(params, job.params, job.kind || root.dataset.kind);
     const time = root.querySelector("td.created time");
     if (time && job.created && !time.getAttribute("datetime")) {
       time.setAttribute("datetime", job.created);
@@ -166,6 +175,7 @@
   // Runs a button's work once at a time, and shows what went wrong next to the buttons.
   async function act(root, work) {
     if (root.dataset.busy === "1") return;
+    const hadFocus = root.contains(document.activeElement);
     const error = root.querySelector(".action-error");
     if (error) error.textContent = "";
     root.dataset.busy = "1";
@@ -178,6 +188,14 @@
     } finally {
       delete root.dataset.busy;
       paintActions(root);
+      // The pressed button was disabled or hidden meanwhile: focus stays in the job, on what
+      // can be done next (Run again after Cancel), rather than falling back to <body>.
+      const active = document.activeElement;
+      if (hadFocus && root.isConnected && (!root.contains(active) || active.disabled || active.closest("[hidden]"))) {
+        const next = [...root.querySelectorAll(".run-again, .cancel-form button, a.kind")]
+          .find((b) => !b.disabled && !b.closest("[hidden]"));
+        if (next) next.focus();
+      }
     }
   }
 
@@ -232,9 +250,10 @@
 
   function actionsCell(job) {
     const td = el("td", {class: "actions"});
+    const title = job.kind ? (page.kindTitles[job.kind] || job.kind) : "this";
     const form = el("form", {method: "post", action: "/jobs/" + job.id + "/cancel/", class: "cancel-form"});
-    form.append(el("button", {type: "submit"}, "Cancel"));
-    const again = el("button", {type: "button", class: "run-again", hidden: ""}, "Run again");
+    form.append(el("button", {type: "submit", "aria-label": "Cancel " + title + " job"}, "Cancel"));
+    const again = el("button", {type: "button", class: "run-again", hidden: "", "aria-label": "Run again: " + title + ", same params"}, "Run again");
     td.append(form, " ", again, " ", el("span", {class: "action-error error", role: "alert"}));
     return td;
   }
@@ -255,6 +274,7 @@
     const stream = opts.stream;
     const tbody = document.getElementById("job-rows");
     page.kindTitles = opts.kindTitles || {};
+    page.paramLabels = opts.paramLabels || {};
     let refreshTimer = null;
     const ensureRow = (job) => {
       let row = document.getElementById("job-" + job.id);
@@ -303,7 +323,9 @@
         try {
           const r = await api("POST", "/api/jobs/", {kind, params});
           if (r.status === 201) {
-            apply(ensureRow(r.data), r.data);
+            const row = ensureRow(r.data);
+            apply(row, r.data);
+            showStarted(row);
           } else {
             showErrors(form, r.data || {detail: "error " + r.status});
           }
@@ -314,6 +336,18 @@
         }
       });
     }
+  }
+
+  // A started job is shown, not left below the fold: its row comes into view with focus on
+  // its link, and a status line says where it is.
+  function showStarted(row) {
+    const status = document.getElementById("job-started");
+    const link = row.querySelector("a.kind");
+    if (status) status.textContent = "Started " + (link ? link.textContent : "a job") + ": it is first in Your jobs below.";
+    for (const other of document.querySelectorAll(".job-row.just-started")) other.classList.remove("just-started");
+    row.classList.add("just-started");
+    if (link) link.focus({preventScroll: true});
+    row.scrollIntoView({block: "center"});
   }
 
   function showErrors(form, data) {
