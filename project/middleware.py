@@ -47,8 +47,14 @@ class ServiceUnavailableMiddleware(MiddlewareMixin):
 TIME_ZONE_COOKIE = "tz"
 
 
+# The JSON API and the streams answer in UTC whoever asks (their clients are programs too).
+UTC_PATHS = ("/api/", "/sse/")
+
+
 def zone_from_cookie(request: HttpRequest) -> ZoneInfo | None:
     """The IANA zone localtime.js stored from the browser ("America/New_York"), if valid."""
+    if request.path.startswith(UTC_PATHS):
+        return None
     name = request.COOKIES.get(TIME_ZONE_COOKIE, "")
     if not name or len(name) > 64:
         return None
@@ -63,7 +69,8 @@ def time_zone_middleware(get_response: Any) -> Any:
     """Activates the browser's zone for the request, so that the admin (its lists, its
     date and time fields, a broadcast's expiry) and the server-rendered fallbacks show and
     read times as the site's pages do: localtime.js writes them in the browser's zone and
-    keeps the zone in the ``tz`` cookie. Without the cookie, TIME_ZONE (UTC).
+    keeps the zone in the ``tz`` cookie. Without the cookie, and for the API and the
+    streams, TIME_ZONE (UTC).
     """
     if iscoroutinefunction(get_response):
 

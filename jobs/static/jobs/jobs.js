@@ -110,6 +110,28 @@
       again.hidden = !done;
       again.disabled = !page.live || busy;
     }
+    keepFocus(root);
+  }
+
+  // A pressed button that is disabled or hidden meanwhile (Cancel while the server answers,
+  // then gone once the job is cancelled) leaves focus in the job, on what can be done next,
+  // rather than on <body>; focus the reader moved elsewhere stays where it is.
+  function keepFocus(root) {
+    if (root.dataset.keepFocus !== "1" || !root.isConnected) return;
+    const active = document.activeElement;
+    const lost = !active || active === document.body;
+    const stale = root.contains(active) && (active.disabled || active.closest("[hidden]"));
+    // Parked on the job's link while Cancel waited: on to Run again once the job has finished.
+    const parked = root.contains(active) && active.matches("a.kind") && finished(root.dataset.status);
+    if (!lost && !stale && !parked) {
+      if (!root.contains(active)) delete root.dataset.keepFocus;
+      return;
+    }
+    const next = [".run-again", ".cancel-form button", "a.kind"]
+      .map((selector) => root.querySelector(selector))
+      .find((b) => b && !b.disabled && !b.closest("[hidden]"));
+    if (next) next.focus();
+    if (next && next.matches(".run-again")) delete root.dataset.keepFocus;
   }
 
   // Apply a job state (an API job, or an event's data with its status) to a row or the detail card.
@@ -175,7 +197,7 @@
   // Runs a button's work once at a time, and shows what went wrong next to the buttons.
   async function act(root, work) {
     if (root.dataset.busy === "1") return;
-    const hadFocus = root.contains(document.activeElement);
+    if (root.contains(document.activeElement)) root.dataset.keepFocus = "1";
     const error = root.querySelector(".action-error");
     if (error) error.textContent = "";
     root.dataset.busy = "1";
@@ -188,14 +210,6 @@
     } finally {
       delete root.dataset.busy;
       paintActions(root);
-      // The pressed button was disabled or hidden meanwhile: focus stays in the job, on what
-      // can be done next (Run again after Cancel), rather than falling back to <body>.
-      const active = document.activeElement;
-      if (hadFocus && root.isConnected && (!root.contains(active) || active.disabled || active.closest("[hidden]"))) {
-        const next = [...root.querySelectorAll(".run-again, .cancel-form button, a.kind")]
-          .find((b) => !b.disabled && !b.closest("[hidden]"));
-        if (next) next.focus();
-      }
     }
   }
 
