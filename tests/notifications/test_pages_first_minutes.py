@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.notifications.helpers import shell
-from tests.notifications.test_centre import banner, notify, send_broadcast, toast, unique
+from tests.notifications.test_centre import banner, notify, toast, unique
 from tests.project.conftest import browser_login
 from tests.servers import DaphneServer
 
@@ -50,6 +50,29 @@ def open_page(context: Any, site: DaphneServer, user: str, path: str) -> Any:
     return page
 
 
+def fresh_user(site: DaphneServer) -> str:
+    """A user of this test alone: its banners are the ones this test sends it."""
+    name = unique("reader")
+    shell(
+        site.env,
+        "from django.contrib.auth import get_user_model\n"
+        f"get_user_model().objects.create_user({name!r}, password='demo')\n",
+    )
+    return name
+
+
+def broadcast_to(site: DaphneServer, user: str, title: str, level: str) -> None:
+    shell(
+        site.env,
+        "from django.contrib.auth import get_user_model\n"
+        "from notifications.models import Broadcast\n"
+        "from notifications.services import send_broadcast\n"
+        f"b = Broadcast.objects.create(title={title!r}, body='Read me', level={level!r}, audience='users')\n"
+        f"b.users.add(get_user_model().objects.get(username={user!r}))\n"
+        "send_broadcast(b)\n",
+    )
+
+
 def delete_broadcasts(site: DaphneServer, titles: list[str]) -> None:
     shell(
         site.env,
@@ -64,10 +87,11 @@ def test_one_compact_banner_the_most_severe_first(
 ) -> None:
     viewport = WIDTHS[width]
     warning, notice, later = unique("Maintenance tonight"), unique("New feature"), unique("Later notice")
+    reader = fresh_user(site)
     try:
-        send_broadcast(site, warning, level="warning")
-        send_broadcast(site, notice, level="info")  # newer, but less severe
-        page = open_page(new_context(viewport), site, "bob", "/")
+        broadcast_to(site, reader, warning, "warning")
+        broadcast_to(site, reader, notice, "info")  # newer, but less severe
+        page = open_page(new_context(viewport), site, reader, "/")
         visible = page.locator("#broadcast-banners .banner:visible")
         assert visible.count() == 1
         # The warning is above the later notice (and shown, unless a more severe one is).
@@ -79,7 +103,7 @@ def test_one_compact_banner_the_most_severe_first(
         )
         assert 0 <= order[0] < order[1], order
         # A live info broadcast does not push the warning down either.
-        send_broadcast(site, later, level="info")
+        broadcast_to(site, reader, later, "info")
         banner(page, later).wait_for(state="attached", timeout=30000)
         assert page.locator("#broadcast-banners .banner:visible").count() == 1
         ranks = page.evaluate(
