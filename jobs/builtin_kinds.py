@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -163,15 +164,35 @@ DATASETS = {
 }
 
 
+def zone_or_none(name: object) -> ZoneInfo | None:
+    """The IANA zone called ``name`` ("America/New_York"), or None for anything else."""
+    if not isinstance(name, str) or not name or len(name) > 64:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ValueError, KeyError, OSError):  # a path-like key; ZoneInfoNotFoundError (a KeyError)
+        return None
+
+
 class ReportForm(ParamsForm):
     dataset = forms.ChoiceField(choices=(), initial="jobs", help_text="what the CSV file lists")
+    # The file is named by the time it was built in the submitter's zone (the one the site
+    # shows them; project.middleware.TimeZoneMiddleware activates it for the request).
+    time_zone = forms.CharField(required=False, widget=forms.HiddenInput, label="Time zone", max_length=64)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["time_zone"].initial = timezone.get_current_timezone_name()
         staff = bool(self.user is not None and self.user.is_staff)
         self.fields["dataset"].choices = [
             (name, label) for name, (label, _rows, staff_only) in DATASETS.items() if staff or not staff_only
         ]
+
+    def clean_time_zone(self) -> str:
+        name = self.cleaned_data.get("time_zone") or timezone.get_current_timezone_name()
+        if zone_or_none(name) is None:
+            raise forms.ValidationError(f"unknown time zone {name!r}")
+        return str(name)
 
 
 @job_kind("report", title="CSV report", form=ReportForm)
@@ -192,7 +213,8 @@ def build_report(job: JobContext, params: dict[str, Any]) -> dict[str, Any]:
             writer.writerow([_cell(v) for v in row(item)])
             written += 1
         job.report(written, total, f"{written} of {total} rows")
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    zone = zone_or_none(params.get("time_zone")) or timezone.get_default_timezone()
+    stamp = timezone.now().astimezone(zone).strftime("%Y%m%d-%H%M%S")
     job.attach_file(f"{params['dataset']}-{stamp}.csv", out.getvalue().encode(), "text/csv; charset=utf-8")
     return {"rows": written, "dataset": params["dataset"]}
 
@@ -263,6 +285,8 @@ def sum_column(job: JobContext, params: dict[str, Any]) -> dict[str, Any]:
             if not amount.is_finite():
                 raise InvalidOperation
         except InvalidOperation:
+            # The message beside the error says how far it got, not "0 of N rows".
+            job.report(number - 1, count, f"{number - 1} of {count} rows summed before row {number + 1}")
             raise JobError(
                 f"row {number + 1}: {_quote(value)} in column {params['column']!r} is not a number"
             ) from None

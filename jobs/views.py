@@ -45,12 +45,23 @@ def readable(value: Any) -> str:
     return text
 
 
+def param_labels(kind: Any) -> dict[str, str]:
+    """A kind's param names as its form labels them ("Seconds per step", not seconds_per_step)."""
+    if kind is None:
+        return {}
+    return {
+        name: str(field.label or name.replace("_", " ").capitalize())
+        for name, field in kind.form_class.base_fields.items()
+    }
+
+
 def _for_display(job: Job) -> Job:
     # What the templates show instead of raw values: the kind's title, params as name: value.
     kind = get_kind(job.kind)
     job.kind_title = kind.title if kind else job.kind  # type: ignore[attr-defined]
     params = job.params if isinstance(job.params, dict) else {}
-    job.param_items = [(name, readable(value)) for name, value in params.items()]  # type: ignore[attr-defined]
+    labels = param_labels(kind)
+    job.param_items = [(labels.get(name, name), readable(value)) for name, value in params.items()]  # type: ignore[attr-defined]
     job.done_text, job.total_text = readable(job.done), readable(job.total)  # type: ignore[attr-defined]
     result = job.result if isinstance(job.result, dict) else {}
     job.result_items = [(name, readable(value)) for name, value in result.items()]  # type: ignore[attr-defined]
@@ -94,6 +105,7 @@ def index(request: HttpRequest) -> HttpResponse:
         "forms": _forms(request.user, bound_kind, bound),
         "limit_error": limit_error,
         "kind_titles": {kind.name: kind.title for kind in all_kinds()},
+        "param_labels": {kind.name: param_labels(kind) for kind in all_kinds()},
     }
     return render(request, "jobs/job_list.html", context, status=status)
 

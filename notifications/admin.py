@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.translation import ngettext
 
 from notifications import services
@@ -42,6 +43,15 @@ class BroadcastForm(forms.ModelForm):
     class Meta:
         model = Broadcast
         fields = ["title", "body", "level", "audience", "group", "users", "expires_at"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Entered and shown in the viewer's zone, the one the site's pages show (the tz cookie;
+        # project.middleware.time_zone_middleware), and the form says which.
+        if "expires_at" in self.fields:
+            zone = timezone.get_current_timezone_name()
+            field = self.fields["expires_at"]
+            field.help_text = f"{field.help_text} In your time zone, {zone}."
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

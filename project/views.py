@@ -17,6 +17,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from chat.models import Room
 from notifications.models import Notification
 from notifications.services import notify
 
@@ -34,6 +35,8 @@ def _console_url() -> str:
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     context = {
+        # Only the private rooms this user may enter get a link (bob would meet a bare 404).
+        "private_rooms": list(Room.objects.readable_by(user).filter(private=True)),
         "console_url": _console_url() if user.has_perm("notifications.use_console") else "",
         "sent": request.GET.get("sent") == "1",
     }

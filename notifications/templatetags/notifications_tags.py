@@ -10,10 +10,11 @@ from notifications.services import banners_for, unread_count
 
 register = template.Library()
 
-# Banners past the first VISIBLE_BANNERS wait behind "N more"; past MAX_BANNERS, in the
-# notifications list only.
-VISIBLE_BANNERS = 2
+# One compact banner, the most severe and then the newest; the rest wait behind "N more";
+# past MAX_BANNERS, in the notifications list only. _live.html orders live ones the same way.
+VISIBLE_BANNERS = 1
 MAX_BANNERS = 20
+SEVERITY = {"error": 0, "warning": 1}  # then info and success, newest first
 
 
 @register.inclusion_tag("notifications/_badge_tag.html", takes_context=True)
@@ -28,7 +29,7 @@ def broadcast_banners(context: dict[str, Any]) -> dict[str, Any]:
     user = context.get("user")
     if user is None or not user.is_authenticated:
         return {"signed_in": False, "broadcasts": []}
-    broadcasts = list(banners_for(user)[:MAX_BANNERS])
+    broadcasts = sorted(banners_for(user)[:MAX_BANNERS], key=lambda b: SEVERITY.get(b.level, 2))
     return {
         "signed_in": True,
         "broadcasts": broadcasts,

@@ -63,7 +63,9 @@ def test_cancel_from_the_list_updates_the_row_without_reload(
         row = page.locator(f"#job-{job['id']}")
         row.locator(".message", has_text="step").wait_for(timeout=60000)
         assert row.locator("a.kind").inner_text() == "Slow steps", "the kind's title, not its key"
-        assert row.locator(".params").inner_text().strip() == "steps: 120 seconds_per_step: 5"
+        assert row.locator(".params").inner_text().strip() == "Steps: 120 Seconds per step: 5", (
+            "params by their labels"
+        )
         assert row.locator(".run-again").is_hidden()
         page.evaluate("window.notReloaded = true")
 
@@ -90,7 +92,7 @@ def test_run_again_from_the_list_and_from_the_job_page_opens_a_new_job_with_the_
     _wait_live(page)
     row = page.locator(f"#job-{first['id']}")
     assert row.locator("a.kind").inner_text() == "Count primes"
-    assert row.locator(".params").inner_text().strip() == "below: 1,000"
+    assert row.locator(".params").inner_text().strip() == "Below: 1,000"
     assert row.locator(".cancel-form").is_hidden()
     assert row.locator("td.created time[datetime]").count() == 1
 
@@ -100,7 +102,7 @@ def test_run_again_from_the_list_and_from_the_job_page_opens_a_new_job_with_the_
     assert second_id != first["id"]
     second = bob.get(f"/api/jobs/{second_id}/").json()
     assert (second["kind"], second["params"]) == ("primes", {"below": 1000})
-    assert page.locator("#job .params").inner_text().strip() == "below: 1,000"
+    assert page.locator("#job .params").inner_text().strip() == "Below: 1,000"
     assert page.locator("#job h1").inner_text().startswith("Count primes")
 
     # The new job's own page: once it has finished, no time left, and Run again again.

@@ -15,7 +15,7 @@
   const finished = (s) => s === "succeeded" || s === "failed" || s === "cancelled";
 
   // What this page knows about its stream.
-  const page = {live: false, unreachable: false, kindTitles: {}};
+  const page = {live: false, unreachable: false, kindTitles: {}, paramLabels: {}};
 
   function csrfToken() {
     const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -52,11 +52,15 @@
     return chars.slice(0, TEXT_SHOWN).join("") + "… (" + chars.length.toLocaleString("en-US") + " characters)";
   }
 
-  function renderParams(box, params) {
+  // Params by their form labels ("Seconds per step: 1"), as jobs/views.py param_labels().
+  function renderParams(box, params, kind) {
     box.replaceChildren();
+    // The server rendered them with labels; without the labels here (the job page) keep those.
+    if (!page.paramLabels[kind] && box.childElementCount) return;
+    const labels = page.paramLabels[kind] || {};
     for (const [name, value] of Object.entries(params)) {
       const kv = el("span", {class: "kv"});
-      kv.append(el("b", {}, name), ": " + readable(value));
+      kv.append(el("b", {}, labels[name] || name), ": " + readable(value));
       box.append(kv, " ");
     }
   }
@@ -106,6 +110,28 @@
       again.hidden = !done;
       again.disabled = !page.live || busy;
     }
+    keepFocus(root);
+  }
+
+  // A pressed button that is disabled or hidden meanwhile (Cancel while the server answers,
+  // then gone once the job is cancelled) leaves focus in the job, on what can be done next,
+  // rather than on <body>; focus the reader moved elsewhere stays where it is.
+  function keepFocus(root) {
+    if (root.dataset.keepFocus !== "1" || !root.isConnected) return;
+    const active = document.activeElement;
+    const lost = !active || active === document.body;
+    const stale = root.contains(active) && (active.disabled || active.closest("[hidden]"));
+    // Parked on the job's link while Cancel waited: on to Run again once the job has finished.
+    const parked = root.contains(active) && active.matches("a.kind") && finished(root.dataset.status);
+    if (!lost && !stale && !parked) {
+      if (!root.contains(active)) delete root.dataset.keepFocus;
+      return;
+    }
+    const next = [".run-again", ".cancel-form button", "a.kind"]
+      .map((selector) => root.querySelector(selector))
+      .find((b) => b && !b.disabled && !b.closest("[hidden]"));
+    if (next) next.focus();
+    if (next && next.matches(".run-again")) delete root.dataset.keepFocus;
   }
 
   // Apply a job state (an API job, or an event's data with its status) to a row or the detail card.
@@ -113,10 +139,15 @@
     const kindLink = root.querySelector("a.kind");
     if (job.kind) {
       root.dataset.kind = job.kind;
-      if (kindLink) kindLink.textContent = page.kindTitles[job.kind] || job.kind;
+      const title = page.kindTitles[job.kind] || job.kind;
+      if (kindLink) kindLink.textContent = title;
+      // Names that start with what the buttons show (axe: label-content-name-mismatch).
+      const cancelButton = root.querySelector(".cancel-form button"), againButton = root.querySelector(".run-again");
+      if (cancelButton && root.matches(".job-row")) cancelButton.setAttribute("aria-label", "Cancel " + title + " job");
+      if (againButton && root.matches(".job-row")) againButton.setAttribute("aria-label", "Run again: " + title + ", same params");
     }
     const params = root.querySelector(".params");
-    if (params && job.params && typeof job.params === "object") renderParams(params, job.params);
+    if (params && job.params && typeof job.params === "object") renderParams(params, job.params, job.kind || root.dataset.kind);
     const time = root.querySelector("td.created time");
     if (time && job.created && !time.getAttribute("datetime")) {
       time.setAttribute("datetime", job.created);
@@ -166,6 +197,7 @@
   // Runs a button's work once at a time, and shows what went wrong next to the buttons.
   async function act(root, work) {
     if (root.dataset.busy === "1") return;
+    if (root.contains(document.activeElement)) root.dataset.keepFocus = "1";
     const error = root.querySelector(".action-error");
     if (error) error.textContent = "";
     root.dataset.busy = "1";
@@ -232,9 +264,10 @@
 
   function actionsCell(job) {
     const td = el("td", {class: "actions"});
+    const title = job.kind ? (page.kindTitles[job.kind] || job.kind) : "this";
     const form = el("form", {method: "post", action: "/jobs/" + job.id + "/cancel/", class: "cancel-form"});
-    form.append(el("button", {type: "submit"}, "Cancel"));
-    const again = el("button", {type: "button", class: "run-again", hidden: ""}, "Run again");
+    form.append(el("button", {type: "submit", "aria-label": "Cancel " + title + " job"}, "Cancel"));
+    const again = el("button", {type: "button", class: "run-again", hidden: "", "aria-label": "Run again: " + title + ", same params"}, "Run again");
     td.append(form, " ", again, " ", el("span", {class: "action-error error", role: "alert"}));
     return td;
   }
@@ -255,6 +288,7 @@
     const stream = opts.stream;
     const tbody = document.getElementById("job-rows");
     page.kindTitles = opts.kindTitles || {};
+    page.paramLabels = opts.paramLabels || {};
     let refreshTimer = null;
     const ensureRow = (job) => {
       let row = document.getElementById("job-" + job.id);
@@ -303,7 +337,9 @@
         try {
           const r = await api("POST", "/api/jobs/", {kind, params});
           if (r.status === 201) {
-            apply(ensureRow(r.data), r.data);
+            const row = ensureRow(r.data);
+            apply(row, r.data);
+            showStarted(row);
           } else {
             showErrors(form, r.data || {detail: "error " + r.status});
           }
@@ -314,6 +350,18 @@
         }
       });
     }
+  }
+
+  // A started job is shown, not left below the fold: its row comes into view with focus on
+  // its link, and a status line says where it is.
+  function showStarted(row) {
+    const status = document.getElementById("job-started");
+    const link = row.querySelector("a.kind");
+    if (status) status.textContent = "Started " + (link ? link.textContent : "a job") + ": it is first in Your jobs below.";
+    for (const other of document.querySelectorAll(".job-row.just-started")) other.classList.remove("just-started");
+    row.classList.add("just-started");
+    if (link) link.focus({preventScroll: true});
+    row.scrollIntoView({block: "center"});
   }
 
   function showErrors(form, data) {

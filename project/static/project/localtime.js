@@ -104,6 +104,17 @@
     setInterval(() => localizeWithin(document.body), 30 * 1000);
   }
 
+  // The server renders in the zone this cookie names (project.middleware.time_zone_middleware),
+  // so the admin and the fallbacks agree with what this script shows.
+  function rememberZone() {
+    let zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return; }
+    if (!/^[A-Za-z0-9_+\-\/]{1,64}$/.test(zone)) return;
+    const current = (document.cookie.match(/(?:^|;\s*)tz=([^;]*)/) || [])[1];
+    if (current !== zone) document.cookie = "tz=" + zone + "; path=/; max-age=31536000; SameSite=Lax";
+  }
+  rememberZone();
+
   window.localTime = {localize, refresh: () => localizeWithin(document.body), relative, dayLabel, dateTime};
   if (document.body) start();
   else document.addEventListener("DOMContentLoaded", start);
