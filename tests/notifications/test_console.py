@@ -225,7 +225,11 @@ def test_streams_list_details_and_disconnect_with_a_reason(open_page: Any, width
     # The operator is told what happened, with the reason, and focus is on that news.
     status = console.locator("#disconnect-status")
     status.wait_for(state="visible", timeout=WAIT_MS)
-    assert "Disconnected alice's stream" in status.inner_text()
+    # It says "Disconnecting ..." while the request is on its way, then what was done.
+    console.wait_for_function(
+        "document.getElementById('disconnect-status').innerText.includes(\"Disconnected alice's stream\")",
+        timeout=WAIT_MS,
+    )
     assert "testing the reconnect" in status.inner_text()
     console.wait_for_function(
         "document.activeElement && document.activeElement.id === 'disconnect-status'", timeout=WAIT_MS

@@ -183,10 +183,48 @@ def test_reconnecting_offers_retry_now(new_context: Any, site: DaphneServer, wid
     page.locator("#live-state[data-state=reconnecting]").wait_for(timeout=30000)
     note = page.locator("#reconnect-note")
     note.wait_for(state="visible", timeout=30000)
+    # The note counts down to the next attempt, which sse.js says (stream.retryAt).
+    page.wait_for_function(
+        "window.pageStream.retryAt !== null"
+        " && /^Next try in \\d+ s\\.$/.test(document.getElementById('reconnect-countdown').textContent)",
+        timeout=30000,
+    )
     context.unroute(STREAM)
-    page.locator("#retry-now").click()
+    # "Retry now" starts that attempt at once: no attempt is waiting any more, the note says so.
+    waiting, text = page.evaluate(
+        "() => { document.getElementById('retry-now').click();"
+        " return [window.pageStream.retryAt, document.getElementById('reconnect-countdown').textContent]; }"
+    )
+    assert waiting is None and text == "Trying now…", (waiting, text)
     page.locator(LIVE).wait_for(timeout=30000)
     note.wait_for(state="hidden", timeout=30000)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_chat_send_waits_while_reconnecting_and_keeps_the_text(
+    new_context: Any, site: DaphneServer, width: str
+) -> None:
+    context = new_context(WIDTHS[width])
+    page = open_page(context, site, "alice", "/chat/lobby/")
+    send = page.locator("#chat-form button[type=submit]")
+    assert send.is_enabled()
+    context.route(STREAM, lambda route: route.abort())
+    page.evaluate("window.pageStream.stop(); window.pageStream.start()")
+    page.locator("#live-state[data-state=reconnecting]").wait_for(timeout=30000)
+    page.locator("#chat-offline").wait_for(state="visible", timeout=30000)
+    assert send.is_disabled()
+    text = unique("typed while away")
+    page.fill("#chat-input", text)
+    page.press("#chat-input", "Enter")  # Enter does not send either
+    assert page.locator("#chat-messages li", has_text=text).count() == 0
+    context.unroute(STREAM)
+    page.evaluate("window.pageStream.reconnectNow()")  # as "Retry now" does (no-op mid-attempt)
+    page.locator(LIVE).wait_for(timeout=30000)
+    page.locator("#chat-offline").wait_for(state="hidden", timeout=30000)
+    assert send.is_enabled()
+    assert page.input_value("#chat-input") == text
+    send.click()
+    page.locator("#chat-messages li", has_text=text).wait_for(timeout=30000)
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -34,11 +34,18 @@
   const button = form.querySelector("button[type=submit]");
   const errorBox = document.getElementById("chat-error");
   const waitBox = document.getElementById("chat-wait");
+  const offlineBox = document.getElementById("chat-offline");
   const csrfToken = form.elements.csrfmiddlewaretoken.value;
 
   const TYPING_EVERY_MS = 2000;  // at most one "typing" POST this often while typing
   const TYPING_SHOWN_MS = 5000;  // "x is typing…" goes away this long after x's last signal
   const unreadCap = Number(root.dataset.unreadCap) || 100;
+
+  // Send is off while a message is on its way, while rate-limited (until waitUntil), and
+  // while the room is not live.
+  let offline = false;
+  let sending = false;
+  let waitUntil = 0;
 
   stream.channels.push(root.dataset.channel, "chat.presence." + slug, "chat.typing." + slug,
     root.dataset.userChannel);
@@ -391,6 +398,14 @@
   stream.on("reset", reload);
   stream.onState((state) => {
     root.dataset.state = state;
+    // Reconnecting (the server restarts, the network is gone) or stopped: Send waits for the
+    // room to be live again; the text box stays, so what is typed is kept.
+    const wasOffline = offline;
+    offline = state === "reconnecting" || (state === "stopped" && stream.stopReason !== null);
+    if (offline !== wasOffline) {
+      offlineBox.hidden = !offline;
+      syncButton();
+    }
     if (state === "live") refreshRooms();
   });
   document.addEventListener("visibilitychange", markRead);
@@ -413,9 +428,12 @@
     return Math.floor(seconds / 60) + " min " + (seconds % 60) + " s";
   }
 
+  function syncButton() {
+    button.disabled = offline || sending || Boolean(waitUntil);
+  }
+
   // Rate-limited: the Send button waits out Retry-After, counting down (not a live
   // region: the alert above said it once; a reading every second would be noise).
-  let waitUntil = 0;
   let waitTimer = null;
 
   function tick() {
@@ -427,7 +445,7 @@
       waitBox.hidden = true;
       waitBox.textContent = "";
       showError("");
-      button.disabled = false;
+      syncButton();
       return;
     }
     waitBox.textContent = "You can send again in " + duration(left);
@@ -436,7 +454,7 @@
 
   function waitFor(seconds) {
     waitUntil = Date.now() + seconds * 1000;
-    button.disabled = true;
+    syncButton();
     clearInterval(waitTimer);
     waitTimer = setInterval(tick, 1000);
     tick();
@@ -444,13 +462,14 @@
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    if (waitUntil) return;
+    if (waitUntil || offline || sending) return;
     const body = input.value;
     if (!body.trim()) {
       showError("Write a message first: it is empty.");
       return;
     }
-    button.disabled = true;
+    sending = true;
+    syncButton();
     try {
       const r = await post(root.dataset.messagesUrl, {body: body});
       let data = null;
@@ -469,7 +488,8 @@
     } catch (e) {
       showError("Could not reach the server. Try again.");
     } finally {
-      if (!waitUntil) button.disabled = false;
+      sending = false;
+      syncButton();
       input.focus();
     }
   });

@@ -127,6 +127,9 @@ export declare class SSEStream<Events extends object = Record<string, any>> {
   readonly stopReason: SSEStopReason | (string & {}) | null;
   /** This tab holds the connection the tabs share. */
   readonly isLeader: boolean;
+  /** While reconnecting: when the next attempt starts (ms since the epoch, as Date.now()); null
+   * while one is under way and in every other state. State handlers are called again when it changes. */
+  readonly retryAt: number | null;
 
   /** Call `handler` with each event of that name: its parsed data, then the event. Handlers' errors are logged. */
   on<K extends keyof (Events & SSEStandardEvents) & string>(
@@ -142,6 +145,9 @@ export declare class SSEStream<Events extends object = Record<string, any>> {
 
   /** Close for good; `stopReason` becomes `reason`, default "stopped". */
   stop(reason?: string): void;
+
+  /** While reconnecting, start the next attempt now instead of at `retryAt` (a "Retry now" button). */
+  reconnectNow(): void;
 }
 
 export default SSEStream;

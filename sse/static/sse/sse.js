@@ -3,6 +3,8 @@
  *   const stream = new SSEStream({channels: ["broadcast", "notifications.user.3"]});
  *   stream.on("notification", (data, ev) => ...);      // data is parsed JSON; ev = {type, data, lastEventId, channel}
  *   stream.onState((state) => ...);                     // "connecting" | "live" | "reconnecting" | "stopped"
+ *   stream.retryAt;                                     // while reconnecting: when the next attempt starts (ms since the epoch)
+ *   stream.reconnectNow();                              // start that attempt at once
  *   stream.start();
  *
  * Options (all optional but channels; a same-origin page needs none of the others):
@@ -67,6 +69,12 @@
  * Loading. As a classic <script>, this file defines the global SSEStream. Bundlers (esbuild,
  * Vite, webpack, Rollup) and <script type="module"> import sse.mjs, which runs this file and
  * exports that SSEStream (types: sse.d.mts; the global's: sse.d.ts); see docs/bundlers.md.
+ *
+ * Waiting. While reconnecting, stream.retryAt is the time (Date.now() terms) the next attempt
+ * starts, or null while an attempt is under way; state handlers are called again, with the
+ * same state, each time it changes (a page shows a countdown). reconnectNow() starts the
+ * attempt at once (a "Retry now" button); in a tab that does not hold the shared connection it
+ * asks the tab that does.
  *
  * Pages left for another. On pagehide the stream lets its connection go (a page kept in the
  * back/forward cache holds none); when the page is shown again from the cache, it resumes
@@ -330,8 +338,9 @@
 
   // The connection of one tab, for its own channels or for every tab's: tokens, back-off,
   // resume. `owner` is the SSEStream whose options it follows; `sink` gets event(ev, snapshot),
-  // position(snapshot), state(state, stopReason) and covers(channels): the channels of a
-  // connection now subscribed (its first block has come), so their events from now on arrive.
+  // position(snapshot), state(state, stopReason), retry(at): when the next attempt starts (null:
+  // one is under way, or none is due) and covers(channels): the channels of a connection now
+  // subscribed (its first block has come), so their events from now on arrive.
   class Connection {
     constructor(owner, sink, channels, position) {
       this.owner = owner;
@@ -343,6 +352,7 @@
       this.retryMs = DEFAULT_RETRY_MS;
       this.attempt = 0;
       this.timer = null;
+      this.retryAt = null;
       this.controller = null;
       this.stopped = true;
       this.token = null;
@@ -361,6 +371,7 @@
     // Let the connection go (the page is left, or another tab holds it now); start() again later.
     stop(reason) {
       this.stopped = true;
+      this.retryAt = null;
       clearTimeout(this.timer);
       this.abort();
       if (reason) this.setState("stopped", reason);
@@ -447,6 +458,7 @@
 
     async connect(quiet) {
       if (this.stopped) return;
+      this.waitUntil(null);
       const controller = new AbortController();
       this.controller = controller;
       const current = () => this.controller === controller && !this.stopped;
@@ -533,8 +545,7 @@
       if (!gotBlock) return this.retryLater();  // it ended before its first block: back off
       this.attempt = 1;  // reconnecting, after the server's retry:
       this.setState("reconnecting");
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.connect(), this.retryMs);
+      this.later(this.retryMs);
     }
 
     block(block) {
@@ -578,9 +589,27 @@
       this.setState("reconnecting");
       this.attempt += 1;
       const base = Math.min(this.owner.maxBackoffMs, 500 * 2 ** Math.min(this.attempt, 10));
-      const delay = base / 2 + (Math.random() * base) / 2;
+      this.later(base / 2 + (Math.random() * base) / 2);
+    }
+
+    // The next attempt, in `delay` ms; the sink is told when.
+    later(delay) {
       clearTimeout(this.timer);
       this.timer = setTimeout(() => this.connect(), delay);
+      this.waitUntil(Date.now() + delay);
+    }
+
+    waitUntil(at) {
+      if (at === this.retryAt) return;
+      this.retryAt = at;
+      this.sink.retry(at);
+    }
+
+    // A "Retry now": the attempt that was waiting starts at once.
+    reconnectNow() {
+      if (this.stopped || this.retryAt === null) return;
+      clearTimeout(this.timer);
+      this.connect();
     }
   }
 
@@ -608,6 +637,7 @@
       this.lastEventId = o.lastEventId || null;
       this.state = "stopped";
       this.stopReason = null;
+      this.retryAt = null;
       this.isLeader = false;
       this._handlers = {};
       this._stateHandlers = [];
@@ -664,6 +694,11 @@
       this._setState("stopped");
     }
 
+    reconnectNow() {
+      if (this._connection) this._connection.reconnectNow();
+      else if (this._group) this._group.post({t: "retry-now"});
+    }
+
     _open() {
       this._connectionState = "connecting";
       this._covered = [];
@@ -696,6 +731,10 @@
           if (group) group.post({t: "state", state, reason});
           this._leaderState(state, reason);
         },
+        retry: (at) => {
+          if (group) group.post({t: "retry", at});
+          this._retryAt(at);
+        },
         covers: (channels) => {
           if (group) group.post({t: "covers", channels});
           this._covers(channels);
@@ -725,6 +764,13 @@
       if (state !== "live") this._covered = [];
       this._connectionState = state;
       this._showState();
+    }
+
+    _retryAt(at) {
+      const next = this.state === "reconnecting" ? at : null;
+      if (next === this.retryAt) return;
+      this.retryAt = next;
+      this._notify();
     }
 
     _covers(channels) {
@@ -772,6 +818,11 @@
     _setState(state) {
       if (state === this.state) return;
       this.state = state;
+      if (state !== "reconnecting") this.retryAt = null;
+      this._notify();
+    }
+
+    _notify() {
       for (const h of this._stateHandlers) {
         try { h(state, this); } catch (e) { console.error(e); }
       }
@@ -806,6 +857,8 @@
   //   {t: "ev", ev, pos}, {t: "pos", pos, id}  the connection's events and position, from the holder
   //   {t: "state", state, reason}         the connection's state, from the holder
   //   {t: "covers", channels}             the channels its connection is subscribed to now
+  //   {t: "retry", at}                    when its next attempt starts (null: under way)
+  //   {t: "retry-now"}                    a tab asks the holder to start that attempt at once
 
   class TabGroup {
     constructor(stream) {
@@ -901,6 +954,7 @@
           const connection = stream._connection;
           if (connection) {
             this.post({t: "state", state: connection.state, reason: null});
+            this.post({t: "retry", at: connection.retryAt});
             this.post({t: "covers", channels: connection.covered});
           }
         } else if (m.floor) {
@@ -920,6 +974,10 @@
         if (!this.leading) stream._leaderState(m.state, m.reason);
       } else if (m.t === "covers") {
         if (!this.leading) stream._covers(m.channels || []);
+      } else if (m.t === "retry") {
+        if (!this.leading) stream._retryAt(m.at === undefined ? null : m.at);
+      } else if (m.t === "retry-now") {
+        if (this.leading && stream._connection) stream._connection.reconnectNow();
       }
     }
 
