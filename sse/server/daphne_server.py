@@ -175,9 +175,12 @@ class StreamingServer(Server):  # type: ignore[misc]  # Daphne ships no type inf
         super().protocol_disconnected(protocol)
 
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> InputQueue | None:
-        # Daphne's own, with a lighter input queue.
-        assert "application_instance" not in self.connections[protocol]
         request_arrived(protocol)  # the request is in, headers and body: its clock stops
+        return self.application_with_lighter_queue(protocol, scope)
+
+    def application_with_lighter_queue(self, protocol: Any, scope: dict[str, Any]) -> InputQueue | None:
+        # Daphne's own create_application, with a lighter input queue.
+        assert "application_instance" not in self.connections[protocol]
         input_queue = InputQueue()
         scope.setdefault("asgi", {"version": "3.0"})
         application_instance = self.application(

@@ -425,7 +425,11 @@ INVALID_SETTINGS: list[tuple[str, Any, str]] = [
         "SSE_SEND_TIMEOUT_SECONDS = -1.0 is out of range; expected a number > 0.",
     ),
     ("SSE_LOG_POLL_SECONDS", 0.0, "SSE_LOG_POLL_SECONDS = 0.0 is out of range; expected a number > 0."),
-    ("SSE_BODY_TIMEOUT_SECONDS", -1, "SSE_BODY_TIMEOUT_SECONDS = -1 is out of range; expected a number >= 0."),
+    (
+        "SSE_BODY_TIMEOUT_SECONDS",
+        -1,
+        "SSE_BODY_TIMEOUT_SECONDS = -1 is out of range; expected a number >= 0.",
+    ),
     (
         "SSE_BODY_MIN_BYTES_PER_SECOND",
         "500",
