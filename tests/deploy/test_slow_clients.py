@@ -68,8 +68,15 @@ async def _trickle(port: int, head: bytes, payload: bytes) -> bytes:
         writer.close()
 
 
+async def _bounded(port: int, head: bytes, payload: bytes) -> bytes:
+    try:
+        return await asyncio.wait_for(_trickle(port, head, payload), ANSWER_WITHIN_S)
+    except TimeoutError:
+        return b"held"
+
+
 async def _crowd(port: int, head: bytes, payload: bytes) -> list[bytes]:
-    return await asyncio.gather(*(_trickle(port, head, payload) for _ in range(CLIENTS)))
+    return await asyncio.gather(*(_bounded(port, head, payload) for _ in range(CLIENTS)))
 
 
 def _servers() -> list[object]:
@@ -89,8 +96,8 @@ def test_a_slow_body_gets_408_and_its_connection_closed(name: str, serve: Callab
         b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 4096\r\n\r\n"
     )
     answers = asyncio.run(_crowd(server.port, head, b"a" * 4096))
-    firsts = [answer.split(b"\r\n", 1)[0] for answer in answers]
-    assert firsts == [b"HTTP/1.1 408 Request Timeout"] * CLIENTS, (firsts, server.output()[-2000:])
+    firsts = [answer.split(b"\r\n", 1)[0].split(b" ")[:2] for answer in answers]  # hypercorn: no reason
+    assert firsts == [[b"HTTP/1.1", b"408"]] * CLIENTS, (firsts, server.output()[-2000:])
     assert all(answer.endswith(b"the request body did not arrive in time.\n") for answer in answers)
 
 
