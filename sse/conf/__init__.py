@@ -206,6 +206,18 @@ class Settings:
     SSE_ACCESS_RECHECK_SECONDS = Setting(
         30.0, Number(ABOVE_0), "sse.E130", "Seconds between re-runs of open streams' channel rules."
     )
+    SSE_BODY_TIMEOUT_SECONDS = Setting(
+        30.0,
+        Number(AT_LEAST_0),
+        "sse.E131",
+        "Seconds a request body may take to arrive before a 408 (0: no limit); large bodies earn more.",
+    )
+    SSE_BODY_MIN_BYTES_PER_SECOND = Setting(
+        500,
+        Integer(AT_LEAST_0),
+        "sse.E132",
+        "Each this many bytes of a request body received add a second to its time (0: none).",
+    )
 
     def __init__(self) -> None:
         self._version = 0

@@ -30,6 +30,10 @@ the server closes the connection; the client resumes from its last id when it
 reads again. One timer per process watches the sends in flight, not one per send
 (``sse.server.send_timeout``).
 
+A request body that does not arrive within ``SSE_BODY_TIMEOUT_SECONDS`` (more for a
+large one, ``SSE_BODY_MIN_BYTES_PER_SECOND``) is answered ``408`` and its connection
+closed, whatever path the request takes (``sse.server.body_timeout``).
+
 Use it in ``asgi.py``::
 
     from sse.server.asgi import get_asgi_application
@@ -58,6 +62,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.urls import Resolver404, get_resolver
 
 from sse.conf import DEFAULT_STREAM_PATHS, conf
+from sse.server.body_timeout import bounded_receive
 from sse.server.middleware_groups import GroupedMiddlewareHandler
 from sse.server.send_timeout import SendWatch, TimedSend
 
@@ -171,6 +176,7 @@ class StreamingASGIHandler(GroupedMiddlewareHandler, ASGIHandler):
 
             await lifespan(receive, send)
             return
+        receive = bounded_receive(scope, receive, send)  # a 408 for a body too slow to come
         context = self._context_for(scope)
         if context is None:
             await super().__call__(scope, receive, send)

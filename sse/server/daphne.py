@@ -34,7 +34,11 @@ twisted.web's public producer interface and one Daphne method (``send()`` is
   (``sse.server.staticfiles``);
 - lighter streams: each request's ASGI input queue is a few hundred bytes
   instead of Daphne's ``asyncio.Queue`` (over 3 KB, kept for a stream's life),
-  Daphne's ``create_application`` with that one change.
+  Daphne's ``create_application`` with that one change;
+- a deadline for each request to arrive, headers and body, ``SSE_BODY_TIMEOUT_SECONDS``
+  (``sse.server.request_deadline``): Twisted reads both before the application is
+  called, so ``sse.asgi``'s body timeout cannot reach them, and Twisted's own timeout is
+  an idle one that every byte starts again.
 """
 
 # What this module and its parts (sse.server.daphne_server, .backpressure, .served) rely on
@@ -50,11 +54,16 @@ twisted.web's public producer interface and one Daphne method (``send()`` is
 #   queue, Server.create_application (copied in
 #   StreamingServer, so it must still match Daphne's),
 #   Server.connections, and the protocols using only put_nowait on the input queue.
+#   For the request deadline: Server.run assigns Server.http_factory and listens with it
+#   (StreamingServer makes it a property that wraps the factory), Server.create_application
+#   is called once a request is complete, Server.protocol_disconnected when its response ends.
 #   Daphne's own HTTP "complete" action line is dropped (sse writes one per request).
 # - Twisted, public interfaces only: twisted.web.http.Request as an IConsumer
 #   (registerProducer/unregisterProducer with an IPushProducer, paused on each write past the
 #   transport's buffer size and stopped when the connection is lost), Request.finished,
-#   Request.channel and its transport's abortConnection() (ITCPTransport).
+#   Request.channel and its transport's abortConnection() (ITCPTransport);
+#   twisted.protocols.policies.WrappingFactory / ProtocolWrapper (a request's transport is
+#   the connection's wrapper), IDelayedCall.delay().
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from daphne.server import Server
 
 from sse.server.access_log import AccessLog
 from sse.server.backpressure import end_flow, flow_of, follow_flow, wait_writable
+from sse.server.request_deadline import DeadlineFactory, request_arrived, response_ended
 from sse.server.served import RedactingLogger, Served, WithoutHttpLines
 
 __all__ = ["InputQueue", "StreamingServer", "run_checks", "with_backlog", "with_static_files"]
@@ -154,8 +155,31 @@ class StreamingServer(Server):  # type: ignore[misc]  # Daphne ships no type inf
         run_checks()
         super().run()
 
+    @property
+    def http_factory(self) -> Any:
+        """What Daphne listens with: its HTTP factory, each request given a deadline to arrive
+        (``sse.server.request_deadline``; ``SSE_BODY_TIMEOUT_SECONDS``, 0: none)."""
+        return self._listening_factory
+
+    @http_factory.setter
+    def http_factory(self, factory: Any) -> None:
+        from sse.conf import conf
+
+        timeout = conf.SSE_BODY_TIMEOUT_SECONDS
+        if timeout > 0:
+            factory = DeadlineFactory(factory, timeout, conf.SSE_BODY_MIN_BYTES_PER_SECOND)
+        self._listening_factory = factory
+
+    def protocol_disconnected(self, protocol: Any) -> None:
+        response_ended(protocol)  # the connection's next request has the clock
+        super().protocol_disconnected(protocol)
+
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> InputQueue | None:
-        # Daphne's own, with a lighter input queue.
+        request_arrived(protocol)  # the request is in, headers and body: its clock stops
+        return self.application_with_lighter_queue(protocol, scope)
+
+    def application_with_lighter_queue(self, protocol: Any, scope: dict[str, Any]) -> InputQueue | None:
+        # Daphne's own create_application, with a lighter input queue.
         assert "application_instance" not in self.connections[protocol]
         input_queue = InputQueue()
         scope.setdefault("asgi", {"version": "3.0"})

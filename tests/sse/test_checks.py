@@ -426,6 +426,16 @@ INVALID_SETTINGS: list[tuple[str, Any, str]] = [
     ),
     ("SSE_LOG_POLL_SECONDS", 0.0, "SSE_LOG_POLL_SECONDS = 0.0 is out of range; expected a number > 0."),
     (
+        "SSE_BODY_TIMEOUT_SECONDS",
+        -1,
+        "SSE_BODY_TIMEOUT_SECONDS = -1 is out of range; expected a number >= 0.",
+    ),
+    (
+        "SSE_BODY_MIN_BYTES_PER_SECOND",
+        "500",
+        "SSE_BODY_MIN_BYTES_PER_SECOND = '500' is a str; expected an integer >= 0.",
+    ),
+    (
         "SSE_ACCESS_RECHECK_SECONDS",
         0,
         "SSE_ACCESS_RECHECK_SECONDS = 0 is out of range; expected a number > 0.",

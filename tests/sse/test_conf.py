@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
     "SSE_EVENT_LOG": {},
     "SSE_ACCESS_RECHECK_SECONDS": 30.0,
     "SSE_AUTHENTICATION_CLASSES": None,
+    "SSE_BODY_TIMEOUT_SECONDS": 30.0,
+    "SSE_BODY_MIN_BYTES_PER_SECOND": 500,
 }
 
 # A value unlike the default for each setting, to see that its property reads that setting.
@@ -78,6 +80,8 @@ OTHERS: dict[str, Any] = {
     "SSE_STREAM_PATHS": [r"^/live/"],
     "SSE_EVENT_LOG": {"BACKEND": "sse.storage.db.DatabaseEventLog", "OPTIONS": {"using": "default"}},
     "SSE_ACCESS_RECHECK_SECONDS": 2.0,
+    "SSE_BODY_TIMEOUT_SECONDS": 4.5,
+    "SSE_BODY_MIN_BYTES_PER_SECOND": 2000,
     "SSE_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
 }
 

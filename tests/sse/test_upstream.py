@@ -271,11 +271,11 @@ def test_server_create_application_is_still_what_sse_copied() -> None:
         name, "daphne", f"its signature is now {upstream}"
     )
     expected = source([_SseCopy().visit(statement) for statement in function_body(Server.create_application)])
-    copied = source(function_body(StreamingServer.create_application))
+    copied = source(function_body(StreamingServer.application_with_lighter_queue))
     assert copied == expected, relied_on(
         name,
         "daphne",
-        "it changed since sse.server.daphne_server.StreamingServer.create_application copied it "
+        "it changed since sse.server.daphne_server.StreamingServer.application_with_lighter_queue copied it "
         "(with a lighter queue); "
         f"Daphne's, with sse's two changes applied:\n{expected}\n\nsse's copy:\n{copied}",
     )
@@ -533,4 +533,23 @@ def test_asgi_handler_call_only_wraps_handle_in_a_thread_sensitive_context() -> 
         "django",
         f"does more than check the scope type before handle():\n{before}",
         "sse.server.asgi",
+    )
+
+
+def test_server_run_listens_with_the_http_factory_it_assigns() -> None:
+    """StreamingServer.http_factory is a property that wraps what Daphne's run() assigns
+    (sse.server.request_deadline): run() must assign it, then listen with that attribute."""
+    name = "daphne.server.Server.run"
+    lines = [line.strip() for line in inspect.getsource(Server.run).splitlines()]
+    assigned = (
+        lines.index("self.http_factory = HTTPFactory(self)")
+        if lines.count("self.http_factory = HTTPFactory(self)")
+        else -1
+    )
+    listens = [n for n, line in enumerate(lines) if "ep.listen(self.http_factory)" in line]
+    assert assigned >= 0 and listens and listens[0] > assigned, relied_on(
+        name, "daphne", "it no longer assigns self.http_factory and then listens with it"
+    )
+    assert callable(getattr(Server, "protocol_disconnected", None)), relied_on(
+        "daphne.server.Server.protocol_disconnected", "daphne", "it is gone"
     )
