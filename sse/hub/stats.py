@@ -33,6 +33,8 @@ class Counts:
     conflated: int = 0
     #: Channels found rewound in the log (restored from a backup, or emptied): their streams ended.
     log_rewinds: int = 0
+    #: Reads of the log's rows so that live events of several channels went out in its order.
+    order_reads: int = 0
 
 
 @dataclass(frozen=True, slots=True)
