@@ -66,7 +66,6 @@ class ChannelHub:
         self.counts = Counts()
         # Seconds from publish (commit) to fan-out, for events that carry a publish time.
         self.delivery_lags: deque[float] = deque(maxlen=10000)
-        #: Live events of streams over several channels go out in the log's order.
         self.order = OrderGate(loop, self.groups, self.log.run, self._pass, self.counts)
         self.catching_up = CatchUp(
             loop, self.groups, self.log.read_merged_page, self.counts, self.on_event, self.order
@@ -85,7 +84,7 @@ class ChannelHub:
             self.catching_up.start,
         )
         inbox = Inbox(loop, self.on_event)
-        #: Hand an event in from any thread: (channel, seq, event, data, publish time, check).
+        #: Hand an event in from any thread: (channel, seq, event, data, publish time, check, row).
         self.deliver_threadsafe = inbox.put
         self._tasks: list[asyncio.Task[None]] = []
         self._started = self._stopping = False
