@@ -183,6 +183,7 @@ class OrderGate:
         ready.sort(key=_row)
         self.verified = max(self.verified or 0, upto)
         self.counts.order_reads += 1
+        self.counts.caught_up_events += len(fetched)  # what the layer did not bring (yet)
         for ev in ready:
             self.deliver(ev)
 
