@@ -21,6 +21,7 @@ from sse.hub.log_threads import LOG_PAGE
 
 if TYPE_CHECKING:
     from sse.hub.groups import ChannelGroup
+    from sse.hub.order import OrderGate
     from sse.hub.stats import Counts
     from sse.storage.base import LoggedEvent
 
@@ -34,7 +35,7 @@ _CHANNELS_PER_READ = 200
 # Events held while reading; what is left out is in the log and found by the next read.
 _MAX_HELD = 10 * LOG_PAGE
 
-HeldEvent = tuple[str, int, str | None, str, float | None, int | None]
+HeldEvent = tuple[str, int, str | None, str, float | None, int | None, int | None]
 #: ``read_merged_page({channel: after seq})``: what the log has after them, in publish order,
 #: and whether there is more (``LogThreads.read_merged_page``).
 type ReadMerged = Callable[[dict[str, int]], Awaitable[tuple[list[LoggedEvent], bool]]]
@@ -48,7 +49,7 @@ class CatchUp:
     :meth:`~sse.hub.channel_hub.ChannelHub.on_event`, which may hold them again).
     """
 
-    __slots__ = ("counts", "groups", "held", "lagging", "loop", "on_event", "read_merged")
+    __slots__ = ("counts", "gate", "groups", "held", "lagging", "loop", "on_event", "read_merged")
 
     def __init__(
         self,
@@ -56,13 +57,16 @@ class CatchUp:
         groups: Mapping[str, ChannelGroup],
         read_merged: ReadMerged,
         counts: Counts,
-        on_event: Callable[[str, int, str | None, str, float | None, int | None], None],
+        on_event: Callable[[str, int, str | None, str, float | None, int | None, int | None], None],
+        gate: OrderGate,
     ) -> None:
         self.loop = loop
         self.groups = groups
         self.read_merged = read_merged
         self.counts = counts
         self.on_event = on_event
+        #: Told what a complete read verified: every row that had arrived before it.
+        self.gate = gate
         self.lagging: set[str] = set()
         self.held: deque[HeldEvent] | None = None  # None: not reading
 
@@ -86,12 +90,16 @@ class CatchUp:
         try:
             while self.lagging:
                 self.lagging.clear()
+                # Arrived after its commit: on a log numbering rows in commit order, every
+                # row up to it is committed, so the read below delivers all of them.
+                arrived = self.gate.arrived
                 # Every channel, not just the lagging ones: an event of another channel that
                 # is still in flight on the layer may precede, in its publisher's order, one
                 # the log has for a lagging channel.
                 names = sorted(name for name, group in self.groups.items() if not group.joining)
                 for start in range(0, len(names), _CHANNELS_PER_READ):
                     await self._read(names[start : start + _CHANNELS_PER_READ])
+                self.gate.settle(arrived)
         except Exception as exc:
             logger.warning("reading the event log failed: %s", exc)
             self.lagging.clear()  # the next poll finds them again

@@ -22,9 +22,10 @@ from sse.hub.catchup import CatchUp
 from sse.hub.gc_tuning import tune_gc_once
 from sse.hub.groups import ChannelGroup, join_groups, leave_groups
 from sse.hub.heartbeats import Heartbeats
-from sse.hub.inbox import Inbox
+from sse.hub.inbox import Arrival, Inbox
 from sse.hub.log_poll import poll_forever
 from sse.hub.log_threads import LogThreads
+from sse.hub.order import OrderGate
 from sse.hub.parts import GroupParts, StreamParts
 from sse.hub.process_hub import ProcessHub
 from sse.hub.replay_budget import ReplayBudget
@@ -65,7 +66,10 @@ class ChannelHub:
         self.counts = Counts()
         # Seconds from publish (commit) to fan-out, for events that carry a publish time.
         self.delivery_lags: deque[float] = deque(maxlen=10000)
-        self.catching_up = CatchUp(loop, self.groups, self.log.read_merged_page, self.counts, self.on_event)
+        self.order = OrderGate(loop, self.groups, self.log.run, self._pass, self.counts)
+        self.catching_up = CatchUp(
+            loop, self.groups, self.log.read_merged_page, self.counts, self.on_event, self.order
+        )
         self.replays = ReplayBudget()
         #: One timer for heartbeats and deadlines; other streams may join it (``beating()``).
         self.heartbeats = Heartbeats(loop, self.subscribers)
@@ -76,11 +80,11 @@ class ChannelHub:
             self.counts,
             self.delivery_lags,
             self.link.join,
-            self.log.heads,
+            self.order.reading_heads(self.log.heads),
             self.catching_up.start,
         )
         inbox = Inbox(loop, self.on_event)
-        #: Hand an event in from any thread: (channel, seq, event, data, publish time, check).
+        #: Hand an event in from any thread: (channel, seq, event, data, publish time, check, row).
         self.deliver_threadsafe = inbox.put
         self._tasks: list[asyncio.Task[None]] = []
         self._started = self._stopping = False
@@ -156,7 +160,7 @@ class ChannelHub:
             return
         self._started = True
         tune_gc_once()
-        poll = poll_forever(self.groups, self.log.heads, self._behind)
+        poll = poll_forever(self.groups, self.log.heads, self._behind, self.order.read_row, self.order.settle)
         for coro in (*self.link.tasks(), poll, self.log.trim_forever(), recheck_forever(self)):
             self._tasks.append(self.loop.create_task(coro))
         self.heartbeats.start()
@@ -253,22 +257,20 @@ class ChannelHub:
 
     # -- events in ---------------------------------------------------------
 
-    def on_event(
-        self,
-        channel: str,
-        seq: int,
-        event: str | None,
-        data: str,
-        ts: float | None = None,
-        check: int | None = None,
-    ) -> None:
-        """An event with its log seq, from the layer or this process; ``ts``: its publish
-        time; ``check``: the check the log keeps with it."""
-        if self.catching_up.hold((channel, seq, event, data, ts, check)):
+    def on_event(self, *ev: *Arrival) -> None:
+        """An event from the layer or this process: (channel, seq, event name, data, publish
+        time, the check the log keeps with it, its row in the log)."""
+        if self.catching_up.hold(ev):
             return  # delivered in arrival order once the log is read
-        group = self.groups.get(channel)
-        if group is not None:
-            group.on_event(seq, event, data, ts, check)
+        group = self.groups.get(ev[0])
+        if group is not None and not self.order.holds(group, ev):
+            group.on_event(*ev[1:6])
+
+    def _pass(self, ev: Arrival) -> None:
+        # An event the order gate let through.
+        group = self.groups.get(ev[0])
+        if not self.catching_up.hold(ev) and group is not None:
+            group.on_event(*ev[1:6])
 
     def _behind(self, channel: str) -> None:
         # The log poll found events of ``channel`` the layer did not bring.

@@ -34,6 +34,7 @@ class ChannelGroup:
         "last_check",
         "last_seq",
         "members",
+        "multi",
         "name",
         "parts",
         "pending",
@@ -48,6 +49,9 @@ class ChannelGroup:
         self.tag = channel_tag((name,), current_log_id())
         #: Each local stream on this channel, with the channel's index among its channels.
         self.members: dict[Subscriber, int] = {}
+        #: How many of them read other channels too: then live events keep the log's order
+        #: across channels (sse.hub.order).
+        self.multi = 0
         #: The last seq delivered here, and that event's check in the log (what ids carry).
         self.last_seq = 0
         self.last_check: int | None = None
@@ -65,12 +69,15 @@ class ChannelGroup:
 
     def add(self, sub: Subscriber, index: int, asked_rate: float | None) -> None:
         """``sub`` reads this channel as its ``index``-th; ``asked_rate``: the rate it asked for."""
+        if sub not in self.members and len(sub.channels) > 1:
+            self.multi += 1
         self.members[sub] = index
         if asked_rate is not None and self.throttles is not None:
             self.throttles.add(sub, index, asked_rate)
 
     def remove(self, sub: Subscriber) -> None:
-        self.members.pop(sub, None)
+        if self.members.pop(sub, None) is not None and len(sub.channels) > 1:
+            self.multi -= 1
         if self.throttles is not None:
             self.throttles.remove(sub)
 

@@ -14,8 +14,8 @@ logger = logging.getLogger("sse.hub")
 
 _SLICE = 256
 
-# (channel, seq, event name, data, publish time, check): as ChannelHub.on_event takes them.
-type Arrival = tuple[str, int, str | None, str, float | None, int | None]
+# (channel, seq, event name, data, publish time, check, row): as ChannelHub.on_event takes them.
+type Arrival = tuple[str, int, str | None, str, float | None, int | None, int | None]
 
 
 class Inbox:
@@ -28,7 +28,7 @@ class Inbox:
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        on_event: Callable[[str, int, str | None, str, float | None, int | None], None],
+        on_event: Callable[[str, int, str | None, str, float | None, int | None, int | None], None],
     ) -> None:
         self.loop = loop
         self.on_event = on_event
@@ -44,9 +44,11 @@ class Inbox:
         data: str,
         ts: float | None = None,
         check: int | None = None,
+        row: int | None = None,
     ) -> None:
-        """Hand an event in (any thread); ``ts``: its publish time, ``check``: its log check."""
-        self._events.append((channel, seq, event, data, ts, check))
+        """Hand an event in (any thread); ``ts``: its publish time, ``check``: its log check,
+        ``row``: its number in the log across channels."""
+        self._events.append((channel, seq, event, data, ts, check, row))
         with self._lock:
             if self._scheduled:
                 return

@@ -19,7 +19,7 @@ class Counts:
     received: int = 0
     #: Events queued to streams: one per stream per event.
     delivered: int = 0
-    #: Events a gap or a poll had to read from the log.
+    #: Events a gap, a poll or the order gate (sse.hub.order) had to read from the log.
     caught_up_events: int = 0
     #: Streams closed because their client fell too far behind (it resumes).
     slow_disconnects: int = 0
@@ -33,6 +33,8 @@ class Counts:
     conflated: int = 0
     #: Channels found rewound in the log (restored from a backup, or emptied): their streams ended.
     log_rewinds: int = 0
+    #: Reads of the log's rows so that live events of several channels went out in its order.
+    order_reads: int = 0
 
 
 @dataclass(frozen=True, slots=True)

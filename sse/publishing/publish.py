@@ -98,11 +98,11 @@ def _append(channel: str, event: str | None, text: str, caller: str) -> str:
     if log.keeps_checks:
         # Drawn here, so the id returned and the one streams send carry the check the log keeps.
         check: int | None = new_check()
-        seq = log.append(channel, event, text, ephemeral=is_ephemeral(channel), check=check)
+        seq, row = log.append_numbered(channel, event, text, ephemeral=is_ephemeral(channel), check=check)
     else:
         check = None
-        seq = log.append(channel, event, text, ephemeral=is_ephemeral(channel))
-    log.on_commit(lambda: _deliver(channel, seq, event, text, check))
+        seq, row = log.append_numbered(channel, event, text, ephemeral=is_ephemeral(channel))
+    log.on_commit(lambda: _deliver(channel, seq, event, text, check, row))
     # The log's name, as append read it (the id returned names the log).
     log_id = rt.log_id or rt.adopt_log_id()
     return format_cursor(channel_tag((channel,), log_id), [seq], [check])
@@ -114,9 +114,11 @@ async def apublish(channel: str, data: Any, *, event: str | None = None) -> str:
     return await sync_to_async(publish)(channel, data, event=event)
 
 
-def _deliver(channel: str, seq: int, event: str | None, data: str, check: int | None) -> None:
+def _deliver(
+    channel: str, seq: int, event: str | None, data: str, check: int | None, row: int | None
+) -> None:
     ts = time.time()  # publish time, carried for the delivery-lag figures
     hub = ChannelHub.running()
     if hub is not None:
-        hub.deliver_threadsafe(channel, seq, event, data, ts, check)
-    send_event(channel, seq, event, data, ts, check)
+        hub.deliver_threadsafe(channel, seq, event, data, ts, check, row)
+    send_event(channel, seq, event, data, ts, check, row)

@@ -12,13 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from sse import runtime
-from sse.storage.base import ChannelSummary, EventLog, LoggedEvent, LogPosition, LogTail, TailEvent
+from sse.storage.base import ChannelSummary, EventLog, LoggedEvent, LogPosition, LogRow, LogTail, TailEvent
 from sse.storage.current import DEFAULT_LOG_BACKEND, CurrentLog
 
 __all__ = [
     "ChannelSummary",
     "EventLog",
     "LogPosition",
+    "LogRow",
     "LogTail",
     "LoggedEvent",
     "TailEvent",

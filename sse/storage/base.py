@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sse.wire.cursor import LogPosition
 
-__all__ = ["ChannelSummary", "EventLog", "LogPosition", "LogTail", "LoggedEvent", "TailEvent"]
+__all__ = ["ChannelSummary", "EventLog", "LogPosition", "LogRow", "LogTail", "LoggedEvent", "TailEvent"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,17 @@ class LoggedEvent:
     #: The check drawn for this event, and the one of the event before it (None: not kept).
     check: int | None = None
     prev_check: int | None = None
+    #: Its number across channels (``EventLog.numbers_rows``), None where not read.
+    row: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    """Where an event stands in the log: its number across channels, its channel and seq."""
+
+    row: int
+    channel: str
+    seq: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +84,11 @@ class EventLog(ABC):
     #: on, and a log restored from a backup or emptied gives ``reset``, not a silent skip.
     keeps_checks: bool = False
 
+    #: The log numbers every event across channels in the order ``read_merged`` gives them
+    #: (a row: ``append_numbered``, ``last_row``, ``rows``, ``read_rows``): a hub then sends
+    #: live events of a stream's several channels in that order too.
+    numbers_rows: bool = False
+
     @abstractmethod
     def append(
         self, channel: str, event: str | None, data: str, *, ephemeral: bool, check: int | None = None
@@ -83,6 +99,26 @@ class EventLog(ABC):
         out), an int drawn for this event, to keep with it and as the next event's
         ``prev_check``.
         """
+
+    def append_numbered(
+        self, channel: str, event: str | None, data: str, *, ephemeral: bool, check: int | None = None
+    ) -> tuple[int, int | None]:
+        """As ``append``; with the seq, the event's row (None: a log that ``numbers_rows`` not)."""
+        if check is None:
+            return self.append(channel, event, data, ephemeral=ephemeral), None
+        return self.append(channel, event, data, ephemeral=ephemeral, check=check), None
+
+    def last_row(self) -> int | None:
+        """The highest row stored (0: none yet; None: a log that does not number rows)."""
+        return None
+
+    def rows(self, after: int, upto: int, limit: int) -> list[LogRow]:
+        """Where the events with rows in (``after``, ``upto``] stand, by row; at most ``limit``."""
+        raise NotImplementedError(f"{type(self).__name__} does not number rows")
+
+    def read_rows(self, rows: Sequence[int]) -> list[LoggedEvent]:
+        """The events at ``rows`` still kept, with their rows, in no order."""
+        raise NotImplementedError(f"{type(self).__name__} does not number rows")
 
     @abstractmethod
     def heads(self, channels: Iterable[str]) -> dict[str, int]:

@@ -53,7 +53,13 @@ def backend_is_in_memory(backend: str) -> bool:
 
 
 def send_event(
-    channel: str, seq: int, event: str | None, data: str, ts: float, check: int | None = None
+    channel: str,
+    seq: int,
+    event: str | None,
+    data: str,
+    ts: float,
+    check: int | None = None,
+    row: int | None = None,
 ) -> None:
     """Hand a committed event to the hubs of other processes (blocking; never raises)."""
     layer = get_layer()
@@ -62,7 +68,7 @@ def send_event(
     assert layer is not None
     try:
         runtime.get().part(ProcessTransport).sender.run(
-            layer.group_send(group_name(channel), layer_message(channel, seq, event, data, ts, check)),
+            layer.group_send(group_name(channel), layer_message(channel, seq, event, data, ts, check, row)),
             SEND_TIMEOUT,
         )
     except Exception as exc:

@@ -28,8 +28,8 @@ ACCESS_TYPE = "sse.access"
 #: no channel's group can be named this.
 ACCESS_GROUP = "sse-access"
 
-# (channel, seq, event, data, publish time, the event's check)
-OnEvent = Callable[[str, int, str | None, str, float | None, int | None], None]
+# (channel, seq, event, data, publish time, the event's check, its row in the log)
+OnEvent = Callable[[str, int, str | None, str, float | None, int | None, int | None], None]
 OnAccess = Callable[[list[str], list[str]], None]
 
 
@@ -38,23 +38,32 @@ def group_name(channel: str) -> str:
 
 
 def layer_message(
-    channel: str, seq: int, event: str | None, data: str, ts: float, check: int | None = None
+    channel: str,
+    seq: int,
+    event: str | None,
+    data: str,
+    ts: float,
+    check: int | None = None,
+    row: int | None = None,
 ) -> dict[str, Any]:
     # ts: the publish time, for the delivery-lag figures (older senders leave it out);
-    # check: the event's check in the log, which ids carry (older senders leave it out).
+    # check: the event's check in the log, which ids carry; row: its number in the log
+    # across channels, which orders a stream's channels (older senders leave both out).
     message = {"type": MESSAGE_TYPE, "channel": channel, "seq": seq, "event": event, "data": data, "ts": ts}
     if check is not None:
         message["check"] = check
+    if row is not None:
+        message["row"] = row
     return message
 
 
 def read_message(
     message: dict[str, Any],
-) -> tuple[str, int, str | None, str, float | None, int | None] | None:
+) -> tuple[str, int, str | None, str, float | None, int | None, int | None] | None:
     if message.get("type") != MESSAGE_TYPE:
         return None
     try:
-        check = message.get("check")
+        check, row = message.get("check"), message.get("row")
         return (
             message["channel"],
             int(message["seq"]),
@@ -62,6 +71,7 @@ def read_message(
             message["data"],
             message.get("ts"),
             None if check is None else int(check),
+            None if row is None else int(row),
         )
     except (KeyError, TypeError, ValueError):
         logger.warning("ignored a malformed %s message", MESSAGE_TYPE)
