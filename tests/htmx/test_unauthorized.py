@@ -53,14 +53,14 @@ def test_sign_out_stops_the_client_with_a_visible_state(client: str, browser: An
     status = page.evaluate(SIGN_OUT)
     assert status in (200, 302), f"logout answered {status}"
 
-    until(page, lambda: page.evaluate(SHOWN)["pill"][0] == "stopped", "the page's stream to stop", watch)
+    until(page, lambda: page.evaluate(SHOWN)["pill"][0] == "signed-out", "the page's stream to stop", watch)
     for _ in range(JUMPS):
         poke(page)
     requests = [f"{line} -> {done}" for line, done in list(proxy.log) if " /sse/stream/" in line][before:]
 
     shown = page.evaluate(SHOWN)
     expected: dict[str, Any] = {
-        "pill": ["stopped", "signed out"],
+        "pill": ["signed-out", "signed out"],  # the pill's own state, as before signing in
         "stream": ["stopped", "unauthorized"],
         "root": None,
     }

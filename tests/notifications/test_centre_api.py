@@ -77,14 +77,14 @@ def test_dismiss_is_stored_per_user_and_hides_the_banner() -> None:
     assert rows[0]["id"] == broadcast.pk and rows[0]["dismissed"] is True
 
 
-def test_banners_stack_two_visible_with_a_count_of_the_rest() -> None:
+def test_banners_show_one_with_a_count_of_the_rest() -> None:
     alice = user("alice")
     for i in range(4):
         sent(f"notice {i}")
     html = Template("{% load notifications_tags %}{% broadcast_banners %}").render(Context({"user": alice}))
     assert html.count('class="banner ') == 4
-    assert html.count(" hidden>") == 2  # the two oldest wait behind the button
-    assert ">2 more</button>" in html
+    assert html.count(" hidden>") == 3  # one compact bar; the other three wait behind the button
+    assert ">3 more</button>" in html
     assert 'aria-label="Dismiss broadcast: notice 3"' in html
     assert html.count("data-expires=") == 4  # the page drops each when it expires
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.notifications.helpers import shell
-from tests.notifications.test_centre import banner, notify, toast, unique
+from tests.notifications.test_centre import banner, delete_broadcasts, notify, toast, unique
 from tests.project.conftest import browser_login
 from tests.servers import DaphneServer
 
@@ -70,14 +70,6 @@ def broadcast_to(site: DaphneServer, user: str, title: str, level: str) -> None:
         f"b = Broadcast.objects.create(title={title!r}, body='Read me', level={level!r}, audience='users')\n"
         f"b.users.add(get_user_model().objects.get(username={user!r}))\n"
         "send_broadcast(b)\n",
-    )
-
-
-def delete_broadcasts(site: DaphneServer, titles: list[str]) -> None:
-    shell(
-        site.env,
-        "from notifications.models import Broadcast\n"
-        f"Broadcast.objects.filter(title__in={titles!r}).delete()\n",
     )
 
 

@@ -824,7 +824,7 @@
 
     _notify() {
       for (const h of this._stateHandlers) {
-        try { h(state, this); } catch (e) { console.error(e); }
+        try { h(this.state, this); } catch (e) { console.error(e); }
       }
     }
 
