@@ -27,85 +27,22 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from tests.delivery.client import Crowd, Ledger, StreamBroken, follow, open_stream, wait_until
-from tests.servers import (
-    PYTHON,
-    ROOT,
-    RedisServer,
-    free_port,
-    manage,
-    prepare_database,
-    project_env,
-    wait_for_port,
-)
+from tests.deploy.servers import COMMANDS, Server
+from tests.servers import PYTHON, ROOT, manage
 
 STREAMS = 500
 EXIT_WITHIN_S = 10.0
 CHANNEL = "broadcast"  # alice may read it; each test has a database of its own
 SEND_TIMEOUT_S = 3.0
 
-
-def _bin(name: str) -> str:
-    """A console script of the venv running the tests (``python``: that interpreter)."""
-    return sys.executable if name == "python" else str(Path(sys.executable).parent / name)
-
-
-# The README's command for each server, on a port of the test's choosing.
-COMMANDS: dict[str, list[str]] = {
-    "uvicorn": ["uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port", "{port}"],
-    "gunicorn": [
-        "gunicorn",
-        "project.asgi:application",
-        "-k",
-        "uvicorn_worker.UvicornWorker",
-        "-w",
-        "2",
-        "-b",
-        "127.0.0.1:{port}",
-    ],
-    "granian": [
-        "granian",
-        "--interface",
-        "asgi",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "{port}",
-        "project.asgi:application",
-    ],
-    "hypercorn": ["hypercorn", "-b", "127.0.0.1:{port}", "project.asgi:application"],
-    "daphne": [
-        "daphne",
-        "--access-log",
-        "/dev/null",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        "{port}",
-        "project.asgi:application",
-    ],
-    "sse.daphne": [
-        "python",
-        "-m",
-        "sse.daphne",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        "{port}",
-        "project.asgi:application",
-    ],
-}
 
 # Where a server still lacks something this module checks: the test is expected to fail
 # there, and strict, so the day it passes the mark has to go.
@@ -127,20 +64,6 @@ def _servers(test: str) -> list[object]:
 
 
 @pytest.fixture(scope="module")
-def template_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The environment every server of the module starts from (each test copies the database)."""
-    tmp = tmp_path_factory.mktemp("deploy")
-    env = project_env(
-        f"sqlite:///{tmp / 'db.sqlite3'}",
-        settings="tests.deploy.settings",
-        SSE_MAX_STREAMS_PER_USER="0",
-        SSE_SHUTDOWN_RETRY_SPREAD_MS="3000",
-    )
-    prepare_database(env)
-    return env
-
-
-@pytest.fixture(scope="module")
 def token(template_env: dict[str, str]) -> str:
     """alice's stream token for the channel (signed, so good on every copy of the database)."""
     out = manage(
@@ -151,86 +74,6 @@ def token(template_env: dict[str, str]) -> str:
         f"print(issue_token(get_user_model().objects.get(username='alice'), [{CHANNEL!r}]).token)",
     )
     return out.stdout.strip().splitlines()[-1]
-
-
-@dataclass
-class Server:
-    """One of COMMANDS serving the demo on a fixed port, restartable, its output in a file."""
-
-    name: str
-    env: dict[str, str]
-    log_path: Path
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Server:
-        command = [part.format(port=self.port) for part in COMMANDS[self.name]]
-        command[0] = _bin(command[0])
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        wait_for_port(self.port, timeout=60, proc=self.proc)
-        return self
-
-    def terminate(self, within: float = 30.0) -> float | None:
-        """SIGTERM to the process group; seconds until the server exited (None: not within ``within``)."""
-        assert self.proc is not None
-        sent = time.monotonic()
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=within)
-        except subprocess.TimeoutExpired:
-            return None
-        return time.monotonic() - sent
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def pids(self) -> list[int]:
-        """The server's process group: the server and its workers."""
-        assert self.proc is not None
-        pids = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    if os.getpgid(int(entry)) == self.proc.pid:
-                        pids.append(int(entry))
-                except ProcessLookupError:
-                    pass
-        return pids
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-@pytest.fixture
-def serve(request: pytest.FixtureRequest, template_env: dict[str, str], tmp_path: Path) -> Iterator[object]:
-    """``serve(name, **env) -> Server``: started, on a copy of the database; killed after the test."""
-    started: list[Server] = []
-    redis: list[RedisServer] = []
-
-    def make(name: str, **extra: str) -> Server:
-        env = dict(template_env, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", **extra)
-        prepare_database(env)
-        if name == "gunicorn":  # two processes: their streams meet through Redis
-            redis.append(RedisServer().start())
-            env["REDIS_URL"] = redis[-1].url
-        server = Server(name, env, tmp_path / f"{name}.log")
-        started.append(server)
-        return server.start()
-
-    yield make
-    for server in started:
-        server.kill()
-    for r in redis:
-        r.stop()
 
 
 def publisher(server: Server, *, count: int, **options: object) -> subprocess.Popen[bytes]:
