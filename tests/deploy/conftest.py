@@ -1,4 +1,4 @@
-"""Fixtures of tests/deploy: the demo's database, and the servers of ``servers.COMMANDS`` on it."""
+"""Fixtures of tests/deploy: the demo's database, the servers of ``servers.COMMANDS`` on it, a token."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.servers import Server
-from tests.servers import RedisServer, prepare_database, project_env
+from tests.deploy.servers import CHANNEL, Server
+from tests.servers import RedisServer, manage, prepare_database, project_env
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +48,16 @@ def serve(
         server.kill()
     for r in redis:
         r.stop()
+
+
+@pytest.fixture(scope="module")
+def token(template_env: dict[str, str]) -> str:
+    """alice's stream token for the channel (signed, so good on every copy of the database)."""
+    out = manage(
+        template_env,
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model; from sse.auth.tokens import issue_token;"
+        f"print(issue_token(get_user_model().objects.get(username='alice'), [{CHANNEL!r}]).token)",
+    )
+    return out.stdout.strip().splitlines()[-1]

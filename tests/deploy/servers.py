@@ -2,7 +2,8 @@
 
 :data:`COMMANDS` holds the README's command for each server (``{port}``: the test's);
 :class:`Server` runs one of them on the demo, restartable on the same port, its output in a
-file. The fixtures that start them are in ``conftest.py``.
+file; :func:`publisher` publishes a numbered sequence to :data:`CHANNEL` from another
+process. The fixtures that start them are in ``conftest.py``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.servers import ROOT, free_port, wait_for_port
+from tests.servers import PYTHON, ROOT, free_port, wait_for_port
 
-__all__ = ["COMMANDS", "Server"]
+__all__ = ["CHANNEL", "COMMANDS", "Server", "assert_quiet", "finish", "publisher"]
+
+CHANNEL = "broadcast"  # alice may read it; each test has a database of its own
 
 
 def _bin(name: str) -> str:
@@ -127,3 +130,27 @@ class Server:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def publisher(server: Server, *, count: int, **options: object) -> subprocess.Popen[bytes]:
+    """``python -m tests.delivery.publisher`` on the server's database (and Redis): events
+    ``{"p": "p", "i": n, "c": channel}`` for n in 0..count-1, in that order."""
+    args = [PYTHON, "-m", "tests.delivery.publisher", "--tag", "p", "--count", str(count)]
+    for name, value in options.items():
+        args += ["--" + name.replace("_", "-"), str(value)]
+    return subprocess.Popen(
+        [*args, CHANNEL], cwd=ROOT, env=server.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+
+
+def finish(proc: subprocess.Popen[bytes], timeout: float = 300) -> None:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, (
+        f"publisher failed ({proc.returncode}):\n{out.decode(errors='replace')[-3000:]}"
+    )
+
+
+def assert_quiet(output: str) -> None:
+    """Nothing went wrong in a way the server had to report."""
+    for noise in ("Traceback", "Exception in ASGI application", "returned without completing response"):
+        assert noise not in output, f"{noise!r} in the server's output:\n{output[-3000:]}"
