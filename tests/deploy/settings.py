@@ -1,9 +1,8 @@
-"""The demo's settings as tests/deploy serves them, with the send timeout from the environment.
+"""The demo's settings as tests/deploy serves them, with its timeouts from the environment.
 
 ``tests.site_settings`` (the demo project, a fast password hasher), plus
-``SSE_SEND_TIMEOUT_SECONDS`` and ``SSE_BODY_TIMEOUT_SECONDS`` (a slow client is cut off sooner
-than the default 30 s) and a
-token lifetime that outlasts the module.
+``SSE_SEND_TIMEOUT_SECONDS`` and ``SSE_BODY_TIMEOUT_SECONDS`` from the environment (a slow
+client is cut off sooner than the default 30 s) and a token lifetime that outlasts the module.
 """
 
 from __future__ import annotations

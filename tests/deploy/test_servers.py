@@ -1,8 +1,9 @@
 """The demo under each ASGI server the README names, started with the README's command.
 
 Each server runs ``project.asgi:application`` (with ``tests.deploy.settings``: the demo's
-settings, a send timeout from the environment) in a process group of its own; gunicorn runs
-two uvicorn workers whose streams meet through a real redis-server. Per server:
+settings, its timeouts from the environment) in a process group of its own
+(``tests/deploy/servers.py``); gunicorn runs two uvicorn workers whose streams meet through
+a real redis-server. Per server:
 
 - **SIGTERM with 500 streams open**, sent to the whole group as systemd and a terminal's
   Ctrl+C send it: the server exits within 10 s (uvicorn, gunicorn's uvicorn workers,
@@ -15,11 +16,9 @@ two uvicorn workers whose streams meet through a real redis-server. Per server:
   come back with ``Last-Event-ID`` while another process publishes a numbered sequence;
   the server gets SIGTERM mid-publish and is started again on the same port. Every client
   ends with exactly the whole sequence, in order, nothing twice.
-- **A client that stops reading** (a small socket buffer, nothing read after the opening
-  block) while ~50 MB of events go out: it is cut off once a send to it has waited
-  ``SSE_SEND_TIMEOUT_SECONDS`` (one INFO line, no traceback, no error from the server),
-  the server's memory does not grow with what it leaves unread, a client reading the same
-  channel gets every event, and the cut client, reading again, resumes with everything.
+
+A client that stops reading: ``test_slow_consumer.py``; slow requests: ``test_slow_clients.py``
+and ``test_nginx_slow_clients.py``.
 """
 
 from __future__ import annotations
@@ -27,234 +26,15 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-from tests.delivery.client import Crowd, Ledger, StreamBroken, follow, open_stream, wait_until
-from tests.servers import (
-    PYTHON,
-    ROOT,
-    RedisServer,
-    free_port,
-    manage,
-    prepare_database,
-    project_env,
-    wait_for_port,
-)
+from tests.delivery.client import Crowd, Ledger, wait_until
+from tests.deploy.servers import CHANNEL, COMMANDS, Server, finish, publisher
 
 STREAMS = 500
 EXIT_WITHIN_S = 10.0
-CHANNEL = "broadcast"  # alice may read it; each test has a database of its own
-SEND_TIMEOUT_S = 3.0
-
-
-def _bin(name: str) -> str:
-    """A console script of the venv running the tests (``python``: that interpreter)."""
-    return sys.executable if name == "python" else str(Path(sys.executable).parent / name)
-
-
-# The README's command for each server, on a port of the test's choosing.
-COMMANDS: dict[str, list[str]] = {
-    "uvicorn": ["uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port", "{port}"],
-    "gunicorn": [
-        "gunicorn",
-        "project.asgi:application",
-        "-k",
-        "uvicorn_worker.UvicornWorker",
-        "-w",
-        "2",
-        "-b",
-        "127.0.0.1:{port}",
-    ],
-    "granian": [
-        "granian",
-        "--interface",
-        "asgi",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "{port}",
-        "project.asgi:application",
-    ],
-    "hypercorn": ["hypercorn", "-b", "127.0.0.1:{port}", "project.asgi:application"],
-    "daphne": [
-        "daphne",
-        "--access-log",
-        "/dev/null",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        "{port}",
-        "project.asgi:application",
-    ],
-    "sse.daphne": [
-        "python",
-        "-m",
-        "sse.daphne",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        "{port}",
-        "project.asgi:application",
-    ],
-}
-
-# Where a server still lacks something this module checks: the test is expected to fail
-# there, and strict, so the day it passes the mark has to go.
-KNOWN_GAPS: dict[tuple[str, str], str] = {
-    ("slow_consumer", "daphne"): (
-        "plain Daphne's send() returns at once and Twisted buffers whatever the client leaves "
-        "unread: no send ever waits, so there is nothing to time out and memory grows"
-    ),
-}
-
-
-def _servers(test: str) -> list[object]:
-    return [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[(test, name)]))
-        if (test, name) in KNOWN_GAPS
-        else name
-        for name in COMMANDS
-    ]
-
-
-@pytest.fixture(scope="module")
-def template_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The environment every server of the module starts from (each test copies the database)."""
-    tmp = tmp_path_factory.mktemp("deploy")
-    env = project_env(
-        f"sqlite:///{tmp / 'db.sqlite3'}",
-        settings="tests.deploy.settings",
-        SSE_MAX_STREAMS_PER_USER="0",
-        SSE_SHUTDOWN_RETRY_SPREAD_MS="3000",
-    )
-    prepare_database(env)
-    return env
-
-
-@pytest.fixture(scope="module")
-def token(template_env: dict[str, str]) -> str:
-    """alice's stream token for the channel (signed, so good on every copy of the database)."""
-    out = manage(
-        template_env,
-        "shell",
-        "-c",
-        "from django.contrib.auth import get_user_model; from sse.auth.tokens import issue_token;"
-        f"print(issue_token(get_user_model().objects.get(username='alice'), [{CHANNEL!r}]).token)",
-    )
-    return out.stdout.strip().splitlines()[-1]
-
-
-@dataclass
-class Server:
-    """One of COMMANDS serving the demo on a fixed port, restartable, its output in a file."""
-
-    name: str
-    env: dict[str, str]
-    log_path: Path
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Server:
-        command = [part.format(port=self.port) for part in COMMANDS[self.name]]
-        command[0] = _bin(command[0])
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        wait_for_port(self.port, timeout=60, proc=self.proc)
-        return self
-
-    def terminate(self, within: float = 30.0) -> float | None:
-        """SIGTERM to the process group; seconds until the server exited (None: not within ``within``)."""
-        assert self.proc is not None
-        sent = time.monotonic()
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=within)
-        except subprocess.TimeoutExpired:
-            return None
-        return time.monotonic() - sent
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def pids(self) -> list[int]:
-        """The server's process group: the server and its workers."""
-        assert self.proc is not None
-        pids = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    if os.getpgid(int(entry)) == self.proc.pid:
-                        pids.append(int(entry))
-                except ProcessLookupError:
-                    pass
-        return pids
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-@pytest.fixture
-def serve(request: pytest.FixtureRequest, template_env: dict[str, str], tmp_path: Path) -> Iterator[object]:
-    """``serve(name, **env) -> Server``: started, on a copy of the database; killed after the test."""
-    started: list[Server] = []
-    redis: list[RedisServer] = []
-
-    def make(name: str, **extra: str) -> Server:
-        env = dict(template_env, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", **extra)
-        prepare_database(env)
-        if name == "gunicorn":  # two processes: their streams meet through Redis
-            redis.append(RedisServer().start())
-            env["REDIS_URL"] = redis[-1].url
-        server = Server(name, env, tmp_path / f"{name}.log")
-        started.append(server)
-        return server.start()
-
-    yield make
-    for server in started:
-        server.kill()
-    for r in redis:
-        r.stop()
-
-
-def publisher(server: Server, *, count: int, **options: object) -> subprocess.Popen[bytes]:
-    """``python -m tests.delivery.publisher`` on the server's database (and Redis): events
-    ``{"p": "p", "i": n, "c": channel}`` for n in 0..count-1, in that order."""
-    args = [PYTHON, "-m", "tests.delivery.publisher", "--tag", "p", "--count", str(count)]
-    for name, value in options.items():
-        args += ["--" + name.replace("_", "-"), str(value)]
-    return subprocess.Popen(
-        [*args, CHANNEL], cwd=ROOT, env=server.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-
-
-def finish(proc: subprocess.Popen[bytes], timeout: float = 300) -> None:
-    out, _ = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, (
-        f"publisher failed ({proc.returncode}):\n{out.decode(errors='replace')[-3000:]}"
-    )
-
-
-def assert_quiet(output: str) -> None:
-    """Nothing went wrong in a way the server had to report."""
-    for noise in ("Traceback", "Exception in ASGI application", "returned without completing response"):
-        assert noise not in output, f"{noise!r} in the server's output:\n{output[-3000:]}"
 
 
 # --- SIGTERM with 500 streams open ---------------------------------------------------------
@@ -346,9 +126,11 @@ async def _deploy(server: Server, path: str) -> dict[str, object]:
     }
 
 
-@pytest.mark.parametrize("name", _servers("sigterm"))
-def test_sigterm_ends_every_stream_and_stops_the_server(name: str, serve: object, token: str) -> None:
-    server: Server = serve(name)  # type: ignore[operator]
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_sigterm_ends_every_stream_and_stops_the_server(
+    name: str, serve: Callable[..., Server], token: str
+) -> None:
+    server = serve(name)
     found = asyncio.run(_deploy(server, f"/sse/stream/?channel={CHANNEL}&token={token}"))
     output = server.output()
     detail = found.pop("_detail")
@@ -394,161 +176,13 @@ async def _restart_under_churn(server: Server, token: str) -> list[Ledger]:
     return ledgers
 
 
-@pytest.mark.parametrize("name", _servers("restart"))
+@pytest.mark.parametrize("name", list(COMMANDS))
 def test_a_restart_mid_publish_under_client_churn_loses_doubles_and_reorders_nothing(
-    name: str, serve: object, token: str
+    name: str, serve: Callable[..., Server], token: str
 ) -> None:
-    server: Server = serve(name)  # type: ignore[operator]
+    server = serve(name)
     ledgers = asyncio.run(_restart_under_churn(server, token))
     # Every client came back at least once (the churn, the restart), and each came back
     # to the restarted server.
     assert all(lg.connections >= 2 for lg in ledgers), [lg.connections for lg in ledgers]
     assert token not in server.output()
-
-
-# --- a client that stops reading -----------------------------------------------------------
-
-PAD = 50_000  # bytes per event
-# First a trickle (10 MB, 0.5 MB/s): the slow stream's socket and the server's buffers fill
-# while its queue in the hub holds far less than its bound, so a send of the stream waits
-# (under a server that makes send() wait) and the send timeout, not the queue's bound, ends
-# it. Then a burst (40 MB) while the server holds the unread stream, for its memory.
-TRICKLE_EVENTS = 200
-TRICKLE_DELAY_S = 0.1
-SLOW_EVENTS = 1000  # 50 MB in all
-QUEUE_MAX_BYTES = 4 * 1024 * 1024
-# What the server may grow by: the streams' queues twice over (queue, chunk in flight) plus
-# allocator slack: a fraction of the 50 MB published. A server that buffers what the slow
-# client leaves unread grows by most of the 50 MB.
-MARGIN = 4 * QUEUE_MAX_BYTES + 8 * 1024 * 1024
-CUT_LINE = re.compile(
-    r"cut off a (?:stream \(GET /sse/stream/, client [^)]*\)|client) that read nothing for ([\d.]+)s"
-)
-
-
-def _rss(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except FileNotFoundError:
-            pass
-    return total
-
-
-class _Peak(threading.Thread):
-    """The highest total RSS of some processes, sampled every 20 ms."""
-
-    def __init__(self, pids: list[int]) -> None:
-        super().__init__(daemon=True)
-        self.pids = pids
-        self.peak = _rss(pids)
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.wait(0.02):
-            self.peak = max(self.peak, _rss(self.pids))
-
-
-async def _slow_consumer(server: Server, token: str) -> dict[str, object]:
-    # A reader that keeps up, to show the slow one costs the others nothing.
-    healthy = Ledger([CHANNEL])
-    healthy_task = asyncio.create_task(
-        follow(
-            server.url,
-            [CHANNEL],
-            healthy,
-            cookie="",
-            token=token,
-            done=lambda: len(healthy.got) >= SLOW_EVENTS,
-        )
-    )
-    # The slow one reads the opening block, then nothing at all.
-    slow = Ledger([CHANNEL])
-    stream = await open_stream(server.url, [CHANNEL], token=token, receive_buffer=4096)
-    items = stream.items()
-    slow.take(await anext(items))
-    await wait_until(lambda: healthy.positions is not None, 60, "the healthy client connected")
-
-    pids = server.pids()
-    before = _rss(pids)
-    peak = _Peak(pids)
-    peak.start()
-    started = time.monotonic()
-    await asyncio.to_thread(finish, publisher(server, count=TRICKLE_EVENTS, pad=PAD, delay=TRICKLE_DELAY_S))
-    burst = publisher(server, count=SLOW_EVENTS - TRICKLE_EVENTS, start=TRICKLE_EVENTS, pad=PAD)
-    await asyncio.to_thread(finish, burst)
-    published_after = time.monotonic() - started
-    await asyncio.wait_for(healthy_task, 300)
-    # A cut comes SSE_SEND_TIMEOUT_SECONDS after a send began to wait, whenever that was:
-    # waited for here, not timed (a busy machine publishes slowly).
-    cut = None
-    deadline = time.monotonic() + 60
-    while cut is None and time.monotonic() < deadline:
-        cut = CUT_LINE.search(server.output())
-        if cut is None:
-            await asyncio.sleep(0.1)
-    peak.stopped.set()
-    peak.join()
-    mib = 1024 * 1024
-    print(
-        f"\n{server.name}: published {SLOW_EVENTS * PAD / 1e6:.0f} MB in {published_after:.1f}s; "
-        f"RSS of {len(pids)} processes before {before / mib:.1f} MiB, peak {peak.peak / mib:.1f} MiB "
-        f"(margin {MARGIN / mib:.0f} MiB); cut: {cut.group(0) if cut else None}"
-    )
-
-    healthy.check({("p", i) for i in range(SLOW_EVENTS)})
-    found: dict[str, object] = {
-        "cut after": float(cut.group(1)) if cut else None,
-        "server grew by less than the margin": peak.peak - before < MARGIN,
-    }
-    if cut is None:
-        stream.abort()
-        return found
-
-    # Reading again: what was in flight, then the end of the connection (no last chunk).
-    got_before_cut = 0
-    ended = "open"
-    try:
-        async with asyncio.timeout(60):
-            async for item in items:
-                slow.take(item)
-                got_before_cut += item.data is not None
-            ended = "clean end"
-    except StreamBroken:
-        ended = "cut"
-    except TimeoutError:
-        ended = "still open after 60 s of reading"
-    finally:
-        stream.abort()
-    # It resumes from its last id and gets the rest.
-    await asyncio.wait_for(
-        follow(
-            server.url, [CHANNEL], slow, cookie="", token=token, done=lambda: len(slow.got) >= SLOW_EVENTS
-        ),
-        180,
-    )
-    slow.check({("p", i) for i in range(SLOW_EVENTS)})
-    found["the slow stream"] = ended
-    found["events the slow client got before the cut"] = "some" if got_before_cut < SLOW_EVENTS else "all"
-    return found
-
-
-@pytest.mark.parametrize("name", _servers("slow_consumer"))
-def test_a_client_that_stops_reading_is_cut_off_without_growing_memory(
-    name: str, serve: object, token: str
-) -> None:
-    server: Server = serve(name, SSE_SEND_TIMEOUT_SECONDS=str(SEND_TIMEOUT_S))  # type: ignore[operator]
-    found = asyncio.run(_slow_consumer(server, token))
-    output = server.output()
-    assert found == {
-        "cut after": SEND_TIMEOUT_S,
-        "server grew by less than the margin": True,
-        "the slow stream": "cut",
-        "events the slow client got before the cut": "some",
-    }, output[-3000:]
-    assert len(CUT_LINE.findall(output)) == 1, output[-3000:]
-    assert_quiet(output)
-    assert token not in output

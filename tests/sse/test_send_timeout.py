@@ -3,7 +3,7 @@
 The ASGI application is driven directly; its ``send`` stands for a server whose send
 waits while the client's buffer is full (uvicorn, hypercorn, granian): it blocks on the
 body messages a test chooses. This module is the URLconf of its requests. The servers
-themselves: tests/deploy/test_servers.py.
+themselves: tests/deploy/test_slow_consumer.py.
 """
 
 from __future__ import annotations
