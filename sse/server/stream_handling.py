@@ -60,10 +60,8 @@ async def handle_stream(handler: ASGIHandler, scope: Scope, receive: Receive, se
     await signals.request_started.asend(sender=handler.__class__, scope=scope)
     request, error_response = handler.create_request(scope, body_file)
     if request is None:
-        assert error_response is not None
         body_file.close()
-        await handler.send_response(error_response, send)
-        await sync_to_async(error_response.close)()
+        await _answer(handler, error_response, send)
         return
     # An in-memory body goes with the request; one on disk is closed when the response ends.
     on_disk = body_file if getattr(body_file, "_rolled", False) else None
@@ -91,6 +89,13 @@ async def handle_stream(handler: ASGIHandler, scope: Scope, receive: Receive, se
         await signals.request_finished.asend(sender=handler.__class__)
     else:
         await sync_to_async(response.close)()
+
+
+async def _answer(handler: ASGIHandler, response: HttpResponseBase | None, send: Send) -> None:
+    """A request Django could not make (a bad encoding, a body too big): its error response."""
+    assert response is not None
+    await handler.send_response(response, send)
+    await sync_to_async(response.close)()
 
 
 def _unhook_request(response: HttpResponseBase, request: Any) -> None:
