@@ -8,14 +8,15 @@ with three differences that change nothing a view, a middleware or a client sees
 - the exception that ends the task group is one class, not a class defined per request
   (about 1.7 KB each on Django 6.x);
 - once the view has returned, the handler drops its references to the request and to its
-  empty body file: nothing of the response needs them (a body generator that closes over
-  the request keeps it alive by itself), and a stream carries what its access re-checks
-  need (``sse.auth.identity.StreamIdentity``: the user's key and the session's);
+  body file, and the response's closer no longer holds the request (``_unhook_request``):
+  nothing of the response needs them (a body generator that closes over the request keeps
+  it alive by itself), and a stream carries what its access re-checks need
+  (``sse.auth.identity.StreamIdentity``: the user's key and the session's);
 - the response's header list is built for the start message and not kept in a frame
   for the stream's life.
 
-A request whose body went to disk keeps its file until the response ends and closes it
-then, as Django does.
+The body file is closed when the response ends, as Django closes it, or earlier, when the
+request is collected: nothing can read it then.
 """
 
 # Upstream internals: Django's ASGIHandler.handle and send_response, copied with the changes
@@ -26,6 +27,7 @@ then, as Django does.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import aclosing
 from functools import partial
@@ -63,9 +65,7 @@ async def handle_stream(handler: ASGIHandler, scope: Scope, receive: Receive, se
         body_file.close()
         await _answer(handler, error_response, send)
         return
-    # An in-memory body goes with the request; one on disk is closed when the response ends.
-    on_disk = body_file if getattr(body_file, "_rolled", False) else None
-    del body_file
+    del body_file  # closed with the request (see _unhook_request)
     response = None
     try:
         try:
@@ -82,9 +82,6 @@ async def handle_stream(handler: ASGIHandler, scope: Scope, receive: Receive, se
         if len(exception_group.exceptions) == 1:
             raise exception_group.exceptions[0]  # noqa: B904 (as Django raises it)
         raise
-    finally:
-        if on_disk is not None:
-            on_disk.close()
     if response is None:
         await signals.request_finished.asend(sender=handler.__class__)
     else:
@@ -103,29 +100,27 @@ def _unhook_request(response: HttpResponseBase, request: Any) -> None:
 
     Django's handler appends ``request.close`` to the response's closers, which keeps the
     whole request (its ``META``, session, user, messages) for as long as the response lives.
-    ``ASGIRequest.close`` closes the request's uploaded files and marks its body stream
-    closed; only the files need closing, and only they are kept. A request class with a
-    ``close`` of its own keeps Django's closer.
+    ``ASGIRequest.close`` closes the request's uploaded files and its body file: the closer
+    that replaces it holds the files, and closes the body file then if the request is still
+    alive (a body generator that reads it), or as soon as the request is collected. A request
+    class with a ``close`` of its own keeps Django's closer.
     """
     if type(request).close is not ASGIRequest.close:
         return
     closers = response._resource_closers  # type: ignore[attr-defined]
+    close_body, files = request._stream.close, request.__dict__.get("_files")
     for index, closer in enumerate(closers):
         if getattr(closer, "__self__", None) is request:
-            files = request.__dict__.get("_files")
-            closers[index] = _NOTHING_TO_CLOSE if files is None else partial(_close_files, files)
+            body_closed = weakref.finalize(request, close_body)
+            body_closed.atexit = False
+            closers[index] = partial(_close_request_parts, files, body_closed)
 
 
-def _close_files(files: Any) -> None:
-    for upload in chain.from_iterable(uploads for _, uploads in files.lists()):
-        upload.close()
-
-
-def _nothing_to_close() -> None:
-    """The closer of a request that received no files."""
-
-
-_NOTHING_TO_CLOSE = _nothing_to_close
+def _close_request_parts(files: Any, body_closed: weakref.finalize[Any, Any]) -> None:
+    if files is not None:
+        for upload in chain.from_iterable(uploads for _, uploads in files.lists()):
+            upload.close()
+    body_closed()  # once: nothing if the request was collected (its body file closed then)
 
 
 def _start_message(response: HttpResponseBase) -> dict[str, Any]:

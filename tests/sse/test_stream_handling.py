@@ -21,11 +21,13 @@ from sse.server.asgi import StreamingASGIHandler
 
 class _Seen:
     request: weakref.ref[HttpRequest] | None = None
+    body_files: list[Any] = []
     release = asyncio.Event()
 
 
 async def held(request: HttpRequest) -> StreamingHttpResponse:
     _Seen.request = weakref.ref(request)
+    _Seen.body_files.append(request._stream)  # type: ignore[attr-defined]
     release = _Seen.release
 
     async def body() -> AsyncIterator[bytes]:
@@ -39,6 +41,8 @@ async def held(request: HttpRequest) -> StreamingHttpResponse:
 
 
 async def echo(request: HttpRequest) -> StreamingHttpResponse:
+    _Seen.body_files.append(request._stream)  # type: ignore[attr-defined]
+
     async def body() -> AsyncIterator[bytes]:
         yield f"q={request.GET.get('q', '')}\n".encode()  # the body reads the request itself
 
@@ -113,6 +117,7 @@ async def test_the_request_is_let_go_while_the_body_streams(handler: StreamingAS
             await asyncio.wait_for(client.first.wait(), 10)
             gc.collect()
             assert _Seen.request is not None and _Seen.request() is None, "the request outlived its view"
+            assert _Seen.body_files[-1].closed, "the body file outlived its request"
             _Seen.release.set()
             await asyncio.wait_for(task, 10)
     finally:
@@ -129,6 +134,7 @@ async def test_a_body_that_reads_the_request_still_has_it(handler: StreamingASGI
     with URLCONF:
         await asyncio.wait_for(handler(scope("/echo/stream/", b"q=42"), client.receive, client.send), 10)
     assert client.body() == b"q=42\n"
+    assert _Seen.body_files[-1].closed, "the body file was not closed when the response ended"
 
 
 async def test_a_client_gone_before_the_body_ends_cancels_it(handler: StreamingASGIHandler) -> None:
