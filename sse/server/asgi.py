@@ -65,6 +65,7 @@ from sse.conf import DEFAULT_STREAM_PATHS, conf
 from sse.server.body_timeout import bounded_receive
 from sse.server.middleware_groups import GroupedMiddlewareHandler
 from sse.server.send_timeout import SendWatch, TimedSend
+from sse.server.stream_handling import handle_stream
 
 __all__ = ["DEFAULT_STREAM_PATHS", "StreamingASGIHandler", "get_asgi_application", "on_stream_thread"]
 
@@ -190,7 +191,10 @@ class StreamingASGIHandler(GroupedMiddlewareHandler, ASGIHandler):
         token = SyncToAsync.thread_sensitive_context.set(context)
         context.in_flight += 1
         try:
-            await self.handle(scope, receive, send)
+            if context is self._stream_context:
+                await handle_stream(self, scope, receive, send)  # holds less while streaming
+            else:
+                await self.handle(scope, receive, send)
         finally:
             context.in_flight -= 1
             SyncToAsync.thread_sensitive_context.reset(token)

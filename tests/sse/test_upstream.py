@@ -553,3 +553,32 @@ def test_server_run_listens_with_the_http_factory_it_assigns() -> None:
     assert callable(getattr(Server, "protocol_disconnected", None)), relied_on(
         "daphne.server.Server.protocol_disconnected", "daphne", "it is gone"
     )
+
+
+# sse.server.stream_handling copies these two, changed (its docstring says how): a Django release
+# that changes either must be read and the copy brought in line, then the fingerprint updated.
+_COPIED = {
+    "handle": "2971de2657f95279",
+    "send_response": "4dd11a293b0ffc49",
+}
+
+
+def test_stream_handling_copies_djangos_handle_and_send_response() -> None:
+    import hashlib
+
+    from django.core.handlers.base import BaseHandler
+
+    for name, fingerprint in _COPIED.items():
+        code = ast.unparse(ast.parse(textwrap.dedent(inspect.getsource(getattr(ASGIHandler, name)))))
+        assert hashlib.sha256(code.encode()).hexdigest()[:16] == fingerprint, relied_on(
+            f"django.core.handlers.asgi.ASGIHandler.{name}", "django", "changed", "sse.server.stream_handling"
+        )
+    # The closer sse.server.stream_handling replaces with one that holds only the uploaded files.
+    assert "response._resource_closers.append(request.close)" in inspect.getsource(
+        BaseHandler.get_response_async
+    ), relied_on(
+        "django.core.handlers.base.BaseHandler.get_response_async",
+        "django",
+        "no longer appends request.close to the response's closers",
+        "sse.server.stream_handling",
+    )
