@@ -7,18 +7,11 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import django
 from django.core.exceptions import RequestAborted
 
-__all__ = ["ABORTED_ENDS_A_RESPONSE", "SendWatch", "TimedSend"]
+__all__ = ["SendWatch", "TimedSend"]
 
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
-
-# Django 6.1 ends a response whose send() raises RequestAborted as it ends one for a client
-# gone. Django 5.2 and 6.0 send from a task of their own that takes a cancelled send for a
-# client gone, and lets a RequestAborted from send() escape the request: there the cut is
-# the cancellation itself.
-ABORTED_ENDS_A_RESPONSE = django.VERSION >= (6, 1)
 
 
 class SendWatch:
@@ -59,10 +52,10 @@ class SendWatch:
 class TimedSend:
     """A stream request's ``send``: one that waits past ``timeout`` raises ``RequestAborted``.
 
-    Django's handler takes ``RequestAborted`` for a client gone: it closes the response
-    (the stream's ``finally`` unsubscribes it) and returns without a traceback. The task
-    cut is the one sending: Django 6.1 sends from the request's own task, 5.2 and 6.0 from
-    a task it starts for the response.
+    The stream's handler (``sse.server.stream_handling``, on every Django version) takes
+    ``RequestAborted`` for a client gone: it closes the response (the stream's ``finally``
+    unsubscribes it) and returns without a traceback. The task cut is the one sending: the
+    request's own.
     """
 
     __slots__ = ("cut", "deadline", "send", "timeout", "watch")
@@ -90,13 +83,11 @@ class TimedSend:
             await self.send(message)
         except asyncio.CancelledError:
             # Ours (the watch's) unless something else cancelled the task too.
-            if self.cut and ABORTED_ENDS_A_RESPONSE and task.uncancel() == 0:
+            if self.cut and task.uncancel() == 0:
                 raise RequestAborted from None
             raise
         finally:
             del watch.sending[task]
         if self.cut:  # the server's send swallowed the cancellation
-            if not ABORTED_ENDS_A_RESPONSE:
-                raise asyncio.CancelledError
             task.uncancel()
             raise RequestAborted
