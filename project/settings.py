@@ -46,13 +46,16 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, not among the MiddlewareMixin ones: sse.asgi runs a run of those in one thread
+    # hop, and a function middleware between them would split it in two (two more hops for
+    # every request, a stream's included). It needs nothing of theirs: a cookie and the path.
+    "project.middleware.time_zone_middleware",
     "django.middleware.security.SecurityMiddleware",
     "project.middleware.ServiceUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "project.middleware.time_zone_middleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
