@@ -1,0 +1,1 @@
+"""The connect-rate ladder (``python -m bench.connect_ladder``): what each layer costs."""
