@@ -175,14 +175,15 @@ def _new_token() -> str:
 
 
 def _check_binding(token: StreamToken, user: Any, session: dict[str, Any] | None) -> None:
-    again = f": sign in and {_new_token()}"
     if token.auth_digest is not None:
         current = auth_digest(user)
         if current is None or not constant_time_compare(current, token.auth_digest):
-            raise StreamRefused(401, "the token's user changed password" + again)
+            raise StreamRefused(401, f"the token's user changed password: sign in and {_new_token()}")
     if token.session_key is not None:
         if not session_holds(session, str(user.pk)):
-            raise StreamRefused(401, "the session the token was minted from has signed out" + again)
+            raise StreamRefused(
+                401, f"the session the token was minted from has signed out: sign in and {_new_token()}"
+            )
 
 
 async def _session_user(request: HttpRequest) -> tuple[Any, StreamIdentity]:

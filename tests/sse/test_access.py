@@ -8,6 +8,7 @@ from unittest import mock
 
 import httpx
 import pytest
+from django.contrib.auth import get_user_model
 from django.core import signing
 
 from sse.auth.tokens import issue_token
@@ -111,6 +112,32 @@ def test_tampered_token_is_401(site: Site, anonymous: httpx.Client) -> None:
     expect(response, 401, "invalid token")
     # tests/sse_app mounts sse.api.urls at api/sse/ (test_setup_mistakes.py: elsewhere, or not at all).
     assert response.text == "invalid token: ask POST /api/sse/tokens/ for a new one\n"
+
+
+def test_a_token_whose_session_signed_out_is_401_and_says_where_to_get_another(
+    site: Site, anonymous: httpx.Client
+) -> None:
+    value = issue_token(site.users["alice"], ["public"], session_key="a-session-that-is-gone").token
+    response = get(anonymous, "session gone", {"channel": "public", "token": value})
+    expect(response, 401, "signed out")
+    assert response.text == (
+        "the session the token was minted from has signed out: sign in and ask POST /api/sse/tokens/"
+        " for a new one\n"
+    )
+
+
+def test_a_token_minted_before_a_password_change_is_401_and_says_where_to_get_another(
+    site: Site, anonymous: httpx.Client
+) -> None:
+    # The same user with another password hash: the token carries that hash's digest.
+    before = get_user_model()(pk=site.users["alice"], password="pbkdf2_sha256$1000$salt$b2xk")
+    response = get(
+        anonymous, "password changed", {"channel": "public", "token": issue_token(before, ["public"]).token}
+    )
+    expect(response, 401, "changed password")
+    assert response.text == (
+        "the token's user changed password: sign in and ask POST /api/sse/tokens/ for a new one\n"
+    )
 
 
 @pytest.mark.parametrize(
