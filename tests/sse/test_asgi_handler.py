@@ -24,6 +24,7 @@ from django.test import override_settings
 from django.urls import path
 
 from sse.server.asgi import DEFAULT_STREAM_PATHS, StreamingASGIHandler
+from tests.sse.asgi_scope import http_scope
 
 STREAM_THREAD = "sse-streams"
 REQUEST_THREAD = "sse-requests-"
@@ -94,23 +95,6 @@ def make_handler(handlers: list[StreamingASGIHandler], **kwargs: Any) -> Streami
     handler = StreamingASGIHandler(**kwargs)
     handlers.append(handler)
     return handler
-
-
-def http_scope(path_: str) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path_,
-        "raw_path": path_.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
 
 
 async def request(handler: StreamingASGIHandler, path_: str) -> list[str]:

@@ -20,6 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from sse.server.asgi import StreamingASGIHandler
 from sse.server.body_timeout import TIMED_OUT_BODY
+from tests.sse.asgi_scope import http_scope
 
 TIMEOUT = 0.5
 
@@ -47,21 +48,8 @@ def handler() -> Iterator[StreamingASGIHandler]:
                     executor.shutdown()
 
 
-def scope(method: str, length: int) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": "/echo/",
-        "raw_path": b"/echo/",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"testserver"), (b"content-length", str(length).encode())],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
+def echo_scope(method: str, length: int) -> dict[str, Any]:
+    return http_scope("/echo/", method=method, headers=[(b"content-length", str(length).encode())])
 
 
 async def serve(
@@ -89,7 +77,7 @@ async def serve(
     async def send(message: Mapping[str, Any]) -> None:
         sent.append(message)
 
-    await asyncio.wait_for(handler(scope(method, sum(map(len, pieces))), receive, send), 30)
+    await asyncio.wait_for(handler(echo_scope(method, sum(map(len, pieces))), receive, send), 30)
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return status, body, received
@@ -111,7 +99,7 @@ async def test_the_408_closes_the_connection(handler: StreamingASGIHandler) -> N
     async def send(message: Mapping[str, Any]) -> None:
         sent.append(message)
 
-    await asyncio.wait_for(handler(scope("POST", 10), receive, send), 30)
+    await asyncio.wait_for(handler(echo_scope("POST", 10), receive, send), 30)
     assert sent[0]["status"] == 408
     assert (b"connection", b"close") in sent[0]["headers"]
     assert len(sent) == 2  # the 408 and its body: nothing from Django after it
@@ -146,7 +134,7 @@ async def test_after_the_body_receive_is_not_bounded(handler: StreamingASGIHandl
         raise AssertionError("nothing is sent")
 
     calls: list[int] = []
-    bounded = bounded_receive(scope("GET", 0), receive, send)
+    bounded = bounded_receive(echo_scope("GET", 0), receive, send)
     assert (await bounded())["type"] == "http.request"
     await asyncio.sleep(TIMEOUT * 2)
     assert (await bounded())["type"] == "http.disconnect"

@@ -27,6 +27,7 @@ from django.utils.deprecation import MiddlewareMixin
 
 from sse.server.asgi import StreamingASGIHandler
 from sse.server.middleware_groups import is_plain_mixin
+from tests.sse.asgi_scope import http_scope
 
 # ---- the test middlewares: each leaves its mark, some end early or raise by the query string
 
@@ -154,20 +155,7 @@ async def answer(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path_,
-        "raw_path": path_.encode(),
-        "root_path": "",
-        "query_string": query.encode(),
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
+    scope = http_scope(path_, query=query.encode())
     await asyncio.wait_for(handler(scope, receive, send), 10)
     start = next(message for message in sent if message["type"] == "http.response.start")
     body = b"".join(message.get("body", b"") for message in sent if message["type"] == "http.response.body")

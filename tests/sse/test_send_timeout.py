@@ -22,6 +22,10 @@ from django.urls import path
 
 from sse.server.asgi import StreamingASGIHandler
 from sse.streams.response import EventStreamResponse
+from tests.sse.asgi_scope import http_scope
+
+# A stream token in the query string: the cut's log line below names the path without it.
+TOKEN_QUERY = b"token=secret"
 
 
 class _Body:
@@ -56,23 +60,6 @@ def handler() -> Iterator[StreamingASGIHandler]:
                 executor = SyncToAsync.context_to_thread_executor.pop(context, None)
                 if executor is not None:
                     executor.shutdown()
-
-
-def scope(path_: str) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path_,
-        "raw_path": path_.encode(),
-        "root_path": "",
-        "query_string": b"token=secret",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
 
 
 class Client:
@@ -112,7 +99,7 @@ async def test_a_send_that_waits_past_the_timeout_ends_the_stream_quietly(
     caplog.set_level(logging.INFO)
 
     async def serve() -> bool:
-        await handler(scope("/events/stream/"), client.receive, client.send)
+        await handler(http_scope("/events/stream/", query=TOKEN_QUERY), client.receive, client.send)
         # What uvicorn logs next in the request's task: dropped for a stream cut off here.
         logging.getLogger("uvicorn.error").error("ASGI callable returned without completing response.")
         return True
@@ -141,7 +128,9 @@ async def test_uvicorns_line_stays_for_requests_that_were_not_cut(
 
 async def test_sends_that_wait_less_than_the_timeout_are_not_cut(handler: StreamingASGIHandler) -> None:
     client = Client(at=2, block=0.05)
-    await asyncio.wait_for(handler(scope("/events/stream/"), client.receive, client.send), 30)
+    await asyncio.wait_for(
+        handler(http_scope("/events/stream/", query=TOKEN_QUERY), client.receive, client.send), 30
+    )
     assert client.complete and len(client.bodies) == 6
 
 
@@ -149,7 +138,9 @@ async def test_a_cancellation_from_the_server_still_cancels(handler: StreamingAS
     # A server cancels a request's task (shutdown, or a disconnect it handles so): the
     # cancellation goes through, it is not taken for a cut.
     client = Client(at=1)
-    task = asyncio.create_task(handler(scope("/events/stream/"), client.receive, client.send))
+    task = asyncio.create_task(
+        handler(http_scope("/events/stream/", query=TOKEN_QUERY), client.receive, client.send)
+    )
     await asyncio.sleep(0.1)  # well inside the timeout: the send of body 1 waits
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -159,5 +150,7 @@ async def test_a_cancellation_from_the_server_still_cancels(handler: StreamingAS
 async def test_only_stream_requests_are_timed(handler: StreamingASGIHandler) -> None:
     # Not under SSE_STREAM_PATHS: Django's own handling, a slow client is the server's business.
     client = Client(at=2, block=0.5)
-    await asyncio.wait_for(handler(scope("/page/stream-like/"), client.receive, client.send), 30)
+    await asyncio.wait_for(
+        handler(http_scope("/page/stream-like/", query=TOKEN_QUERY), client.receive, client.send), 30
+    )
     assert client.complete and len(client.bodies) == 6

@@ -17,6 +17,7 @@ from django.test import override_settings
 from django.urls import path
 
 from sse.server.asgi import StreamingASGIHandler
+from tests.sse.asgi_scope import http_scope
 
 
 class _Seen:
@@ -60,23 +61,6 @@ def handler() -> Iterator[StreamingASGIHandler]:
     executor = SyncToAsync.context_to_thread_executor.pop(made._stream_context, None)
     if executor is not None:
         executor.shutdown()
-
-
-def scope(path_: str, query: bytes = b"") -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path_,
-        "raw_path": path_.encode(),
-        "root_path": "",
-        "query_string": query,
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
 
 
 class Client:
@@ -131,7 +115,7 @@ async def test_the_request_is_let_go_while_the_body_streams(handler: StreamingAS
     client = Client()
     try:
         with URLCONF:
-            task = asyncio.create_task(handler(scope("/held/stream/"), client.receive, client.send))
+            task = asyncio.create_task(handler(http_scope("/held/stream/"), client.receive, client.send))
             await asyncio.wait_for(client.first.wait(), 10)
             assert await _collected(_Seen.request), "the request outlived its view"
             assert _Seen.body_files[-1].closed, "the body file outlived its request"
@@ -149,7 +133,9 @@ async def test_the_request_is_let_go_while_the_body_streams(handler: StreamingAS
 async def test_a_body_that_reads_the_request_still_has_it(handler: StreamingASGIHandler) -> None:
     client = Client()
     with URLCONF:
-        await asyncio.wait_for(handler(scope("/echo/stream/", b"q=42"), client.receive, client.send), 10)
+        await asyncio.wait_for(
+            handler(http_scope("/echo/stream/", query=b"q=42"), client.receive, client.send), 10
+        )
     assert client.body() == b"q=42\n"
     assert _Seen.body_files[-1].closed, "the body file was not closed when the response ended"
 
@@ -158,7 +144,7 @@ async def test_a_client_gone_before_the_body_ends_cancels_it(handler: StreamingA
     _Seen.release = asyncio.Event()
     client = Client()
     with URLCONF:
-        task = asyncio.create_task(handler(scope("/held/stream/"), client.receive, client.send))
+        task = asyncio.create_task(handler(http_scope("/held/stream/"), client.receive, client.send))
         await asyncio.wait_for(client.first.wait(), 10)
         client.gone.set()
         await asyncio.wait_for(task, 10)
