@@ -2,7 +2,7 @@
 
 A 503 with ``Retry-After`` instead of the 500 page while the database is unreachable.
 
-DRF views answer JSON themselves (``project.drf``, the project's EXCEPTION_HANDLER);
+DRF views answer JSON themselves (``sse.api.guards``, the project's EXCEPTION_HANDLER);
 this catches what the other views raise: JSON under ``/api/``, plain text elsewhere.
 """
 
@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.decorators import sync_and_async_middleware
 from django.utils.deprecation import MiddlewareMixin
 
-from project.drf import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, is_unavailable
+from sse.api.guards import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, is_unavailable
 
 logger = logging.getLogger("django.request")
 

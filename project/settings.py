@@ -141,12 +141,12 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Bodies nested too deep or holding invalid Unicode: 400, not a 500 or a stored record.
     "DEFAULT_PARSER_CLASSES": [
-        "project.drf.StrictJSONParser",
+        "sse.api.guards.StrictJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     # Errors as JSON: the database down is a 503 with Retry-After, never Django's HTML page.
-    "EXCEPTION_HANDLER": "project.drf.exception_handler",
+    "EXCEPTION_HANDLER": "sse.api.guards.exception_handler",
 }
 
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []

@@ -1,8 +1,13 @@
-"""JSON in and out for the sse API's own views, whatever the project's ``REST_FRAMEWORK`` says.
+"""JSON in and out for Django REST framework views: sse's API views, and a project's own.
 
-The views name these themselves (``parser_classes``, ``get_exception_handler``), so the
-app stands alone in any project; they are not for a project's settings (the demo's own
-hardening of every DRF view is ``project/drf.py``).
+sse's views name these themselves (``parser_classes``, ``get_exception_handler``), so the
+app stands alone in any project, whatever its ``REST_FRAMEWORK`` says. A project can give
+every DRF view of its own the same by naming them there (the demo does)::
+
+    REST_FRAMEWORK = {
+        "DEFAULT_PARSER_CLASSES": ["sse.api.guards.StrictJSONParser", ...],
+        "EXCEPTION_HANDLER": "sse.api.guards.exception_handler",
+    }
 
 - :class:`StrictJSONParser`: DRF's ``JSONParser`` plus a depth limit and no lone
   surrogates: 100,000 nested ``[`` would be a ``RecursionError`` (a 500), an escaped lone
@@ -26,8 +31,6 @@ from rest_framework import status
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
-from rest_framework.views import set_rollback
 
 from sse.streams.access import UNAVAILABLE_ERRORS
 
@@ -108,6 +111,11 @@ def _django_request(context: dict[str, Any]) -> HttpRequest | None:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's handler, then a JSON 503 (unavailable) or 500 (anything else) instead of HTML."""
+    # Imported here: rest_framework.views reads DEFAULT_PARSER_CLASSES when it is imported,
+    # and a project's settings may name this module's parser there.
+    from rest_framework.views import exception_handler as drf_exception_handler
+    from rest_framework.views import set_rollback
+
     response = drf_exception_handler(exc, context)
     if response is not None:
         return response
