@@ -596,8 +596,9 @@ async def measure_ordinary(server: Server, tmp: Path, seconds: float) -> dict[st
     return out
 
 
-async def measure_storm(tmp: Path, clients: int, rate: float) -> dict[str, Any]:
-    """N resuming clients on one ``python -m sse.daphne``: SIGTERM, a new process, everyone catches up.
+async def measure_storm(tmp: Path, clients: int, rate: float, server_name: str = "daphne") -> dict[str, Any]:
+    """N resuming clients on one ``python -m sse.daphne`` (or uvicorn, as the project under
+    uvicorn runs): SIGTERM, a new process, everyone catches up.
 
     A publisher process writes ``rate`` events a second to the log throughout. The clock
     starts when the new process listens; a client has caught up when it gets an event
@@ -613,17 +614,20 @@ async def measure_storm(tmp: Path, clients: int, rate: float) -> dict[str, Any]:
         _run([PROJECT_PY, "-m", "django", "migrate", "--noinput", "-v0"], env)
         _run([PROJECT_PY, "-m", "django", "seed_demo"], env)
     port = free_port()
-    argv = [PROJECT_PY, "-m", "sse.daphne", "-b", HOST, "-p", str(port), "project.asgi:application"]
-    log = tmp / "storm.log"
+    if server_name == "uvicorn":
+        argv = [PROJECT_PY, *uvicorn_argv("project.asgi:application", port, fast=True)[1:]]
+    else:
+        argv = [PROJECT_PY, "-m", "sse.daphne", "-b", HOST, "-p", str(port), "project.asgi:application"]
+    log = tmp / f"storm-{server_name}.log"
     proc = _spawn(argv, env, log, port)
     server = Server(
         "storm", "storm", "/sse/stream/?channel=broadcast", "", None, clients, [proc.pid], [proc], port
     )
     channel = "broadcast"
-    stop_file = tmp / "storm.stop"
+    stop_file = tmp / f"storm-{server_name}.stop"
     publisher: subprocess.Popen[str] | None = None
     storm: Storm | None = None
-    out: dict[str, Any] = {"clients": clients, "rate": rate}
+    out: dict[str, Any] = {"clients": clients, "rate": rate, "server": server_name}
     try:
         await _sign_in(server, f"http://{HOST}:{port}")
         storm = Storm(HOST, port, stream_request(HOST, port, server.stream_path, server.headers), clients)
@@ -905,6 +909,7 @@ def print_tables(report: dict[str, Any]) -> None:
         )
     print_connect(report)
     print_storm(report.get("storm"))
+    print_storm(report.get(STORM_UVICORN))
     print_ordinary(report.get("ordinary"))
     print_clusters(report)
     print("\n== targets ==")
@@ -959,7 +964,10 @@ def print_connect(report: dict[str, Any]) -> None:
 def print_storm(storm: dict[str, Any] | None) -> None:
     if not storm:
         return
-    print("\n== reconnect storm (one `python -m sse.daphne`, SIGTERM, a new process on the same port) ==")
+    server = (
+        "uvicorn project.asgi:application" if storm.get("server") == "uvicorn" else "python -m sse.daphne"
+    )
+    print(f"\n== reconnect storm (one `{server}`, SIGTERM, a new process on the same port) ==")
     if "error" in storm and "lost" not in storm:
         print(f"  ERROR {storm['error']}")
         return
@@ -1025,6 +1033,25 @@ def print_clusters(report: dict[str, Any]) -> None:
             print(f"    nginx error.log: {line}")
 
 
+def _storm_target(storm: dict[str, Any], under: str) -> str:
+    if "lost" not in storm:
+        return f"n/a  storm{under}: {storm.get('error', 'not measured in this run')}"
+    ok = (
+        storm["seconds_to_all"] is not None
+        and storm["seconds_to_all"] <= 10
+        and storm["lost"] == 0
+        and storm["doubled"] == 0
+        and storm["out_of_order"] == 0
+        and not storm.get("behind")
+    )
+    return (
+        f"{'PASS' if ok else 'FAIL'} storm, {storm['clients']} clients{under}: all caught up in "
+        f"{_s(storm['seconds_to_all'])} "
+        f"(target <= 10 s; p99 {_s(storm['p99_s'])}), lost {storm['lost']}, doubled {storm['doubled']}, "
+        f"out of order {storm['out_of_order']}, behind at the end {storm.get('behind', 0)}"
+    )
+
+
 def check_targets(report: dict[str, Any]) -> list[str]:
     """One line per target of issue 13 (and the earlier ones that still apply): PASS, FAIL or n/a."""
     systems = report["systems"]
@@ -1065,24 +1092,8 @@ def check_targets(report: dict[str, Any]) -> list[str]:
                 f"{verdict(ok)} connect rate under uvicorn, {auth}, N={n}: {rate(a)} vs 0.75x the uvicorn "
                 f"floor ({rate(f)} -> {rate(0.75 * f if f else None)})"
             )
-    storm = report.get("storm") or {}
-    if "lost" in storm:
-        ok = (
-            storm["seconds_to_all"] is not None
-            and storm["seconds_to_all"] <= 10
-            and storm["lost"] == 0
-            and storm["doubled"] == 0
-            and storm["out_of_order"] == 0
-            and not storm.get("behind")
-        )
-        lines.append(
-            f"{verdict(ok)} storm, {storm['clients']} clients: all caught up in "
-            f"{_s(storm['seconds_to_all'])} "
-            f"(target <= 10 s; p99 {_s(storm['p99_s'])}), lost {storm['lost']}, doubled {storm['doubled']}, "
-            f"out of order {storm['out_of_order']}, behind at the end {storm.get('behind', 0)}"
-        )
-    else:
-        lines.append(f"n/a  storm: {storm.get('error', 'not measured in this run')}")
+    for key, under in (("storm", ""), (STORM_UVICORN, ", the project under uvicorn")):
+        lines.append(_storm_target(report.get(key) or {}, under))
 
     ns = sorted({p["n"] for p in systems.get("project", {}).get("fanout", {}).get("points", [])})
     n = 5000 if 5000 in ns else (ns[-1] if ns else 0)
@@ -1230,6 +1241,9 @@ STARTERS: dict[str, Callable[[Path, int], Awaitable[Server]]] = {
 FLOORS = {"floor-daphne": "daphne", "floor-uvicorn": "uvicorn"}
 # The project under uvicorn: its connect rate (session and token) against the uvicorn floor.
 PROJECT_UVICORN = "project-uvicorn"
+# The reconnect storm, under python -m sse.daphne ("storm") and under uvicorn.
+STORM_UVICORN = "storm-uvicorn"
+STORMS = {"storm": "daphne", STORM_UVICORN: "uvicorn"}
 CONNECT_MEASURED = ("project", "sse-starlette", "django-eventstream")
 
 
@@ -1263,7 +1277,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             + ["sse-starlette"]
             + ["django-eventstream", "channel-layer-view"]
             + ([] if quick else ["sse-starlette-h11"])
-            + ["storm"]
+            + [*STORMS]
         )
     )
     clusters = [int(p) for p in str(args.cluster).split(",") if p.strip() and int(p) > 0]
@@ -1286,17 +1300,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         tmp = Path(tmpdir)
         # Seconds each system may spend on its ramp (the whole run stays under 20 minutes).
         # A cluster has its own share, so asking for one does not shorten the others' ramps.
-        ramps = [k for k in systems if k not in FLOORS and k != "storm" and not k.startswith("cluster-")]
+        ramps = [k for k in systems if k not in FLOORS and k not in STORMS and not k.startswith("cluster-")]
         budget = (240.0 if quick else 480.0) / max(1, len(ramps))
         # Plus 6 ms per stream of the largest N: opening 20,000 streams alone takes about a minute.
         cluster_budget = (60.0 if quick else 120.0) + 0.006 * max(cluster_ns, default=0)
         for key in systems:
             print(f"\n-- {key}", flush=True)
-            if key == "storm":
+            if key in STORMS:
                 try:
-                    report["storm"] = await measure_storm(tmp, storm_clients, 20.0)
+                    report[key] = await measure_storm(tmp, storm_clients, 20.0, STORMS[key])
                 except Exception as exc:
-                    report["storm"] = {"clients": storm_clients, "error": repr(exc)}
+                    report[key] = {"clients": storm_clients, "error": repr(exc)}
                     print(f"  storm: ERROR {exc!r}", flush=True)
                 continue
             started = time.monotonic()
@@ -1407,7 +1421,7 @@ def main(argv: list[str] | None = None) -> None:
         "--systems",
         default="",
         help="comma-separated subset: "
-        + ", ".join([*FLOORS, *STARTERS, PROJECT_UVICORN, "storm", "cluster-P"]),
+        + ", ".join([*FLOORS, *STARTERS, PROJECT_UVICORN, *STORMS, "cluster-P"]),
     )
     parser.add_argument("--sizes", default="", help="comma-separated numbers of streams (default: by mode)")
     parser.add_argument(
